@@ -1,0 +1,165 @@
+#pragma once
+// oneDNN context: the engine and stream, the primitive cache (primitive descriptors *and*
+// primitives, keyed by shape and parameters), the weight-reorder cache, and error translation.
+// oneDNN caches only primitives and says "could not create a primitive descriptor" on failure;
+// here every failure is rethrown with the op name and the shapes.
+#include <omp.h>
+
+#include <array>
+#include <functional>
+#include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
+#include <string>
+#include <unordered_map>
+
+#include "hwaware/core/error.hpp"
+#include "hwaware/core/tensor.hpp"
+
+namespace hwaware::onednn {
+
+using dnnl::memory;
+using tag = dnnl::memory::format_tag;
+using dt = dnnl::memory::data_type;
+
+/// Engine + stream of the CPU device (one per process).
+class Context {
+ public:
+  static Context& get() {
+    static Context ctx;
+    return ctx;
+  }
+  dnnl::engine& engine() { return engine_; }
+  dnnl::stream& stream() { return stream_; }
+
+ private:
+  Context() : engine_(dnnl::engine::kind::cpu, 0), stream_(engine_) {}
+  dnnl::engine engine_;
+  dnnl::stream stream_;
+};
+
+/// Number of threads oneDNN (OpenMP) uses.
+inline void set_num_threads(int n) { omp_set_num_threads(n); }
+inline int num_threads() { return omp_get_max_threads(); }
+
+/// Fixed-capacity integer key: building it allocates nothing, so a cache hit is allocation-free.
+struct CacheKey {
+  std::array<int64_t, 40> v{};
+  int n = 0;
+  CacheKey& add(int64_t x) {
+    if (n == static_cast<int>(v.size())) throw Error("CacheKey: too many fields");
+    v[n++] = x;
+    return *this;
+  }
+  CacheKey& add(const Shape& s) {
+    add(static_cast<int64_t>(s.size()));
+    for (auto d : s) add(d);
+    return *this;
+  }
+  bool operator==(const CacheKey& o) const { return n == o.n && std::equal(v.begin(), v.begin() + n, o.v.begin()); }
+};
+
+struct CacheKeyHash {
+  size_t operator()(const CacheKey& k) const {
+    uint64_t h = 1469598103934665603ull;
+    for (int i = 0; i < k.n; ++i) h = (h ^ static_cast<uint64_t>(k.v[i])) * 1099511628211ull;
+    return static_cast<size_t>(h);
+  }
+};
+
+/// Cache of op entries (a struct holding primitive descriptors and primitives) by key.
+class PrimitiveCache {
+ public:
+  static PrimitiveCache& get() {
+    static PrimitiveCache cache;
+    return cache;
+  }
+  /// Returns the entry for `key`, creating it with `make()` on a miss.
+  template <class Entry, class Make>
+  Entry& find_or_make(const CacheKey& key, Make&& make) {
+    auto it = entries_.find(key);
+    if (it == entries_.end()) {
+      ++misses_;
+      it = entries_.emplace(key, std::shared_ptr<void>(std::make_shared<Entry>(make()))).first;
+    }
+    return *static_cast<Entry*>(it->second.get());
+  }
+  size_t size() const { return entries_.size(); }
+  uint64_t misses() const { return misses_; }
+  void clear() { entries_.clear(); }
+
+ private:
+  std::unordered_map<CacheKey, std::shared_ptr<void>, CacheKeyHash> entries_;
+  uint64_t misses_ = 0;
+};
+
+/// Rethrows a oneDNN error with the op name and shapes.
+template <class F>
+auto guarded(const std::string& op, const Shape& a, const Shape& b, F&& f) -> decltype(f()) {
+  try {
+    return f();
+  } catch (const dnnl::error& e) {
+    throw ShapeError(op + ": oneDNN failed (" + e.what() + ") for shapes " + shape_str(a) + " and " + shape_str(b));
+  }
+}
+
+inline memory::dims to_dims(const Shape& s) { return memory::dims(s.begin(), s.end()); }
+
+/// Memory descriptor of a tensor as it lies in memory.
+inline memory::desc md_of(const Shape& s, Layout layout) {
+  if (layout == Layout::blocked16) return memory::desc(to_dims(s), dt::f32, tag::nChw16c);
+  switch (s.size()) {
+    case 1: return memory::desc(to_dims(s), dt::f32, tag::a);
+    case 2: return memory::desc(to_dims(s), dt::f32, tag::ab);
+    case 4: return memory::desc(to_dims(s), dt::f32, tag::nchw);
+    default: throw ShapeError("onednn: unsupported rank for a memory descriptor " + shape_str(s));
+  }
+}
+inline memory::desc md_of(const Tensor& t) { return md_of(t.shape(), t.layout()); }
+
+inline memory mem(const memory::desc& md, const void* p) {
+  return memory(md, Context::get().engine(), const_cast<void*>(p));
+}
+inline memory mem(const Tensor& t) { return mem(md_of(t), t.data()); }
+
+/// Tensor whose storage can hold `md` (in floats, rounded up).
+inline Tensor tensor_for(const memory::desc& md) {
+  return Tensor::empty({static_cast<int64_t>((md.get_size() + 3) / 4)});
+}
+
+/// Weights kept in the layouts primitives want, re-derived only when the weight's storage version
+/// changes (once per optimizer step), not per call.
+struct ReorderedWeights {
+  struct Entry {
+    memory::desc want;
+    uint64_t version = ~0ull;
+    Tensor buffer;
+    memory m;
+    dnnl::reorder reorder;
+  };
+  std::vector<Entry> entries;
+};
+
+/// Memory of weight tensor `w` (plain, described by `plain_md`) in the layout `want`.
+inline memory weights_as(const Tensor& w, const memory::desc& plain_md, const memory::desc& want) {
+  if (want == plain_md) return mem(plain_md, w.data());
+  Storage& st = w.storage();
+  if (!st.aux) st.aux = std::make_shared<ReorderedWeights>();
+  auto& cache = *static_cast<ReorderedWeights*>(st.aux.get());
+  ReorderedWeights::Entry* e = nullptr;
+  for (auto& c : cache.entries)
+    if (c.want == want) e = &c;
+  if (!e) {
+    cache.entries.push_back({want, ~0ull, tensor_for(want), memory(), dnnl::reorder()});
+    e = &cache.entries.back();
+    e->m = mem(want, e->buffer.data());
+    e->reorder = dnnl::reorder(mem(plain_md, w.data()), e->m);
+  }
+  if (e->version != st.version) {
+    auto src = mem(plain_md, w.data());
+    e->reorder.execute(Context::get().stream(), src, e->m);
+    e->version = st.version;
+  }
+  return e->m;
+}
+
+}  // namespace hwaware::onednn

@@ -1,0 +1,237 @@
+#pragma once
+// Tensor: a shape, a dtype, a memory layout and a reference-counted, 64-byte-aligned storage that
+// comes from a size-keyed pool, so the steady-state training step reuses buffers instead of
+// calling malloc. Views (reshape of plain data, a batch slice) share the storage.
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <new>
+#include <numeric>
+#include <unordered_map>
+#include <vector>
+
+#include "hwaware/core/error.hpp"
+
+namespace hwaware {
+
+enum class DType : uint8_t { f32, i32 };
+
+/// How a 4-D (N, C, H, W) tensor is laid out in memory.
+/// plain = row-major NCHW (any rank); blocked16 = oneDNN's nChw16c: channels in blocks of 16,
+/// the last block zero-padded. Only the oneDNN backend produces blocked tensors.
+enum class Layout : uint8_t { plain, blocked16 };
+
+inline constexpr int64_t kChannelBlock = 16;
+
+namespace detail {
+
+/// Pool of aligned buffers keyed by byte size. Returned buffers are kept for reuse.
+class BufferPool {
+ public:
+  static BufferPool& instance() {
+    static BufferPool* pool = new BufferPool();  // never destroyed: outlives static tensors
+    return *pool;
+  }
+  void* acquire(size_t bytes) {
+    {
+      std::lock_guard<std::mutex> lock(mutex_);
+      auto it = free_.find(bytes);
+      if (it != free_.end() && !it->second.empty()) {
+        void* p = it->second.back();
+        it->second.pop_back();
+        return p;
+      }
+    }
+    fresh_allocations_.fetch_add(1, std::memory_order_relaxed);
+    void* p = std::aligned_alloc(64, bytes);
+    if (!p) throw std::bad_alloc();
+    return p;
+  }
+  void release(void* p, size_t bytes) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    free_[bytes].push_back(p);
+  }
+  /// Number of buffers obtained from the system so far (tests check it stays flat in a loop).
+  uint64_t fresh_allocations() const { return fresh_allocations_.load(); }
+
+ private:
+  std::mutex mutex_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  std::atomic<uint64_t> fresh_allocations_{0};
+};
+
+}  // namespace detail
+
+/// The memory behind one or more tensors.
+struct Storage {
+  void* data = nullptr;
+  size_t bytes = 0;
+  /// Incremented whenever the contents change in place (optimizer steps), so backends can cache
+  /// derived forms (e.g. weights reordered for a primitive) and know when they are stale.
+  uint64_t version = 0;
+  /// Backend-owned cache attached to this storage (freed with it).
+  std::shared_ptr<void> aux;
+
+  explicit Storage(size_t nbytes) : bytes(round_up(nbytes)) {
+    data = detail::BufferPool::instance().acquire(bytes);
+  }
+  Storage(const Storage&) = delete;
+  Storage& operator=(const Storage&) = delete;
+  ~Storage() { detail::BufferPool::instance().release(data, bytes); }
+
+  static size_t round_up(size_t n) { return std::max<size_t>(64, (n + 63) / 64 * 64); }
+};
+
+using Shape = std::vector<int64_t>;
+
+inline int64_t numel_of(const Shape& s) {
+  return std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<>());
+}
+
+/// Channels rounded up to the block size.
+inline int64_t padded_channels(int64_t c) { return (c + kChannelBlock - 1) / kChannelBlock * kChannelBlock; }
+
+class Tensor {
+ public:
+  Tensor() = default;
+
+  /// Uninitialised tensor (contents undefined; padding of blocked layouts is zeroed).
+  static Tensor empty(const Shape& shape, Layout layout = Layout::plain, DType dtype = DType::f32) {
+    Tensor t;
+    t.shape_ = shape;
+    t.layout_ = layout;
+    t.dtype_ = dtype;
+    if (layout == Layout::blocked16)
+      check_shapes(shape.size() == 4, "Tensor", "blocked16 layout needs a 4-D shape", shape);
+    t.storage_ = std::make_shared<Storage>(t.storage_elems() * 4);
+    if (layout == Layout::blocked16 && shape[1] % kChannelBlock != 0) t.zero_();
+    return t;
+  }
+  static Tensor zeros(const Shape& shape, Layout layout = Layout::plain, DType dtype = DType::f32) {
+    Tensor t = empty(shape, layout, dtype);
+    t.zero_();
+    return t;
+  }
+  static Tensor full(const Shape& shape, float value) {
+    Tensor t = empty(shape);
+    std::fill_n(t.data(), t.numel(), value);
+    return t;
+  }
+  static Tensor from(const Shape& shape, const std::vector<float>& values) {
+    check_shapes(numel_of(shape) == static_cast<int64_t>(values.size()), "Tensor::from",
+                 "value count does not match the shape", shape, {static_cast<int64_t>(values.size())});
+    Tensor t = empty(shape);
+    std::copy(values.begin(), values.end(), t.data());
+    return t;
+  }
+
+  bool defined() const { return storage_ != nullptr; }
+  const Shape& shape() const { return shape_; }
+  int64_t dim(size_t i) const { return shape_.at(i); }
+  size_t rank() const { return shape_.size(); }
+  int64_t numel() const { return numel_of(shape_); }
+  Layout layout() const { return layout_; }
+  DType dtype() const { return dtype_; }
+
+  /// Number of elements the layout occupies in storage (≥ numel for padded blocked layouts).
+  int64_t storage_elems() const {
+    if (layout_ == Layout::blocked16) return shape_[0] * padded_channels(shape_[1]) * shape_[2] * shape_[3];
+    return numel();
+  }
+
+  float* data() { return static_cast<float*>(storage_->data) + offset_; }
+  const float* data() const { return static_cast<const float*>(storage_->data) + offset_; }
+  int32_t* idata() { return static_cast<int32_t*>(storage_->data) + offset_; }
+  const int32_t* idata() const { return static_cast<const int32_t*>(storage_->data) + offset_; }
+
+  Storage& storage() const { return *storage_; }
+  bool shares_storage_with(const Tensor& o) const { return storage_ == o.storage_; }
+  void bump_version() { ++storage_->version; }
+
+  void zero_() { std::memset(data(), 0, storage_elems() * 4); }
+
+  /// Deep copy with the same layout.
+  Tensor clone() const {
+    Tensor t = empty(shape_, layout_, dtype_);
+    std::memcpy(t.data(), data(), storage_elems() * 4);
+    return t;
+  }
+
+  /// View with another shape over the same plain data.
+  Tensor reshape(const Shape& shape) const {
+    check_shapes(layout_ == Layout::plain, "reshape", "needs a plain tensor; call to_plain() first", shape_);
+    check_shapes(numel_of(shape) == numel(), "reshape", "element count differs", shape_, shape);
+    Tensor t = *this;
+    t.shape_ = shape;
+    return t;
+  }
+
+  /// View of rows [begin, end) along dimension 0 (plain layout only).
+  Tensor slice0(int64_t begin, int64_t end) const {
+    check_shapes(layout_ == Layout::plain && begin >= 0 && begin <= end && end <= shape_.at(0), "slice0",
+                 "range out of bounds or blocked layout", shape_, {begin, end});
+    Tensor t = *this;
+    int64_t row = numel() / std::max<int64_t>(shape_[0], 1);
+    t.offset_ += begin * row;
+    t.shape_[0] = end - begin;
+    return t;
+  }
+
+  /// Same values in plain NCHW layout (a view when already plain).
+  Tensor to_plain() const {
+    if (layout_ == Layout::plain) return *this;
+    Tensor t = empty(shape_);
+    const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3], CB = padded_channels(C) / kChannelBlock;
+    const float* s = data();
+    float* d = t.data();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const float* src = s + ((n * CB + c / kChannelBlock) * HW) * kChannelBlock + c % kChannelBlock;
+        float* dst = d + (n * C + c) * HW;
+        for (int64_t i = 0; i < HW; ++i) dst[i] = src[i * kChannelBlock];
+      }
+    return t;
+  }
+
+  /// Same values in the given layout.
+  Tensor to_layout(Layout layout) const {
+    if (layout == layout_) return *this;
+    if (layout == Layout::plain) return to_plain();
+    Tensor t = empty(shape_, Layout::blocked16);
+    const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3], CB = padded_channels(C) / kChannelBlock;
+    const float* s = data();
+    float* d = t.data();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t c = 0; c < C; ++c) {
+        const float* src = s + (n * C + c) * HW;
+        float* dst = d + ((n * CB + c / kChannelBlock) * HW) * kChannelBlock + c % kChannelBlock;
+        for (int64_t i = 0; i < HW; ++i) dst[i * kChannelBlock] = src[i];
+      }
+    return t;
+  }
+
+  /// Element access by logical NCHW index (slow; tests and tools only).
+  float at(const Shape& idx) const {
+    if (layout_ == Layout::blocked16) {
+      const int64_t C = shape_[1], H = shape_[2], W = shape_[3], CB = padded_channels(C) / kChannelBlock;
+      return data()[(((idx[0] * CB + idx[1] / kChannelBlock) * H + idx[2]) * W + idx[3]) * kChannelBlock +
+                    idx[1] % kChannelBlock];
+    }
+    int64_t off = 0;
+    for (size_t i = 0; i < shape_.size(); ++i) off = off * shape_[i] + idx[i];
+    return data()[off];
+  }
+
+ private:
+  Shape shape_;
+  Layout layout_ = Layout::plain;
+  DType dtype_ = DType::f32;
+  std::shared_ptr<Storage> storage_;
+  int64_t offset_ = 0;
+};
+
+}  // namespace hwaware
