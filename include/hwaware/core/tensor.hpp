@@ -150,6 +150,8 @@ class Tensor {
 
   Storage& storage() const { return *storage_; }
   bool shares_storage_with(const Tensor& o) const { return storage_ == o.storage_; }
+  /// True when no other tensor refers to this storage (safe to update in place).
+  bool storage_unique() const { return storage_.use_count() == 1; }
   void bump_version() { ++storage_->version; }
 
   void zero_() { std::memset(data(), 0, storage_elems() * 4); }

@@ -129,12 +129,12 @@ struct Backend {
     return r;
   }
 
-  static Tensor batchnorm_forward_infer(const Tensor& xin, const Tensor& gamma, const Tensor& beta,
-                                        const Tensor& mean, const Tensor& var, float eps, bool fuse_relu) {
+  static BatchNormForward batchnorm_forward_infer(const Tensor& xin, const Tensor& gamma, const Tensor& beta,
+                                                  const Tensor& mean, const Tensor& var, float eps, bool fuse_relu) {
     const Tensor x = xin.to_plain();
     Tensor y = Tensor::empty(x.shape());
     apply_bn(x, gamma, beta, mean, var, eps, fuse_relu, y);
-    return y;
+    return {y, mean, var, fuse_relu ? y : Tensor()};
   }
 
   /// Backward of batch norm. global_stats = true when the forward used fixed (running) statistics.
@@ -145,12 +145,10 @@ struct Backend {
     const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
     const double M = double(N * HW);
     BatchNormGrads r{Tensor::empty(x.shape()), Tensor::empty({C}), Tensor::empty({C})};
-    // With a fused ReLU the mask is y > 0; without a workspace (inference forward) recompute y.
-    Tensor y = workspace.defined() ? workspace.to_plain() : Tensor();
-    if (fuse_relu && !y.defined()) {
-      y = Tensor::empty(x.shape());
-      apply_bn(x, gamma, Tensor::zeros({C}), mean, var, eps, false, y);
-    }
+    // With a fused ReLU the workspace is the forward output y; the mask is y > 0.
+    check_shapes(!fuse_relu || workspace.defined(), "batchnorm2d backward", "a fused ReLU needs the forward's workspace",
+                 x.shape());
+    const Tensor y = fuse_relu ? workspace.to_plain() : Tensor();
     for (int64_t c = 0; c < C; ++c) {
       const double inv = 1.0 / std::sqrt(double(var.data()[c]) + eps), mu = mean.data()[c];
       double sdy = 0, sdyx = 0;
@@ -230,7 +228,8 @@ struct Backend {
     return r;
   }
 
-  static Tensor pool2d_backward(const Tensor& dyin, const Shape& xs, const Tensor& workspace, const Pool2dParams& p) {
+  static Tensor pool2d_backward(const Tensor& dyin, const Shape& xs, Layout /*plain always*/, const Tensor& workspace,
+                                const Pool2dParams& p) {
     const Tensor dy = dyin.to_plain();
     Tensor dx = Tensor::zeros(xs);
     const int64_t NC = xs[0] * xs[1], H = xs[2], W = xs[3], OH = dy.dim(2), OW = dy.dim(3);

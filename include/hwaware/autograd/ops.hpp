@@ -1,0 +1,188 @@
+#pragma once
+// Differentiable ops: each runs its forward kernel on the current backend and records a backward
+// closure that captures only the tensors its backward kernel reads, and the backend it ran on.
+#include <vector>
+
+#include "hwaware/autograd/variable.hpp"
+#include "hwaware/backend/backend.hpp"
+
+namespace hwaware::ops {
+
+inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p) {
+  const BackendKind kind = current_backend();
+  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(x.value(), w.value(), bias ? &bias->value() : nullptr, p); });
+  return make_result(std::move(y), {&x, &w, bias}, "conv2d",
+                     [xv = x.value(), wv = w.value(), has_bias = bias != nullptr, p, kind](Node& self) {
+                       BackendGuard guard(kind);
+                       dispatch([&](auto B) {
+                         if (input_requires_grad(self, 0))
+                           accumulate_grad(*self.inputs[0], B.conv2d_backward_data(self.grad, wv, xv.shape(), p));
+                         if (input_requires_grad(self, 1) || (has_bias && input_requires_grad(self, 2))) {
+                           auto g = B.conv2d_backward_weights(self.grad, xv, wv.shape(), has_bias, p);
+                           accumulate_input_grad(self, 1, std::move(g.dw));
+                           if (has_bias) accumulate_input_grad(self, 2, std::move(g.db));
+                         }
+                       });
+                     });
+}
+
+struct BatchNormState {
+  Tensor* running_mean;
+  Tensor* running_var;
+  float momentum = 0.1f;  // running = (1 - m)·running + m·batch (PyTorch's convention)
+  float eps = 1e-5f;
+};
+
+/// Batch norm over (N, H, W) per channel, optionally followed by a fused ReLU. In training mode
+/// it normalises with the batch statistics and updates the running ones (unbiased variance, as
+/// PyTorch does); otherwise it uses the running statistics.
+inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, BatchNormState st,
+                            bool training, bool fuse_relu) {
+  const BackendKind kind = current_backend();
+  BatchNormForward f = dispatch([&](auto B) {
+    return training ? B.batchnorm_forward_train(x.value(), gamma.value(), beta.value(), st.eps, fuse_relu)
+                    : B.batchnorm_forward_infer(x.value(), gamma.value(), beta.value(), *st.running_mean,
+                                                *st.running_var, st.eps, fuse_relu);
+  });
+  if (training) {
+    const int64_t m = x.value().dim(0) * x.value().dim(2) * x.value().dim(3);
+    const float unbias = m > 1 ? float(m) / float(m - 1) : 1.f;
+    float* rm = st.running_mean->data();
+    float* rv = st.running_var->data();
+    for (int64_t c = 0; c < f.mean.numel(); ++c) {
+      rm[c] = (1 - st.momentum) * rm[c] + st.momentum * f.mean.data()[c];
+      rv[c] = (1 - st.momentum) * rv[c] + st.momentum * f.var.data()[c] * unbias;
+    }
+  }
+  return make_result(std::move(f.y), {&x, &gamma, &beta}, fuse_relu ? "batchnorm2d+relu" : "batchnorm2d",
+                     [xv = x.value(), gv = gamma.value(), mean = f.mean, var = f.var, ws = f.workspace, eps = st.eps,
+                      fuse_relu, training, kind](Node& self) {
+                       BackendGuard guard(kind);
+                       auto g = dispatch([&](auto B) {
+                         return B.batchnorm_backward(self.grad, xv, gv, mean, var, ws, eps, fuse_relu, !training);
+                       });
+                       accumulate_input_grad(self, 0, std::move(g.dx));
+                       accumulate_input_grad(self, 1, std::move(g.dgamma));
+                       accumulate_input_grad(self, 2, std::move(g.dbeta));
+                     });
+}
+
+inline Variable activation(const Variable& x, Activation a) {
+  const BackendKind kind = current_backend();
+  Tensor y = dispatch([&](auto B) { return B.activation_forward(x.value(), a); });
+  return make_result(std::move(y), {&x}, activation_name(a), [xv = x.value(), a, kind](Node& self) {
+    BackendGuard guard(kind);
+    accumulate_input_grad(self, 0, dispatch([&](auto B) { return B.activation_backward(self.grad, xv, a); }));
+  });
+}
+
+inline Variable relu(const Variable& x) { return activation(x, Activation::relu); }
+inline Variable relu6(const Variable& x) { return activation(x, Activation::relu6); }
+inline Variable sigmoid(const Variable& x) { return activation(x, Activation::sigmoid); }
+
+inline Variable pool2d(const Variable& x, const Pool2dParams& p) {
+  const BackendKind kind = current_backend();
+  const bool training = grad_enabled() && x.requires_grad();
+  PoolForward f = dispatch([&](auto B) { return B.pool2d_forward(x.value(), p, training); });
+  return make_result(std::move(f.y), {&x}, p.kind == PoolKind::max ? "max_pool2d" : "avg_pool2d",
+                     [xs = x.shape(), xl = x.value().layout(), ws = f.workspace, p, kind](Node& self) {
+                       BackendGuard guard(kind);
+                       accumulate_input_grad(self, 0,
+                                             dispatch([&](auto B) { return B.pool2d_backward(self.grad, xs, xl, ws, p); }));
+                     });
+}
+
+/// [N,C,H,W] → [N,C]
+inline Variable global_avg_pool(const Variable& x) {
+  Tensor y = common::global_avg_pool_forward(x.value());
+  return make_result(std::move(y), {&x}, "global_avg_pool", [xs = x.shape(), l = x.value().layout()](Node& self) {
+    accumulate_input_grad(self, 0, common::global_avg_pool_backward(self.grad, xs, l));
+  });
+}
+
+/// [N, ...] → [N, prod(...)] in plain layout.
+inline Variable flatten(const Variable& x) {
+  const Shape& s = x.shape();
+  Tensor y = x.value().to_plain().reshape({s[0], x.value().numel() / s[0]});
+  return make_result(std::move(y), {&x}, "flatten", [xs = s, l = x.value().layout()](Node& self) {
+    accumulate_input_grad(self, 0, self.grad.to_plain().reshape(xs).to_layout(l));
+  });
+}
+
+/// y = x·wᵀ + b with x [N,I], w [O,I].
+inline Variable linear(const Variable& x, const Variable& w, const Variable* bias) {
+  const BackendKind kind = current_backend();
+  Tensor y = dispatch([&](auto B) { return B.linear_forward(x.value(), w.value(), bias ? &bias->value() : nullptr); });
+  return make_result(std::move(y), {&x, &w, bias}, "linear",
+                     [xv = x.value(), wv = w.value(), has_bias = bias != nullptr, kind](Node& self) {
+                       BackendGuard guard(kind);
+                       auto g = dispatch([&](auto B) { return B.linear_backward(self.grad, xv, wv, has_bias); });
+                       accumulate_input_grad(self, 0, std::move(g.dx));
+                       accumulate_input_grad(self, 1, std::move(g.dw));
+                       if (has_bias) accumulate_input_grad(self, 2, std::move(g.db));
+                     });
+}
+
+/// Elementwise a + b (residual connections); the result has a's layout.
+inline Variable add(const Variable& a, const Variable& b) {
+  return make_result(common::add(a.value(), b.value()), {&a, &b}, "add", [](Node& self) {
+    accumulate_input_grad(self, 0, self.grad);
+    accumulate_input_grad(self, 1, self.grad);
+  });
+}
+
+/// Elementwise a * b (masks, gates).
+inline Variable mul(const Variable& a, const Variable& b) {
+  return make_result(common::mul(a.value(), b.value()), {&a, &b}, "mul",
+                     [av = a.value(), bv = b.value()](Node& self) {
+                       if (input_requires_grad(self, 0)) accumulate_input_grad(self, 0, common::mul(self.grad, bv));
+                       if (input_requires_grad(self, 1)) accumulate_input_grad(self, 1, common::mul(self.grad, av));
+                     });
+}
+
+/// Concatenation along channels.
+inline Variable concat(const std::vector<Variable>& xs) {
+  std::vector<Tensor> values;
+  std::vector<int64_t> channels;
+  std::vector<Layout> layouts;
+  for (const auto& x : xs) {
+    values.push_back(x.value());
+    channels.push_back(x.value().dim(1));
+    layouts.push_back(x.value().layout());
+  }
+  auto node = std::make_shared<Node>();
+  node->value = common::concat_channels(values);
+  node->op = "concat";
+  if (grad_enabled()) {
+    for (const auto& x : xs) node->requires_grad = node->requires_grad || x.requires_grad();
+    if (node->requires_grad) {
+      for (const auto& x : xs) node->inputs.push_back(x.node());
+      node->backward_fn = [channels, layouts](Node& self) {
+        int64_t c0 = 0;
+        for (size_t i = 0; i < channels.size(); ++i) {
+          if (input_requires_grad(self, i))
+            accumulate_input_grad(self, i, common::slice_channels(self.grad, c0, channels[i], layouts[i]));
+          c0 += channels[i];
+        }
+      };
+    }
+  }
+  return Variable(std::move(node));
+}
+
+struct LossResult {
+  Variable loss;       // scalar, mean over the batch
+  int64_t correct = 0;  // predictions equal to the label
+};
+
+/// Softmax cross-entropy with label smoothing on logits [N,K] and int32 labels [N].
+inline LossResult cross_entropy(const Variable& logits, const Tensor& labels, float smoothing = 0.f) {
+  common::CrossEntropy ce = common::softmax_cross_entropy(logits.value(), labels, smoothing);
+  Variable loss = make_result(Tensor::full({1}, ce.loss), {&logits}, "cross_entropy",
+                              [d = ce.dlogits](Node& self) {
+                                accumulate_input_grad(self, 0, common::scale(d, self.grad.data()[0]));
+                              });
+  return {loss, ce.correct};
+}
+
+}  // namespace hwaware::ops

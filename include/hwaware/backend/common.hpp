@@ -1,0 +1,172 @@
+#pragma once
+// Memory-bound ops shared by both backends: plain loops over storage that respect the layout
+// (blocked tensors keep their zero channel padding). oneDNN would add a primitive call each
+// for these without doing less work.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "hwaware/core/tensor.hpp"
+
+namespace hwaware::common {
+
+/// a + b elementwise; the result has a's layout.
+inline Tensor add(const Tensor& a, const Tensor& bin) {
+  check_shapes(a.shape() == bin.shape(), "add", "operands must have the same shape", a.shape(), bin.shape());
+  const Tensor b = bin.to_layout(a.layout());
+  Tensor y = Tensor::empty(a.shape(), a.layout());
+  const int64_t n = a.storage_elems();
+  const float *pa = a.data(), *pb = b.data();
+  float* py = y.data();
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
+  return y;
+}
+
+/// dst += src (src converted to dst's layout).
+inline void accumulate(Tensor& dst, const Tensor& srcin) {
+  check_shapes(dst.shape() == srcin.shape(), "gradient accumulation", "shapes differ", dst.shape(), srcin.shape());
+  const Tensor src = srcin.to_layout(dst.layout());
+  const int64_t n = dst.storage_elems();
+  float* pd = dst.data();
+  const float* ps = src.data();
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) pd[i] += ps[i];
+}
+
+/// a * b elementwise; the result has a's layout.
+inline Tensor mul(const Tensor& a, const Tensor& bin) {
+  check_shapes(a.shape() == bin.shape(), "mul", "operands must have the same shape", a.shape(), bin.shape());
+  const Tensor b = bin.to_layout(a.layout());
+  Tensor y = Tensor::empty(a.shape(), a.layout());
+  const int64_t n = a.storage_elems();
+  const float *pa = a.data(), *pb = b.data();
+  float* py = y.data();
+#pragma omp parallel for simd schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
+  return y;
+}
+
+/// x * s for a scalar s.
+inline Tensor scale(const Tensor& x, float s) {
+  Tensor y = Tensor::empty(x.shape(), x.layout());
+  for (int64_t i = 0; i < x.storage_elems(); ++i) y.data()[i] = x.data()[i] * s;
+  return y;
+}
+
+/// [N,C,H,W] (either layout) → [N,C] plain: mean over H and W.
+inline Tensor global_avg_pool_forward(const Tensor& x) {
+  check_shapes(x.rank() == 4, "global_avg_pool", "input must be [N,C,H,W]", x.shape());
+  const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+  Tensor y = Tensor::empty({N, C});
+  const float inv = 1.f / float(HW);
+  if (x.layout() == Layout::plain) {
+    for (int64_t nc = 0; nc < N * C; ++nc) {
+      float s = 0;
+      for (int64_t i = 0; i < HW; ++i) s += x.data()[nc * HW + i];
+      y.data()[nc] = s * inv;
+    }
+    return y;
+  }
+  const int64_t CB = padded_channels(C) / kChannelBlock;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t cb = 0; cb < CB; ++cb) {
+      float acc[kChannelBlock] = {};
+      const float* p = x.data() + (n * CB + cb) * HW * kChannelBlock;
+      for (int64_t i = 0; i < HW; ++i)
+#pragma omp simd
+        for (int64_t j = 0; j < kChannelBlock; ++j) acc[j] += p[i * kChannelBlock + j];
+      for (int64_t j = 0; j < kChannelBlock && cb * kChannelBlock + j < C; ++j)
+        y.data()[n * C + cb * kChannelBlock + j] = acc[j] * inv;
+    }
+  return y;
+}
+
+inline Tensor global_avg_pool_backward(const Tensor& dy, const Shape& xs, Layout layout) {
+  const int64_t N = xs[0], C = xs[1], HW = xs[2] * xs[3];
+  Tensor dx = Tensor::empty(xs, layout);
+  const float inv = 1.f / float(HW);
+  if (layout == Layout::plain) {
+    for (int64_t nc = 0; nc < N * C; ++nc) std::fill_n(dx.data() + nc * HW, HW, dy.data()[nc] * inv);
+    return dx;
+  }
+  const int64_t CB = padded_channels(C) / kChannelBlock;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t cb = 0; cb < CB; ++cb) {
+      float g[kChannelBlock] = {};
+      for (int64_t j = 0; j < kChannelBlock && cb * kChannelBlock + j < C; ++j)
+        g[j] = dy.data()[n * C + cb * kChannelBlock + j] * inv;
+      float* p = dx.data() + (n * CB + cb) * HW * kChannelBlock;
+      for (int64_t i = 0; i < HW; ++i) std::copy_n(g, kChannelBlock, p + i * kChannelBlock);
+    }
+  return dx;
+}
+
+/// Concatenation along channels; the result has the first input's layout.
+inline Tensor concat_channels(const std::vector<Tensor>& xs) {
+  check_shapes(!xs.empty() && xs[0].rank() == 4, "concat", "needs at least one [N,C,H,W] input",
+               xs.empty() ? Shape{} : xs[0].shape());
+  Shape out = xs[0].shape();
+  out[1] = 0;
+  for (const auto& x : xs) {
+    check_shapes(x.rank() == 4 && x.dim(0) == out[0] && x.dim(2) == out[2] && x.dim(3) == out[3], "concat",
+                 "inputs must agree in N, H and W", xs[0].shape(), x.shape());
+    out[1] += x.dim(1);
+  }
+  Tensor y = Tensor::empty(out);
+  const int64_t HW = out[2] * out[3];
+  int64_t c0 = 0;
+  for (const auto& xin : xs) {
+    const Tensor x = xin.to_plain();
+    for (int64_t n = 0; n < out[0]; ++n)
+      std::copy_n(x.data() + n * x.dim(1) * HW, x.dim(1) * HW, y.data() + (n * out[1] + c0) * HW);
+    c0 += x.dim(1);
+  }
+  return y.to_layout(xs[0].layout());
+}
+
+/// Channels [c0, c0 + c) of x, in the given layout.
+inline Tensor slice_channels(const Tensor& xin, int64_t c0, int64_t c, Layout layout) {
+  const Tensor x = xin.to_plain();
+  const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
+  Tensor y = Tensor::empty({N, c, x.dim(2), x.dim(3)});
+  for (int64_t n = 0; n < N; ++n) std::copy_n(x.data() + (n * C + c0) * HW, c * HW, y.data() + n * c * HW);
+  return y.to_layout(layout);
+}
+
+struct CrossEntropy {
+  float loss = 0;     // mean over the batch
+  int64_t correct = 0;  // argmax == label
+  Tensor dlogits;     // gradient of the mean loss w.r.t. the logits
+};
+
+/// Softmax cross-entropy with label smoothing ε: the target is (1-ε)·onehot + ε/K.
+inline CrossEntropy softmax_cross_entropy(const Tensor& logits, const Tensor& labels, float smoothing = 0.f) {
+  check_shapes(logits.rank() == 2 && labels.rank() == 1 && labels.dim(0) == logits.dim(0) &&
+                   labels.dtype() == DType::i32,
+               "cross_entropy", "logits must be [N,K] and labels int32 [N]", logits.shape(), labels.shape());
+  const int64_t N = logits.dim(0), K = logits.dim(1);
+  CrossEntropy r{0.f, 0, Tensor::empty({N, K})};
+  double total = 0;
+  for (int64_t n = 0; n < N; ++n) {
+    const float* z = logits.data() + n * K;
+    const int32_t y = labels.idata()[n];
+    if (y < 0 || y >= K) throw ShapeError("cross_entropy: label " + std::to_string(y) + " at row " + std::to_string(n) +
+                                          " is outside [0, " + std::to_string(K) + ")");
+    const float zmax = *std::max_element(z, z + K);
+    if (std::max_element(z, z + K) - z == y) ++r.correct;
+    double sum = 0;
+    for (int64_t k = 0; k < K; ++k) sum += std::exp(double(z[k] - zmax));
+    const double lse = std::log(sum) + zmax;
+    float* g = r.dlogits.data() + n * K;
+    for (int64_t k = 0; k < K; ++k) {
+      const double target = (k == y ? 1.0 - smoothing : 0.0) + smoothing / double(K);
+      total -= target * (double(z[k]) - lse);
+      g[k] = float((std::exp(double(z[k]) - lse) - target) / double(N));
+    }
+  }
+  r.loss = float(total / double(N));
+  return r;
+}
+
+}  // namespace hwaware::common

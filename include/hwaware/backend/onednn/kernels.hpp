@@ -1,0 +1,468 @@
+#pragma once
+// The oneDNN backend: conv, batch norm (with fused ReLU), eltwise, pooling and matmul through
+// oneDNN primitives. Activations with more than kPlainMaxChannels channels live in nChw16c from
+// the first conv to the last; weights stay plain (the optimizer's view) and are reordered once
+// per optimizer step through the storage-attached cache in context.hpp.
+#include <algorithm>
+#include <cstring>
+
+#include "hwaware/backend/onednn/context.hpp"
+#include "hwaware/backend/params.hpp"
+
+namespace hwaware::onednn {
+
+/// Inputs with at most this many channels stay plain (oneDNN's first-layer kernels read nchw).
+inline constexpr int64_t kPlainMaxChannels = 4;
+
+inline Layout activation_layout(int64_t channels) {
+  return channels <= kPlainMaxChannels ? Layout::plain : Layout::blocked16;
+}
+
+namespace detail {
+
+enum OpId : int64_t { kConvFwd = 1, kConvBwdData, kConvBwdWeights, kBnFwd, kBnBwd, kElt, kEltBwd, kPool, kPoolBwd,
+                      kMatmul, kMatmulBwdData, kMatmulBwdWeights };
+
+inline memory::dims conv_weight_dims(const Shape& w, int64_t groups) {
+  if (groups == 1) return to_dims(w);
+  return {groups, w[0] / groups, w[1], w[2], w[3]};
+}
+inline memory::desc conv_weight_plain_md(const Shape& w, int64_t groups) {
+  return memory::desc(conv_weight_dims(w, groups), dt::f32, groups == 1 ? tag::oihw : tag::goihw);
+}
+
+struct ConvFwdEntry {
+  dnnl::convolution_forward::primitive_desc pd;
+  dnnl::convolution_forward prim;
+  memory::desc w_plain;
+};
+
+inline CacheKey conv_key(int64_t op, const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p) {
+  CacheKey k;
+  k.add(op).add(xs).add(static_cast<int64_t>(xl)).add(ws).add(bias).add(p.stride_h).add(p.stride_w).add(p.pad_h);
+  k.add(p.pad_w).add(p.dilation_h).add(p.dilation_w).add(p.groups);
+  return k;
+}
+
+inline ConvFwdEntry& conv_fwd_entry(const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p) {
+  return PrimitiveCache::get().find_or_make<ConvFwdEntry>(conv_key(kConvFwd, xs, xl, ws, bias, p), [&] {
+    return guarded("conv2d forward", xs, ws, [&] {
+      const Shape ys = conv2d_out_shape(xs, ws, p);
+      auto wd = memory::desc(conv_weight_dims(ws, p.groups), dt::f32, tag::any);
+      auto bd = bias ? memory::desc({ws[0]}, dt::f32, tag::a) : memory::desc();
+      auto d = dnnl::convolution_forward::desc(
+          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, md_of(xs, xl), wd, bd,
+          md_of(ys, activation_layout(ys[1])), {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1},
+          {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
+      dnnl::convolution_forward::primitive_desc pd(d, Context::get().engine());
+      return ConvFwdEntry{pd, dnnl::convolution_forward(pd), conv_weight_plain_md(ws, p.groups)};
+    });
+  });
+}
+
+struct ConvBwdDataEntry {
+  dnnl::convolution_backward_data::primitive_desc pd;
+  dnnl::convolution_backward_data prim;
+};
+
+struct ConvBwdWeightsEntry {
+  dnnl::convolution_backward_weights::primitive_desc pd;
+  dnnl::convolution_backward_weights prim;
+  memory::desc w_plain;
+  Tensor dw_buffer;  // diff weights in the primitive's layout, reordered to plain after each call
+  dnnl::reorder to_plain;
+  bool needs_reorder = false;
+};
+
+struct BnFwdEntry {
+  dnnl::batch_normalization_forward::primitive_desc pd;
+  dnnl::batch_normalization_forward prim;
+};
+struct BnBwdEntry {
+  dnnl::batch_normalization_backward::primitive_desc pd;
+  dnnl::batch_normalization_backward prim;
+};
+
+inline dnnl::normalization_flags bn_flags(bool fuse_relu, bool global_stats) {
+  auto f = dnnl::normalization_flags::use_scale | dnnl::normalization_flags::use_shift;
+  if (fuse_relu) f = f | dnnl::normalization_flags::fuse_norm_relu;
+  if (global_stats) f = f | dnnl::normalization_flags::use_global_stats;
+  return f;
+}
+
+inline BnFwdEntry& bn_fwd_entry(const Tensor& x, float eps, bool fuse_relu, bool global_stats) {
+  CacheKey k;
+  k.add(kBnFwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(fuse_relu).add(global_stats);
+  k.add(static_cast<int64_t>(eps * 1e9));
+  return PrimitiveCache::get().find_or_make<BnFwdEntry>(k, [&] {
+    return guarded("batchnorm2d forward", x.shape(), {}, [&] {
+      auto d = dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, md_of(x), eps,
+                                                        bn_flags(fuse_relu, global_stats));
+      dnnl::batch_normalization_forward::primitive_desc pd(d, Context::get().engine());
+      return BnFwdEntry{pd, dnnl::batch_normalization_forward(pd)};
+    });
+  });
+}
+
+struct EltEntry {
+  dnnl::eltwise_forward::primitive_desc pd;
+  dnnl::eltwise_forward prim;
+};
+struct EltBwdEntry {
+  dnnl::eltwise_backward::primitive_desc pd;
+  dnnl::eltwise_backward prim;
+};
+
+inline dnnl::algorithm elt_alg(Activation a) {
+  switch (a) {
+    case Activation::relu: return dnnl::algorithm::eltwise_relu;
+    case Activation::relu6: return dnnl::algorithm::eltwise_clip_v2;
+    case Activation::sigmoid: return dnnl::algorithm::eltwise_logistic;
+  }
+  return dnnl::algorithm::eltwise_relu;
+}
+inline float elt_beta(Activation a) { return a == Activation::relu6 ? 6.f : 0.f; }
+
+inline EltEntry& elt_entry(const Tensor& x, Activation a) {
+  CacheKey k;
+  k.add(kElt).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(static_cast<int64_t>(a));
+  return PrimitiveCache::get().find_or_make<EltEntry>(k, [&] {
+    return guarded(std::string(activation_name(a)) + " forward", x.shape(), {}, [&] {
+      auto d = dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, elt_alg(a), md_of(x), 0.f, elt_beta(a));
+      dnnl::eltwise_forward::primitive_desc pd(d, Context::get().engine());
+      return EltEntry{pd, dnnl::eltwise_forward(pd)};
+    });
+  });
+}
+
+struct PoolEntry {
+  dnnl::pooling_forward::primitive_desc pd;
+  dnnl::pooling_forward prim;
+};
+struct PoolBwdEntry {
+  dnnl::pooling_backward::primitive_desc pd;
+  dnnl::pooling_backward prim;
+};
+
+inline dnnl::algorithm pool_alg(const Pool2dParams& p) {
+  return p.kind == PoolKind::max ? dnnl::algorithm::pooling_max : dnnl::algorithm::pooling_avg_include_padding;
+}
+
+inline PoolEntry& pool_entry(const Shape& xs, Layout xl, const Pool2dParams& p, bool training) {
+  CacheKey k;
+  k.add(kPool).add(xs).add(static_cast<int64_t>(xl)).add(static_cast<int64_t>(p.kind)).add(p.kernel_h);
+  k.add(p.kernel_w).add(p.stride_h).add(p.stride_w).add(p.pad_h).add(p.pad_w).add(training);
+  return PrimitiveCache::get().find_or_make<PoolEntry>(k, [&] {
+    return guarded("pool2d forward", xs, {p.kernel_h, p.kernel_w}, [&] {
+      const Shape ys = pool2d_out_shape(xs, p);
+      // Right padding so that oneDNN's output size formula matches floor((H + 2p - k) / s) + 1.
+      auto d = dnnl::pooling_forward::desc(
+          training ? dnnl::prop_kind::forward_training : dnnl::prop_kind::forward_inference, pool_alg(p),
+          md_of(xs, xl), md_of(ys, xl), {p.stride_h, p.stride_w}, {p.kernel_h, p.kernel_w}, {p.pad_h, p.pad_w},
+          {(ys[2] - 1) * p.stride_h + p.kernel_h - xs[2] - p.pad_h, (ys[3] - 1) * p.stride_w + p.kernel_w - xs[3] - p.pad_w});
+      dnnl::pooling_forward::primitive_desc pd(d, Context::get().engine());
+      return PoolEntry{pd, dnnl::pooling_forward(pd)};
+    });
+  });
+}
+
+struct MatmulEntry {
+  dnnl::matmul::primitive_desc pd;
+  dnnl::matmul prim;
+};
+
+/// C[M,N] = A[M,K]·B[K,N] (+ bias[1,N]); each operand described by its strides.
+inline MatmulEntry& matmul_entry(int64_t op, int64_t M, int64_t K, int64_t N, memory::dims sa, memory::dims sb,
+                                 bool bias) {
+  CacheKey k;
+  k.add(kMatmul).add(op).add(M).add(K).add(N).add(sa[0]).add(sa[1]).add(sb[0]).add(sb[1]).add(bias);
+  return PrimitiveCache::get().find_or_make<MatmulEntry>(k, [&] {
+    return guarded("linear", {M, K}, {K, N}, [&] {
+      auto d = dnnl::matmul::desc(memory::desc({M, K}, dt::f32, sa), memory::desc({K, N}, dt::f32, sb),
+                                  bias ? memory::desc({1, N}, dt::f32, tag::ab) : memory::desc(),
+                                  memory::desc({M, N}, dt::f32, tag::ab));
+      dnnl::matmul::primitive_desc pd(d, Context::get().engine());
+      return MatmulEntry{pd, dnnl::matmul(pd)};
+    });
+  });
+}
+
+inline Tensor pool_workspace_tensor(const memory::desc& md) {
+  return md.get_size() ? tensor_for(md) : Tensor();
+}
+
+}  // namespace detail
+
+struct Backend {
+  static constexpr const char* name = "onednn";
+
+  /// Input in the layout conv expects: blocked for wide inputs, plain for the thin first layer.
+  static Tensor conv_input(const Tensor& x) { return x.to_layout(activation_layout(x.dim(1))); }
+
+  static Tensor conv2d_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
+    conv2d_out_shape(xin.shape(), w.shape(), p);  // validates before oneDNN sees the shapes
+    const Tensor x = conv_input(xin);
+    auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p);
+    const Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
+    Tensor y = Tensor::empty(ys, activation_layout(ys[1]));
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},
+                                         {DNNL_ARG_WEIGHTS, weights_as(w, e.w_plain, e.pd.weights_desc())},
+                                         {DNNL_ARG_DST, mem(y)}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, mem(*bias));
+    e.prim.execute(s, args);
+    s.wait();
+    return y;
+  }
+
+  static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& w, const Shape& xs, const Conv2dParams& p) {
+    const Layout xl = activation_layout(xs[1]);
+    const Tensor dy = dyin.to_layout(activation_layout(dyin.dim(1)));
+    CacheKey k = detail::conv_key(detail::kConvBwdData, xs, xl, w.shape(), false, p);
+    auto& e = PrimitiveCache::get().find_or_make<detail::ConvBwdDataEntry>(k, [&] {
+      auto& fwd = detail::conv_fwd_entry(xs, xl, w.shape(), false, p);
+      return guarded("conv2d backward data", xs, w.shape(), [&] {
+        auto d = dnnl::convolution_backward_data::desc(
+            dnnl::algorithm::convolution_direct, md_of(xs, xl),
+            memory::desc(detail::conv_weight_dims(w.shape(), p.groups), dt::f32, tag::any), md_of(dy),
+            {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1}, {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
+        dnnl::convolution_backward_data::primitive_desc pd(d, Context::get().engine(), fwd.pd);
+        return detail::ConvBwdDataEntry{pd, dnnl::convolution_backward_data(pd)};
+      });
+    });
+    Tensor dx = Tensor::empty(xs, xl);
+    auto& s = Context::get().stream();
+    e.prim.execute(s, {{DNNL_ARG_DIFF_DST, mem(dy)},
+                       {DNNL_ARG_WEIGHTS, weights_as(w, detail::conv_weight_plain_md(w.shape(), p.groups),
+                                                     e.pd.weights_desc())},
+                       {DNNL_ARG_DIFF_SRC, mem(dx)}});
+    s.wait();
+    return dx;
+  }
+
+  static ConvWeightGrads conv2d_backward_weights(const Tensor& dyin, const Tensor& xin, const Shape& ws, bool bias,
+                                                 const Conv2dParams& p) {
+    const Tensor x = conv_input(xin);
+    const Tensor dy = dyin.to_layout(activation_layout(dyin.dim(1)));
+    CacheKey k = detail::conv_key(detail::kConvBwdWeights, x.shape(), x.layout(), ws, bias, p);
+    auto& e = PrimitiveCache::get().find_or_make<detail::ConvBwdWeightsEntry>(k, [&] {
+      auto& fwd = detail::conv_fwd_entry(x.shape(), x.layout(), ws, bias, p);
+      return guarded("conv2d backward weights", x.shape(), ws, [&] {
+        auto d = dnnl::convolution_backward_weights::desc(
+            dnnl::algorithm::convolution_direct, md_of(x),
+            memory::desc(detail::conv_weight_dims(ws, p.groups), dt::f32, tag::any),
+            bias ? memory::desc({ws[0]}, dt::f32, tag::a) : memory::desc(), md_of(dy), {p.stride_h, p.stride_w},
+            {p.dilation_h - 1, p.dilation_w - 1}, {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
+        dnnl::convolution_backward_weights::primitive_desc pd(d, Context::get().engine(), fwd.pd);
+        detail::ConvBwdWeightsEntry ent{pd, dnnl::convolution_backward_weights(pd),
+                                        detail::conv_weight_plain_md(ws, p.groups), Tensor(), dnnl::reorder(), false};
+        ent.needs_reorder = pd.diff_weights_desc() != ent.w_plain;
+        if (ent.needs_reorder) {
+          ent.dw_buffer = tensor_for(pd.diff_weights_desc());
+          ent.to_plain = dnnl::reorder(mem(pd.diff_weights_desc(), ent.dw_buffer.data()),
+                                       memory(ent.w_plain, Context::get().engine(), nullptr));
+        }
+        return ent;
+      });
+    });
+    ConvWeightGrads r{Tensor::empty(ws), bias ? Tensor::empty({ws[0]}) : Tensor()};
+    auto& s = Context::get().stream();
+    auto dw_mem = e.needs_reorder ? mem(e.pd.diff_weights_desc(), e.dw_buffer.data()) : mem(e.w_plain, r.dw.data());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DIFF_DST, mem(dy)},
+                                         {DNNL_ARG_DIFF_WEIGHTS, dw_mem}};
+    if (bias) args.emplace(DNNL_ARG_DIFF_BIAS, mem(r.db));
+    e.prim.execute(s, args);
+    if (e.needs_reorder) {
+      auto dw_plain = mem(e.w_plain, r.dw.data());
+      e.to_plain.execute(s, dw_mem, dw_plain);
+    }
+    s.wait();
+    return r;
+  }
+
+  static BatchNormForward batchnorm_forward_train(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps,
+                                                  bool fuse_relu) {
+    check_bn(x, gamma);
+    auto& e = detail::bn_fwd_entry(x, eps, fuse_relu, false);
+    const int64_t C = x.dim(1);
+    BatchNormForward r{Tensor::empty(x.shape(), x.layout()), Tensor::empty({C}), Tensor::empty({C}), Tensor()};
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},       {DNNL_ARG_DST, mem(r.y)},
+                                         {DNNL_ARG_SCALE, mem(gamma)}, {DNNL_ARG_SHIFT, mem(beta)},
+                                         {DNNL_ARG_MEAN, mem(r.mean)}, {DNNL_ARG_VARIANCE, mem(r.var)}};
+    if (fuse_relu) {
+      r.workspace = tensor_for(e.pd.workspace_desc());
+      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), r.workspace.data()));
+    }
+    e.prim.execute(s, args);
+    s.wait();
+    return r;
+  }
+
+  /// Batch norm with fixed (running) statistics; the workspace is kept for a fused ReLU's backward.
+  static BatchNormForward batchnorm_forward_infer(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                                  const Tensor& mean, const Tensor& var, float eps, bool fuse_relu) {
+    check_bn(x, gamma);
+    auto& e = detail::bn_fwd_entry(x, eps, fuse_relu, true);
+    Tensor y = Tensor::empty(x.shape(), x.layout());
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},       {DNNL_ARG_DST, mem(y)},
+                                         {DNNL_ARG_SCALE, mem(gamma)}, {DNNL_ARG_SHIFT, mem(beta)},
+                                         {DNNL_ARG_MEAN, mem(mean)},   {DNNL_ARG_VARIANCE, mem(var)}};
+    Tensor ws;
+    if (fuse_relu) {
+      ws = tensor_for(e.pd.workspace_desc());
+      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), ws.data()));
+    }
+    e.prim.execute(s, args);
+    s.wait();
+    return {y, mean, var, ws};
+  }
+
+  static BatchNormGrads batchnorm_backward(const Tensor& dyin, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                                           const Tensor& var, const Tensor& workspace, float eps, bool fuse_relu,
+                                           bool global_stats) {
+    const Tensor dy = dyin.to_layout(x.layout());
+    CacheKey k;
+    k.add(detail::kBnBwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(fuse_relu).add(global_stats);
+    k.add(static_cast<int64_t>(eps * 1e9));
+    auto& e = PrimitiveCache::get().find_or_make<detail::BnBwdEntry>(k, [&] {
+      auto& fwd = detail::bn_fwd_entry(x, eps, fuse_relu, global_stats);
+      return guarded("batchnorm2d backward", x.shape(), {}, [&] {
+        auto d = dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, md_of(x), md_of(x), eps,
+                                                           detail::bn_flags(fuse_relu, global_stats));
+        dnnl::batch_normalization_backward::primitive_desc pd(d, Context::get().engine(), fwd.pd);
+        return detail::BnBwdEntry{pd, dnnl::batch_normalization_backward(pd)};
+      });
+    });
+    const int64_t C = x.dim(1);
+    BatchNormGrads r{Tensor::empty(x.shape(), x.layout()), Tensor::empty({C}), Tensor::empty({C})};
+    check_shapes(!fuse_relu || workspace.defined(), "batchnorm2d backward",
+                 "a fused ReLU needs the forward's workspace", x.shape());
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{
+        {DNNL_ARG_SRC, mem(x)},           {DNNL_ARG_DIFF_DST, mem(dy)},        {DNNL_ARG_MEAN, mem(mean)},
+        {DNNL_ARG_VARIANCE, mem(var)},    {DNNL_ARG_SCALE, mem(gamma)},        {DNNL_ARG_DIFF_SRC, mem(r.dx)},
+        {DNNL_ARG_SHIFT, mem(gamma)},  // oneDNN 2.6 checks its presence when use_shift is set; backward never reads it
+        {DNNL_ARG_DIFF_SCALE, mem(r.dgamma)}, {DNNL_ARG_DIFF_SHIFT, mem(r.dbeta)}};
+    if (fuse_relu) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.data()));
+    e.prim.execute(s, args);
+    s.wait();
+    return r;
+  }
+
+  static Tensor activation_forward(const Tensor& x, Activation a) {
+    auto& e = detail::elt_entry(x, a);
+    Tensor y = Tensor::empty(x.shape(), x.layout());
+    auto& s = Context::get().stream();
+    e.prim.execute(s, {{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DST, mem(y)}});
+    s.wait();
+    return y;
+  }
+
+  static Tensor activation_backward(const Tensor& dyin, const Tensor& x, Activation a) {
+    const Tensor dy = dyin.to_layout(x.layout());
+    CacheKey k;
+    k.add(detail::kEltBwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(static_cast<int64_t>(a));
+    auto& e = PrimitiveCache::get().find_or_make<detail::EltBwdEntry>(k, [&] {
+      auto& fwd = detail::elt_entry(x, a);
+      return guarded(std::string(activation_name(a)) + " backward", x.shape(), {}, [&] {
+        auto d = dnnl::eltwise_backward::desc(detail::elt_alg(a), md_of(x), md_of(x), 0.f, detail::elt_beta(a));
+        dnnl::eltwise_backward::primitive_desc pd(d, Context::get().engine(), fwd.pd);
+        return detail::EltBwdEntry{pd, dnnl::eltwise_backward(pd)};
+      });
+    });
+    Tensor dx = Tensor::empty(x.shape(), x.layout());
+    auto& s = Context::get().stream();
+    e.prim.execute(s, {{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DIFF_DST, mem(dy)}, {DNNL_ARG_DIFF_SRC, mem(dx)}});
+    s.wait();
+    return dx;
+  }
+
+  static PoolForward pool2d_forward(const Tensor& x, const Pool2dParams& p, bool training) {
+    const Shape ys = pool2d_out_shape(x.shape(), p);
+    auto& e = detail::pool_entry(x.shape(), x.layout(), p, training);
+    PoolForward r{Tensor::empty(ys, x.layout()), Tensor()};
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DST, mem(r.y)}};
+    if (training && p.kind == PoolKind::max) {
+      r.workspace = detail::pool_workspace_tensor(e.pd.workspace_desc());
+      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), r.workspace.data()));
+    }
+    e.prim.execute(s, args);
+    s.wait();
+    return r;
+  }
+
+  /// xl: the layout the forward's input had (the workspace is laid out to match it).
+  static Tensor pool2d_backward(const Tensor& dyin, const Shape& xs, Layout xl, const Tensor& workspace,
+                                const Pool2dParams& p) {
+    const Tensor dy = dyin.to_layout(xl);
+    CacheKey k;
+    k.add(detail::kPoolBwd).add(xs).add(static_cast<int64_t>(xl)).add(static_cast<int64_t>(p.kind)).add(p.kernel_h);
+    k.add(p.kernel_w).add(p.stride_h).add(p.stride_w).add(p.pad_h).add(p.pad_w);
+    auto& fwd = detail::pool_entry(xs, xl, p, true);
+    auto& e = PrimitiveCache::get().find_or_make<detail::PoolBwdEntry>(k, [&] {
+      return guarded("pool2d backward", xs, {p.kernel_h, p.kernel_w}, [&] {
+        const Shape ys = pool2d_out_shape(xs, p);
+        auto d = dnnl::pooling_backward::desc(
+            detail::pool_alg(p), md_of(xs, xl), md_of(ys, xl), {p.stride_h, p.stride_w}, {p.kernel_h, p.kernel_w},
+            {p.pad_h, p.pad_w},
+            {(ys[2] - 1) * p.stride_h + p.kernel_h - xs[2] - p.pad_h, (ys[3] - 1) * p.stride_w + p.kernel_w - xs[3] - p.pad_w});
+        dnnl::pooling_backward::primitive_desc pd(d, Context::get().engine(), fwd.pd);
+        return detail::PoolBwdEntry{pd, dnnl::pooling_backward(pd)};
+      });
+    });
+    Tensor dx = Tensor::empty(xs, xl);
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mem(dy)}, {DNNL_ARG_DIFF_SRC, mem(dx)}};
+    if (p.kind == PoolKind::max) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.data()));
+    e.prim.execute(s, args);
+    s.wait();
+    return dx;
+  }
+
+  static Tensor linear_forward(const Tensor& x, const Tensor& w, const Tensor* bias) {
+    check_shapes(x.rank() == 2 && w.rank() == 2 && x.dim(1) == w.dim(1), "linear", "input must be [N,I] and weight [O,I]",
+                 x.shape(), w.shape());
+    const int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
+    // y[N,O] = x[N,I] · wᵀ, wᵀ read through strides {1, I}.
+    auto& e = detail::matmul_entry(0, N, I, O, {I, 1}, {1, I}, bias != nullptr);
+    Tensor y = Tensor::empty({N, O});
+    auto& s = Context::get().stream();
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e.pd.src_desc(), x.data())},
+                                         {DNNL_ARG_WEIGHTS, mem(e.pd.weights_desc(), w.data())},
+                                         {DNNL_ARG_DST, mem(e.pd.dst_desc(), y.data())}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, mem(memory::desc({1, O}, dt::f32, tag::ab), bias->data()));
+    e.prim.execute(s, args);
+    s.wait();
+    return y;
+  }
+
+  static LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool bias) {
+    const int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
+    LinearGrads r{Tensor::empty({N, I}), Tensor::empty({O, I}), bias ? Tensor::zeros({O}) : Tensor()};
+    auto& s = Context::get().stream();
+    auto& ed = detail::matmul_entry(1, N, O, I, {O, 1}, {I, 1}, false);  // dx = dy · w
+    ed.prim.execute(s, {{DNNL_ARG_SRC, mem(ed.pd.src_desc(), dy.data())},
+                        {DNNL_ARG_WEIGHTS, mem(ed.pd.weights_desc(), w.data())},
+                        {DNNL_ARG_DST, mem(ed.pd.dst_desc(), r.dx.data())}});
+    auto& ew = detail::matmul_entry(2, O, N, I, {1, O}, {I, 1}, false);  // dw = dyᵀ · x
+    ew.prim.execute(s, {{DNNL_ARG_SRC, mem(ew.pd.src_desc(), dy.data())},
+                        {DNNL_ARG_WEIGHTS, mem(ew.pd.weights_desc(), x.data())},
+                        {DNNL_ARG_DST, mem(ew.pd.dst_desc(), r.dw.data())}});
+    s.wait();
+    if (bias)
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t o = 0; o < O; ++o) r.db.data()[o] += dy.data()[n * O + o];
+    return r;
+  }
+
+ private:
+  static void check_bn(const Tensor& x, const Tensor& gamma) {
+    check_shapes(x.rank() == 4 && gamma.numel() == x.dim(1), "batchnorm2d", "input [N,C,H,W] needs C scale entries",
+                 x.shape(), gamma.shape());
+  }
+};
+
+}  // namespace hwaware::onednn

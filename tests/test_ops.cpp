@@ -1,0 +1,138 @@
+// Finite-difference gradient checks for every autograd op on both backends.
+#include "gradcheck.hpp"
+#include "hwaware/autograd/ops.hpp"
+
+using namespace hwaware;
+using hwtest::check_gradients;
+using hwtest::random_tensor;
+
+namespace {
+const BackendKind kBackends[] = {BackendKind::reference, BackendKind::onednn};
+std::string name_of(BackendKind k) { return k == BackendKind::onednn ? "onednn" : "reference"; }
+}  // namespace
+
+TEST_CASE("conv2d gradients: stride, padding, dilation, groups, bias") {
+  struct Case { Shape x, w; Conv2dParams p; bool bias; };
+  const Case cases[] = {
+      {{2, 3, 6, 6}, {4, 3, 3, 3}, {1, 1, 1, 1, 1, 1, 1}, false},
+      {{1, 4, 7, 7}, {6, 2, 3, 3}, {2, 2, 1, 1, 1, 1, 2}, true},
+      {{2, 17, 5, 5}, {17, 1, 3, 3}, {1, 1, 1, 1, 1, 1, 17}, false},  // depthwise, odd channels
+      {{1, 5, 8, 8}, {3, 5, 3, 3}, {1, 1, 2, 2, 2, 2, 1}, true},      // dilation 2
+      {{1, 8, 4, 4}, {16, 8, 1, 1}, {1, 1, 0, 0, 1, 1, 1}, false},    // pointwise
+  };
+  for (auto kind : kBackends)
+    for (const auto& c : cases) {
+      const std::string backend = name_of(kind);
+      CAPTURE(backend);
+      CAPTURE(shape_str(c.w));
+      BackendGuard g(kind);
+      std::vector<Tensor> in{random_tensor(c.x, 1), random_tensor(c.w, 2)};
+      if (c.bias) in.push_back(random_tensor({c.w[0]}, 3));
+      check_gradients([&](std::vector<Variable>& v) {
+        return ops::conv2d(v[0], v[1], c.bias ? &v[2] : nullptr, c.p);
+      }, in);
+    }
+}
+
+TEST_CASE("batchnorm2d gradients, train and eval, with and without fused relu") {
+  for (auto kind : kBackends)
+    for (bool training : {true, false})
+      for (bool relu : {false, true}) {
+        const std::string backend = name_of(kind);
+      CAPTURE(backend);
+        CAPTURE(training);
+        CAPTURE(relu);
+        BackendGuard g(kind);
+        Tensor rm = random_tensor({5}, 7, -0.2f, 0.2f), rv = random_tensor({5}, 8, 0.5f, 1.5f);
+        check_gradients([&](std::vector<Variable>& v) {
+          Tensor m = rm.clone(), var = rv.clone();  // running stats must not drift between evaluations
+          return ops::batchnorm2d(v[0], v[1], v[2], {&m, &var, 0.1f, 1e-5f}, training, relu);
+        }, {random_tensor({3, 5, 3, 3}, 4, -2, 2), random_tensor({5}, 5, 0.5f, 1.5f), random_tensor({5}, 6)},
+                        2e-3, 5e-2);
+      }
+}
+
+TEST_CASE("activation gradients") {
+  for (auto kind : kBackends)
+    for (auto a : {Activation::relu, Activation::relu6, Activation::sigmoid}) {
+      const std::string backend = name_of(kind);
+      CAPTURE(backend);
+      CAPTURE(std::string(activation_name(a)));
+      BackendGuard g(kind);
+      // values away from the kinks at 0 and 6 so central differences are exact
+      Tensor x = random_tensor({2, 20, 3, 3}, 11, -8, 8);
+      for (int64_t i = 0; i < x.numel(); ++i)
+        if (std::abs(x.data()[i]) < 0.05f || std::abs(x.data()[i] - 6) < 0.05f) x.data()[i] += 0.2f;
+      check_gradients([&](std::vector<Variable>& v) { return ops::activation(v[0], a); }, {x});
+    }
+}
+
+TEST_CASE("pooling gradients: max, avg, padding, overlapping windows") {
+  const Pool2dParams cases[] = {{PoolKind::max, 2, 2, 2, 2, 0, 0},
+                                {PoolKind::avg, 2, 2, 2, 2, 0, 0},
+                                {PoolKind::max, 3, 3, 2, 2, 1, 1},
+                                {PoolKind::avg, 3, 3, 1, 1, 1, 1}};
+  for (auto kind : kBackends)
+    for (const auto& p : cases) {
+      const std::string backend = name_of(kind);
+      CAPTURE(backend);
+      CAPTURE(p.kernel_h);
+      BackendGuard g(kind);
+      check_gradients([&](std::vector<Variable>& v) { return ops::pool2d(v[0], p); },
+                      {hwtest::distinct_tensor({2, 18, 6, 6}, 12)}, 2e-3);
+    }
+}
+
+TEST_CASE("linear, flatten, global average pool, add, mul, concat gradients") {
+  for (auto kind : kBackends) {
+    const std::string backend = name_of(kind);
+    CAPTURE(backend);
+    BackendGuard g(kind);
+    check_gradients([](std::vector<Variable>& v) { return ops::linear(v[0], v[1], &v[2]); },
+                    {random_tensor({4, 7}, 1), random_tensor({3, 7}, 2), random_tensor({3}, 3)});
+    check_gradients([](std::vector<Variable>& v) { return ops::linear(ops::flatten(v[0]), v[1], nullptr); },
+                    {random_tensor({2, 3, 2, 2}, 4), random_tensor({5, 12}, 5)});
+    check_gradients([](std::vector<Variable>& v) { return ops::global_avg_pool(v[0]); }, {random_tensor({2, 20, 3, 3}, 6)});
+    check_gradients([](std::vector<Variable>& v) { return ops::add(v[0], ops::mul(v[0], v[1])); },
+                    {random_tensor({2, 3, 4, 4}, 7), random_tensor({2, 3, 4, 4}, 8)});
+    check_gradients([](std::vector<Variable>& v) { return ops::concat({v[0], v[1]}); },
+                    {random_tensor({2, 3, 2, 2}, 9), random_tensor({2, 5, 2, 2}, 10)});
+  }
+}
+
+TEST_CASE("ops on oneDNN's blocked layout: gradients through conv -> add -> pool -> gap") {
+  BackendGuard g(BackendKind::onednn);
+  Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
+  check_gradients([&](std::vector<Variable>& v) {
+    Variable a = ops::conv2d(v[0], v[1], nullptr, p);  // 20 channels: blocked, padded to 32
+    Variable b = ops::add(a, ops::mul(a, a));
+    Variable c = ops::concat({b, a});
+    return ops::global_avg_pool(ops::pool2d(c, {PoolKind::avg, 2, 2, 2, 2, 0, 0}));
+  }, {random_tensor({2, 6, 4, 4}, 21), random_tensor({20, 6, 3, 3}, 22)});
+}
+
+TEST_CASE("cross entropy with label smoothing: gradient and value") {
+  Tensor labels = Tensor::empty({3}, Layout::plain, DType::i32);
+  labels.idata()[0] = 0, labels.idata()[1] = 2, labels.idata()[2] = 1;
+  for (float eps : {0.f, 0.1f})
+    check_gradients([&](std::vector<Variable>& v) { return ops::cross_entropy(v[0], labels, eps).loss; },
+                    {random_tensor({3, 4}, 5, -3, 3)});
+  // uniform logits: loss = log K whatever the smoothing
+  Variable z(Tensor::zeros({2, 5}));
+  Tensor l2 = Tensor::zeros({2}, Layout::plain, DType::i32);
+  CHECK(ops::cross_entropy(z, l2, 0.1f).loss.value().data()[0] == doctest::Approx(std::log(5.f)).epsilon(1e-5));
+}
+
+TEST_CASE("errors name the op and the shapes") {
+  Variable x(Tensor::zeros({1, 3, 8, 8})), w(Tensor::zeros({4, 2, 3, 3}));
+  try {
+    ops::conv2d(x, w, nullptr, {});
+    FAIL("expected a ShapeError");
+  } catch (const ShapeError& e) {
+    const std::string m = e.what();
+    CHECK(m.find("conv2d") != std::string::npos);
+    CHECK(m.find("[1, 3, 8, 8]") != std::string::npos);
+    CHECK(m.find("[4, 2, 3, 3]") != std::string::npos);
+  }
+  CHECK_THROWS_AS(ops::add(Variable(Tensor::zeros({2, 3})), Variable(Tensor::zeros({3, 2}))), ShapeError);
+}
