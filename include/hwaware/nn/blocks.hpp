@@ -1,0 +1,92 @@
+#pragma once
+// Composite blocks: conv + BN (+ fused ReLU), the CIFAR-style residual basic block, and MBConv
+// (MobileNetV2's inverted residual: 1×1 expand, k×k depthwise, 1×1 linear projection).
+#include "hwaware/nn/layers.hpp"
+#include "hwaware/nn/sequential.hpp"
+
+namespace hwaware::nn {
+
+/// conv k×k (no bias) → BN, with the ReLU fused into the BN when `relu` is set.
+inline std::unique_ptr<Sequential> conv_bn(int64_t in, int64_t out, int64_t k, int64_t stride, bool relu,
+                                           int64_t groups = 1) {
+  auto s = std::make_unique<Sequential>();
+  s->emplace<Conv2d>(in, out, k, Conv2dOptions{.stride = stride, .groups = groups});
+  s->emplace<BatchNorm2d>(out, relu);
+  return s;
+}
+
+/// relu(body(x) + shortcut(x)); body = conv3×3(s)+BN+ReLU, conv3×3+BN; shortcut = identity, or
+/// conv1×1(s)+BN when the stride or the width changes (He et al. 2016, option B).
+class BasicBlock : public Module {
+ public:
+  BasicBlock(int64_t in, int64_t mid, int64_t out, int64_t stride) : in(in), out(out), stride(stride) {
+    body.add(conv_bn(in, mid, 3, stride, true)).add(conv_bn(mid, out, 3, 1, false));
+    if (stride != 1 || in != out) shortcut = conv_bn(in, out, 1, stride, false);
+  }
+  Variable forward(const Variable& x) override {
+    Variable s = shortcut ? shortcut->forward(x) : x;
+    return ops::relu(ops::add(body.forward(x), s));
+  }
+  Shape describe(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
+    Shape y = body.describe(chw, d, join(prefix, "body"));
+    if (shortcut) shortcut->describe(chw, d, join(prefix, "shortcut"));
+    describe_same("add", y, d, join(prefix, "add"));
+    return describe_same("relu", y, d, join(prefix, "relu"));
+  }
+  void collect_parameters(NamedParams& o, const std::string& prefix) override {
+    body.collect_parameters(o, join(prefix, "body"));
+    if (shortcut) shortcut->collect_parameters(o, join(prefix, "shortcut"));
+  }
+  void collect_buffers(NamedBuffers& o, const std::string& prefix) override {
+    body.collect_buffers(o, join(prefix, "body"));
+    if (shortcut) shortcut->collect_buffers(o, join(prefix, "shortcut"));
+  }
+  void set_training(bool t) override {
+    training_ = t;
+    body.set_training(t);
+    if (shortcut) shortcut->set_training(t);
+  }
+
+  int64_t in, out, stride;
+  Sequential body;
+  std::unique_ptr<Sequential> shortcut;
+};
+
+/// Inverted residual: [1×1 expand + BN + ReLU6] → k×k depthwise(s) + BN + ReLU6 → 1×1 project + BN,
+/// plus the input when stride is 1 and the widths match (Sandler et al. 2018).
+class MBConv : public Module {
+ public:
+  MBConv(int64_t in, int64_t out, int64_t expand_ratio, int64_t kernel, int64_t stride)
+      : MBConv(in, in * expand_ratio, out, kernel, stride, expand_ratio != 1) {}
+  /// Explicit hidden width (for pruned or searched networks).
+  MBConv(int64_t in, int64_t hidden, int64_t out, int64_t kernel, int64_t stride, bool expand)
+      : in(in), hidden(hidden), out(out), kernel(kernel), stride(stride) {
+    if (expand) {
+      body.add(conv_bn(in, hidden, 1, 1, false));
+      body.emplace<Act>(Activation::relu6);
+    }
+    body.add(conv_bn(hidden, hidden, kernel, stride, false, hidden));
+    body.emplace<Act>(Activation::relu6);
+    body.add(conv_bn(hidden, out, 1, 1, false));
+  }
+  bool residual() const { return stride == 1 && in == out; }
+  Variable forward(const Variable& x) override {
+    Variable y = body.forward(x);
+    return residual() ? ops::add(y, x) : y;
+  }
+  Shape describe(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
+    Shape y = body.describe(chw, d, join(prefix, "body"));
+    return residual() ? describe_same("add", y, d, join(prefix, "add")) : y;
+  }
+  void collect_parameters(NamedParams& o, const std::string& prefix) override { body.collect_parameters(o, join(prefix, "body")); }
+  void collect_buffers(NamedBuffers& o, const std::string& prefix) override { body.collect_buffers(o, join(prefix, "body")); }
+  void set_training(bool t) override {
+    training_ = t;
+    body.set_training(t);
+  }
+
+  int64_t in, hidden, out, kernel, stride;
+  Sequential body;
+};
+
+}  // namespace hwaware::nn
