@@ -27,9 +27,9 @@ class BasicBlock : public Module {
     Variable s = shortcut ? shortcut->forward(x) : x;
     return ops::relu(ops::add(body.forward(x), s));
   }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
-    Shape y = body.describe(chw, d, join(prefix, "body"));
-    if (shortcut) shortcut->describe(chw, d, join(prefix, "shortcut"));
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
+    Shape y = body.describe_layers(chw, d, join(prefix, "body"));
+    if (shortcut) shortcut->describe_layers(chw, d, join(prefix, "shortcut"));
     describe_same("add", y, d, join(prefix, "add"));
     return describe_same("relu", y, d, join(prefix, "relu"));
   }
@@ -74,8 +74,8 @@ class MBConv : public Module {
     Variable y = body.forward(x);
     return residual() ? ops::add(y, x) : y;
   }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
-    Shape y = body.describe(chw, d, join(prefix, "body"));
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
+    Shape y = body.describe_layers(chw, d, join(prefix, "body"));
     return residual() ? describe_same("add", y, d, join(prefix, "add")) : y;
   }
   void collect_parameters(NamedParams& o, const std::string& prefix) override { body.collect_parameters(o, join(prefix, "body")); }

@@ -41,7 +41,7 @@ class Conv2d : public Module {
     return ops::conv2d(x, weight, bias.defined() ? &bias : nullptr, params());
   }
 
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(chw.size() == 3 && chw[0] == in_channels, "Conv2d::describe", "input channels differ from the layer's",
                  chw, {in_channels});
     LayerDesc d{prefix, "conv2d", chw[0], chw[1], chw[2], out_channels};
@@ -75,7 +75,7 @@ class BatchNorm2d : public Module {
     return ops::batchnorm2d(x, gamma, beta, {&running_mean, &running_var, momentum, eps}, training_, fused_relu);
   }
 
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(chw.size() == 3 && chw[0] == channels, "BatchNorm2d::describe", "input channels differ", chw, {channels});
     LayerDesc d{prefix, "batchnorm2d", chw[0], chw[1], chw[2], chw[0], chw[1], chw[2]};
     d.params = 2 * channels;
@@ -116,7 +116,7 @@ class Linear : public Module {
 
   Variable forward(const Variable& x) override { return ops::linear(x, weight, bias.defined() ? &bias : nullptr); }
 
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(numel_of(chw) == in_features, "Linear::describe", "input features differ", chw, {in_features});
     LayerDesc d{prefix, "linear", in_features, 1, 1, out_features};
     d.params = weight.value().numel() + (bias.defined() ? out_features : 0);
@@ -148,7 +148,7 @@ class Act : public Module {
  public:
   explicit Act(Activation a) : kind(a) {}
   Variable forward(const Variable& x) override { return ops::activation(x, kind); }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     return describe_same(activation_name(kind), chw, out, prefix);
   }
   Activation kind;
@@ -159,7 +159,7 @@ class Pool2d : public Module {
   explicit Pool2d(Pool2dParams p) : p(p) {}
   static Pool2d max(int64_t k, int64_t stride = 0) { return Pool2d({PoolKind::max, k, k, stride ? stride : k, stride ? stride : k, 0, 0}); }
   Variable forward(const Variable& x) override { return ops::pool2d(x, p); }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     const Shape o = pool2d_out_shape({1, chw[0], chw[1], chw[2]}, p);
     LayerDesc d{prefix, p.kind == PoolKind::max ? "max_pool2d" : "avg_pool2d", chw[0], chw[1], chw[2], o[1], o[2], o[3]};
     d.kernel = p.kernel_h, d.stride = p.stride_h, d.padding = p.pad_h;
@@ -173,7 +173,7 @@ class Pool2d : public Module {
 class GlobalAvgPool : public Module {
  public:
   Variable forward(const Variable& x) override { return ops::global_avg_pool(x); }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     LayerDesc d{prefix, "global_avg_pool", chw[0], chw[1], chw[2], chw[0], 1, 1};
     d.kernel = chw[1];
     d.macs = numel_of(chw);
@@ -185,7 +185,7 @@ class GlobalAvgPool : public Module {
 class Flatten : public Module {
  public:
   Variable forward(const Variable& x) override { return x.value().rank() == 2 ? x : ops::flatten(x); }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>&, const std::string&) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>&, const std::string&) const override {
     return {numel_of(chw)};
   }
 };

@@ -44,7 +44,7 @@ class Module {
   virtual ~Module() = default;
   virtual Variable forward(const Variable& x) = 0;
   /// Appends this module's layers for a per-image input shape (C,H,W); returns the output shape.
-  virtual Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const = 0;
+  virtual Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const = 0;
   virtual void collect_parameters(NamedParams& /*out*/, const std::string& /*prefix*/) {}
   virtual void collect_buffers(NamedBuffers& /*out*/, const std::string& /*prefix*/) {}
   virtual void set_training(bool training) { training_ = training; }
@@ -66,7 +66,7 @@ class Module {
   }
   std::vector<LayerDesc> describe(const Shape& chw) const {
     std::vector<LayerDesc> d;
-    describe(chw, d, "");
+    describe_layers(chw, d, "");
     return d;
   }
   int64_t parameter_count() {

@@ -27,9 +27,9 @@ class Sequential : public Module {
     for (auto& c : children) h = c->forward(h);
     return h;
   }
-  Shape describe(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     Shape s = chw;
-    for (size_t i = 0; i < children.size(); ++i) s = children[i]->describe(s, out, join(prefix, std::to_string(i)));
+    for (size_t i = 0; i < children.size(); ++i) s = children[i]->describe_layers(s, out, join(prefix, std::to_string(i)));
     return s;
   }
   void collect_parameters(NamedParams& out, const std::string& prefix) override {
