@@ -60,6 +60,16 @@ inline Tensor global_avg_pool_forward(const Tensor& x) {
   const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   Tensor y = Tensor::empty({N, C});
   const float inv = 1.f / float(HW);
+  if (x.layout() == Layout::nhwc) {
+    for (int64_t n = 0; n < N; ++n) {
+      float* yn = y.data() + n * C;
+      std::fill_n(yn, C, 0.f);
+      for (int64_t i = 0; i < HW; ++i)
+        for (int64_t c = 0; c < C; ++c) yn[c] += x.data()[(n * HW + i) * C + c];
+      for (int64_t c = 0; c < C; ++c) yn[c] *= inv;
+    }
+    return y;
+  }
   if (x.layout() == Layout::plain) {
     for (int64_t nc = 0; nc < N * C; ++nc) {
       float s = 0;
@@ -86,6 +96,12 @@ inline Tensor global_avg_pool_backward(const Tensor& dy, const Shape& xs, Layout
   const int64_t N = xs[0], C = xs[1], HW = xs[2] * xs[3];
   Tensor dx = Tensor::empty(xs, layout);
   const float inv = 1.f / float(HW);
+  if (layout == Layout::nhwc) {
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i)
+        for (int64_t c = 0; c < C; ++c) dx.data()[(n * HW + i) * C + c] = dy.data()[n * C + c] * inv;
+    return dx;
+  }
   if (layout == Layout::plain) {
     for (int64_t nc = 0; nc < N * C; ++nc) std::fill_n(dx.data() + nc * HW, HW, dy.data()[nc] * inv);
     return dx;

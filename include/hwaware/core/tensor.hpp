@@ -22,8 +22,9 @@ enum class DType : uint8_t { f32, i32 };
 
 /// How a 4-D (N, C, H, W) tensor is laid out in memory.
 /// plain = row-major NCHW (any rank); blocked16 = oneDNN's nChw16c: channels in blocks of 16,
-/// the last block zero-padded. Only the oneDNN backend produces blocked tensors.
-enum class Layout : uint8_t { plain, blocked16 };
+/// the last block zero-padded; nhwc = channels last (what oneDNN runs fastest for layers with
+/// fewer than 16 channels). Only the oneDNN backend produces non-plain tensors.
+enum class Layout : uint8_t { plain, blocked16, nhwc };
 
 inline constexpr int64_t kChannelBlock = 16;
 
@@ -105,8 +106,8 @@ class Tensor {
     t.shape_ = shape;
     t.layout_ = layout;
     t.dtype_ = dtype;
-    if (layout == Layout::blocked16)
-      check_shapes(shape.size() == 4, "Tensor", "blocked16 layout needs a 4-D shape", shape);
+    if (layout != Layout::plain)
+      check_shapes(shape.size() == 4, "Tensor", "blocked16 and nhwc layouts need a 4-D shape", shape);
     t.storage_ = std::make_shared<Storage>(t.storage_elems() * 4);
     if (layout == Layout::blocked16 && shape[1] % kChannelBlock != 0) t.zero_();
     return t;
@@ -187,6 +188,13 @@ class Tensor {
   Tensor to_plain() const {
     if (layout_ == Layout::plain) return *this;
     Tensor t = empty(shape_);
+    if (layout_ == Layout::nhwc) {
+      const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3];
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t i = 0; i < HW; ++i)
+          for (int64_t c = 0; c < C; ++c) t.data()[(n * C + c) * HW + i] = data()[(n * HW + i) * C + c];
+      return t;
+    }
     const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3], CB = padded_channels(C) / kChannelBlock;
     const float* s = data();
     float* d = t.data();
@@ -203,6 +211,15 @@ class Tensor {
   Tensor to_layout(Layout layout) const {
     if (layout == layout_) return *this;
     if (layout == Layout::plain) return to_plain();
+    if (layout_ != Layout::plain) return to_plain().to_layout(layout);
+    if (layout == Layout::nhwc) {
+      Tensor t = empty(shape_, Layout::nhwc);
+      const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3];
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t i = 0; i < HW; ++i) t.data()[(n * HW + i) * C + c] = data()[(n * C + c) * HW + i];
+      return t;
+    }
     Tensor t = empty(shape_, Layout::blocked16);
     const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3], CB = padded_channels(C) / kChannelBlock;
     const float* s = data();
@@ -218,6 +235,8 @@ class Tensor {
 
   /// Element access by logical NCHW index (slow; tests and tools only).
   float at(const Shape& idx) const {
+    if (layout_ == Layout::nhwc)
+      return data()[((idx[0] * shape_[2] + idx[2]) * shape_[3] + idx[3]) * shape_[1] + idx[1]];
     if (layout_ == Layout::blocked16) {
       const int64_t C = shape_[1], H = shape_[2], W = shape_[3], CB = padded_channels(C) / kChannelBlock;
       return data()[(((idx[0] * CB + idx[1] / kChannelBlock) * H + idx[2]) * W + idx[3]) * kChannelBlock +

@@ -107,6 +107,7 @@ inline memory::dims to_dims(const Shape& s) { return memory::dims(s.begin(), s.e
 /// Memory descriptor of a tensor as it lies in memory.
 inline memory::desc md_of(const Shape& s, Layout layout) {
   if (layout == Layout::blocked16) return memory::desc(to_dims(s), dt::f32, tag::nChw16c);
+  if (layout == Layout::nhwc) return memory::desc(to_dims(s), dt::f32, tag::nhwc);
   switch (s.size()) {
     case 1: return memory::desc(to_dims(s), dt::f32, tag::a);
     case 2: return memory::desc(to_dims(s), dt::f32, tag::ab);

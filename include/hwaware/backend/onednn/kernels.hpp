@@ -1,8 +1,10 @@
 #pragma once
 // The oneDNN backend: conv, batch norm (with fused ReLU), eltwise, pooling and matmul through
-// oneDNN primitives. Activations with more than kPlainMaxChannels channels live in nChw16c from
-// the first conv to the last; weights stay plain (the optimizer's view) and are reordered once
-// per optimizer step through the storage-attached cache in context.hpp.
+// oneDNN primitives. Activations live in nChw16c from the first conv to the last; convolutions
+// with fewer than 16 channels on either side run in nhwc instead (oneDNN 2.6 falls back to its
+// reference kernels for such convolutions in nChw16c or mixed layouts; measured with
+// DNNL_VERBOSE). Weights stay plain (the optimizer's view) and are reordered once per optimizer
+// step through the storage-attached cache in context.hpp.
 #include <algorithm>
 #include <cstring>
 
@@ -11,11 +13,19 @@
 
 namespace hwaware::onednn {
 
-/// Inputs with at most this many channels stay plain (oneDNN's first-layer kernels read nchw).
+/// Inputs with at most this many channels feeding a wide conv stay plain (oneDNN's first-layer
+/// kernels read nchw).
 inline constexpr int64_t kPlainMaxChannels = 4;
 
-inline Layout activation_layout(int64_t channels) {
-  return channels <= kPlainMaxChannels ? Layout::plain : Layout::blocked16;
+struct ConvLayouts {
+  Layout src, dst;
+};
+
+/// The source and destination layouts a convolution runs in, from its channel counts.
+inline ConvLayouts conv_layouts(int64_t in_channels, int64_t out_channels) {
+  if (out_channels >= kChannelBlock && in_channels <= kPlainMaxChannels) return {Layout::plain, Layout::blocked16};
+  if (out_channels >= kChannelBlock && in_channels >= kChannelBlock) return {Layout::blocked16, Layout::blocked16};
+  return {Layout::nhwc, Layout::nhwc};
 }
 
 namespace detail {
@@ -52,7 +62,7 @@ inline ConvFwdEntry& conv_fwd_entry(const Shape& xs, Layout xl, const Shape& ws,
       auto bd = bias ? memory::desc({ws[0]}, dt::f32, tag::a) : memory::desc();
       auto d = dnnl::convolution_forward::desc(
           dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, md_of(xs, xl), wd, bd,
-          md_of(ys, activation_layout(ys[1])), {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1},
+          md_of(ys, conv_layouts(xs[1], ws[0]).dst), {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1},
           {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
       dnnl::convolution_forward::primitive_desc pd(d, Context::get().engine());
       return ConvFwdEntry{pd, dnnl::convolution_forward(pd), conv_weight_plain_md(ws, p.groups)};
@@ -196,15 +206,14 @@ inline Tensor pool_workspace_tensor(const memory::desc& md) {
 struct Backend {
   static constexpr const char* name = "onednn";
 
-  /// Input in the layout conv expects: blocked for wide inputs, plain for the thin first layer.
-  static Tensor conv_input(const Tensor& x) { return x.to_layout(activation_layout(x.dim(1))); }
 
   static Tensor conv2d_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
     conv2d_out_shape(xin.shape(), w.shape(), p);  // validates before oneDNN sees the shapes
-    const Tensor x = conv_input(xin);
+    const ConvLayouts l = conv_layouts(xin.dim(1), w.dim(0));
+    const Tensor x = xin.to_layout(l.src);
     auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p);
     const Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
-    Tensor y = Tensor::empty(ys, activation_layout(ys[1]));
+    Tensor y = Tensor::empty(ys, l.dst);
     auto& s = Context::get().stream();
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},
                                          {DNNL_ARG_WEIGHTS, weights_as(w, e.w_plain, e.pd.weights_desc())},
@@ -216,8 +225,9 @@ struct Backend {
   }
 
   static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& w, const Shape& xs, const Conv2dParams& p) {
-    const Layout xl = activation_layout(xs[1]);
-    const Tensor dy = dyin.to_layout(activation_layout(dyin.dim(1)));
+    const ConvLayouts l = conv_layouts(xs[1], w.dim(0));
+    const Layout xl = l.src;
+    const Tensor dy = dyin.to_layout(l.dst);
     CacheKey k = detail::conv_key(detail::kConvBwdData, xs, xl, w.shape(), false, p);
     auto& e = PrimitiveCache::get().find_or_make<detail::ConvBwdDataEntry>(k, [&] {
       auto& fwd = detail::conv_fwd_entry(xs, xl, w.shape(), false, p);
@@ -242,8 +252,9 @@ struct Backend {
 
   static ConvWeightGrads conv2d_backward_weights(const Tensor& dyin, const Tensor& xin, const Shape& ws, bool bias,
                                                  const Conv2dParams& p) {
-    const Tensor x = conv_input(xin);
-    const Tensor dy = dyin.to_layout(activation_layout(dyin.dim(1)));
+    const ConvLayouts l = conv_layouts(xin.dim(1), ws[0]);
+    const Tensor x = xin.to_layout(l.src);
+    const Tensor dy = dyin.to_layout(l.dst);
     CacheKey k = detail::conv_key(detail::kConvBwdWeights, x.shape(), x.layout(), ws, bias, p);
     auto& e = PrimitiveCache::get().find_or_make<detail::ConvBwdWeightsEntry>(k, [&] {
       auto& fwd = detail::conv_fwd_entry(x.shape(), x.layout(), ws, bias, p);

@@ -1,0 +1,62 @@
+// The examples run as tests with tiny settings: --help, a one-epoch run with its JSON summary,
+// resume from its checkpoint, and a clear error for bad flags.
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+namespace {
+struct Run {
+  int status;
+  std::string out;
+};
+Run run(const std::string& args) {
+  const std::string cmd = std::string(HWAWARE_BINARY_DIR) + "/examples/" + args + " 2>&1";
+  std::FILE* p = popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  std::string out;
+  std::array<char, 4096> buf{};
+  while (std::fgets(buf.data(), buf.size(), p)) out += buf.data();
+  return {WEXITSTATUS(pclose(p)), out};
+}
+nlohmann::json last_json_line(const std::string& out) {
+  const auto start = out.rfind("\n{");
+  REQUIRE(start != std::string::npos);
+  return nlohmann::json::parse(out.substr(start + 1));
+}
+}  // namespace
+
+TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
+  Run help = run("train_fashion --help");
+  CHECK(help.status == 0);
+  CHECK(help.out.find("--model") != std::string::npos);
+  CHECK(help.out.find("--resume") != std::string::npos);
+
+  const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_example_test.ckpt").string();
+  std::filesystem::remove(ckpt);
+  Run r = run("train_fashion --model ref-cnn --width 0.5 --epochs 1 --train-limit 4096 --quiet --json --checkpoint " + ckpt);
+  REQUIRE(r.status == 0);
+  auto j = last_json_line(r.out);
+  CHECK(j["model"] == "ref-cnn");
+  CHECK(j["epochs"] == 1);
+  CHECK(j["test_accuracy"].get<double>() > 0.3);
+  CHECK(j["test_accuracy"].get<double>() <= 1.0);
+  CHECK(j["img_per_s"].get<double>() > 0);
+  CHECK(std::filesystem::exists(ckpt));
+
+  Run resumed = run("train_fashion --model ref-cnn --width 0.5 --epochs 2 --train-limit 4096 --quiet --json --resume --checkpoint " + ckpt);
+  REQUIRE(resumed.status == 0);
+  CHECK(resumed.out.find("resumed from") != std::string::npos);
+  CHECK(last_json_line(resumed.out)["epochs"] == 2);
+  std::filesystem::remove(ckpt);
+
+  Run bad = run("train_fashion --model alexnet --epochs 1");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("unknown model 'alexnet'") != std::string::npos);
+  Run no_ckpt = run("train_fashion --resume");
+  CHECK(no_ckpt.status != 0);
+  CHECK(no_ckpt.out.find("--resume needs --checkpoint") != std::string::npos);
+}
