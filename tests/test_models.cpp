@@ -84,3 +84,33 @@ TEST_CASE("whole networks: oneDNN forward and input gradient agree with the refe
     }
   }
 }
+
+TEST_CASE("inference folds BN into the conv (one primitive per layer) and matches the unfolded network") {
+  for (const std::string name : {"ref-cnn", "resnet-8", "mobilenetv2-tiny"}) {
+    CAPTURE(name);
+    nn::manual_seed(7);
+    auto m = models::make_model(name, {.width = 0.5});
+    // Non-trivial BN state: a few training-mode forwards move the running statistics.
+    const Tensor x = hwtest::random_tensor({4, 1, 28, 28}, 8);
+    m->train();
+    for (int i = 0; i < 3; ++i) m->forward(Variable(x));
+    for (auto& [n, p] : m->parameters())
+      if (n.find("bn.weight") != std::string::npos) p->value() = hwtest::random_tensor(p->value().shape(), 9, 0.5f, 1.5f);
+    m->eval();
+    auto outputs = [&] {
+      Variable with_grad(x, true);
+      Tensor unfolded = m->forward(with_grad).value().to_plain();
+      NoGradGuard ng;
+      return std::pair{unfolded, m->forward(Variable(x)).value().to_plain()};
+    };
+    auto [unfolded, folded] = outputs();
+    CHECK(hwtest::closeness(folded, unfolded, 1e-4, 1e-3) <= 1.0);
+    // The fold follows the statistics: after another training-mode forward it is recomputed.
+    m->train();
+    m->forward(Variable(hwtest::random_tensor({4, 1, 28, 28}, 10, 0.f, 3.f)));
+    m->eval();
+    auto [unfolded2, folded2] = outputs();
+    CHECK(hwtest::closeness(folded2, unfolded2, 1e-4, 1e-3) <= 1.0);
+    CHECK(hwtest::closeness(folded2, folded, 1e-6, 1e-6) > 1.0);
+  }
+}

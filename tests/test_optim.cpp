@@ -19,7 +19,7 @@ TEST_CASE("SGD with momentum and weight decay follows PyTorch's update") {
   sgd.step(0.1f);  // d = g + λw = [0.6, 0.3]; buf = d; w -= 0.1·d
   CHECK(w.value().data()[0] == doctest::Approx(1.f - 0.06f));
   CHECK(w.value().data()[1] == doctest::Approx(-2.f - 0.03f));
-  CHECK(w.value().storage().version == v0 + 1);  // tells the backend to re-reorder weights
+  CHECK(w.value().storage().version != v0);  // tells the backend to re-reorder weights
   w.grad() = Tensor::from({2}, {0.5f, 0.5f});
   sgd.step(0.1f);  // d = 0.5 + 0.1·0.94 = 0.594; buf = 0.9·0.6 + 0.594 = 1.134
   CHECK(w.value().data()[0] == doctest::Approx(0.94f - 0.1134f));

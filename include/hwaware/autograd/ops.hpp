@@ -10,6 +10,8 @@ namespace hwaware::ops {
 
 inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p) {
   const BackendKind kind = current_backend();
+  if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
+    throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
   Tensor y = dispatch([&](auto B) { return B.conv2d_forward(x.value(), w.value(), bias ? &bias->value() : nullptr, p); });
   return make_result(std::move(y), {&x, &w, bias}, "conv2d",
                      [xv = x.value(), wv = w.value(), has_bias = bias != nullptr, p, kind](Node& self) {
@@ -53,6 +55,8 @@ inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Vari
       rm[c] = (1 - st.momentum) * rm[c] + st.momentum * f.mean.data()[c];
       rv[c] = (1 - st.momentum) * rv[c] + st.momentum * f.var.data()[c] * unbias;
     }
+    st.running_mean->bump_version();  // invalidates BN folded into conv weights for inference
+    st.running_var->bump_version();
   }
   return make_result(std::move(f.y), {&x, &gamma, &beta}, fuse_relu ? "batchnorm2d+relu" : "batchnorm2d",
                      [xv = x.value(), gv = gamma.value(), mean = f.mean, var = f.var, ws = f.workspace, eps = st.eps,

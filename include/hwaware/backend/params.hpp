@@ -13,6 +13,9 @@ struct Conv2dParams {
   int64_t pad_h = 0, pad_w = 0;
   int64_t dilation_h = 1, dilation_w = 1;  // 1 = ordinary convolution (PyTorch convention)
   int64_t groups = 1;
+  /// Inference only: a ReLU applied to the output inside the conv (oneDNN post-op); with BN
+  /// folded into the weights this is conv+BN+ReLU in one primitive, as a deployment runtime runs it.
+  bool post_relu = false;
 };
 
 /// Output spatial size of a convolution or pooling window.

@@ -71,9 +71,10 @@ class BufferPool {
 struct Storage {
   void* data = nullptr;
   size_t bytes = 0;
-  /// Incremented whenever the contents change in place (optimizer steps), so backends can cache
-  /// derived forms (e.g. weights reordered for a primitive) and know when they are stale.
-  uint64_t version = 0;
+  /// Changed whenever the contents change in place (optimizer steps), so backends can cache
+  /// derived forms (e.g. weights reordered for a primitive) and know when they are stale. Drawn
+  /// from one process-wide counter, so two storages never share a version.
+  uint64_t version = next_version();
   /// Backend-owned cache attached to this storage (freed with it).
   std::shared_ptr<void> aux;
 
@@ -84,6 +85,10 @@ struct Storage {
   Storage& operator=(const Storage&) = delete;
   ~Storage() { detail::BufferPool::instance().release(data, bytes); }
 
+  static uint64_t next_version() {
+    static std::atomic<uint64_t> counter{0};
+    return ++counter;
+  }
   static size_t round_up(size_t n) { return std::max<size_t>(64, (n + 63) / 64 * 64); }
 };
 
@@ -153,7 +158,7 @@ class Tensor {
   bool shares_storage_with(const Tensor& o) const { return storage_ == o.storage_; }
   /// True when no other tensor refers to this storage (safe to update in place).
   bool storage_unique() const { return storage_.use_count() == 1; }
-  void bump_version() { ++storage_->version; }
+  void bump_version() { storage_->version = Storage::next_version(); }
 
   void zero_() { std::memset(data(), 0, storage_elems() * 4); }
 

@@ -1,18 +1,77 @@
 #pragma once
 // Composite blocks: conv + BN (+ fused ReLU), the CIFAR-style residual basic block, and MBConv
 // (MobileNetV2's inverted residual: 1×1 expand, k×k depthwise, 1×1 linear projection).
+#include <array>
+#include <cmath>
+
 #include "hwaware/nn/layers.hpp"
 #include "hwaware/nn/sequential.hpp"
 
 namespace hwaware::nn {
 
-/// conv k×k (no bias) → BN, with the ReLU fused into the BN when `relu` is set.
-inline std::unique_ptr<Sequential> conv_bn(int64_t in, int64_t out, int64_t k, int64_t stride, bool relu,
-                                           int64_t groups = 1) {
-  auto s = std::make_unique<Sequential>();
-  s->emplace<Conv2d>(in, out, k, Conv2dOptions{.stride = stride, .groups = groups});
-  s->emplace<BatchNorm2d>(out, relu);
-  return s;
+/// conv (no bias) → BN, with the ReLU fused into the BN when `relu` is set. In eval mode without
+/// gradients the BN is folded into the conv's weights and bias (w·γ/σ, β − μγ/σ) and the ReLU
+/// becomes a post-op: one primitive per layer, as a deployment runtime runs it. The folded
+/// weights are recomputed only when a weight, γ, β or a running statistic changed (storage versions).
+class ConvBn : public Module {
+ public:
+  ConvBn(int64_t in, int64_t out, int64_t k, int64_t stride, bool relu, int64_t groups = 1)
+      : conv(in, out, k, Conv2dOptions{.stride = stride, .groups = groups}), bn(out, relu) {}
+
+  Variable forward(const Variable& x) override {
+    if (training_ || (grad_enabled() && x.requires_grad())) return bn.forward(conv.forward(x));
+    NoGradGuard no_grad;
+    refold();
+    Conv2dParams p = conv.params();
+    p.post_relu = bn.fused_relu;
+    return ops::conv2d(x, Variable(folded_w_), &folded_b_var_, p);
+  }
+  Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
+    return bn.describe_layers(conv.describe_layers(chw, out, join(prefix, "conv")), out, join(prefix, "bn"));
+  }
+  void collect_parameters(NamedParams& o, const std::string& prefix) override {
+    conv.collect_parameters(o, join(prefix, "conv"));
+    bn.collect_parameters(o, join(prefix, "bn"));
+  }
+  void collect_buffers(NamedBuffers& o, const std::string& prefix) override { bn.collect_buffers(o, join(prefix, "bn")); }
+  void set_training(bool t) override {
+    training_ = t;
+    conv.set_training(t);
+    bn.set_training(t);
+  }
+
+  Conv2d conv;
+  BatchNorm2d bn;
+
+ private:
+  void refold() {
+    const std::array<uint64_t, 5> stamp{conv.weight.value().storage().version, bn.gamma.value().storage().version,
+                                        bn.beta.value().storage().version, bn.running_mean.storage().version,
+                                        bn.running_var.storage().version};
+    const Tensor& w = conv.weight.value();
+    if (folded_w_.defined() && stamp == stamp_ && folded_w_.shape() == w.shape()) return;
+    if (!folded_w_.defined() || folded_w_.shape() != w.shape()) {
+      folded_w_ = Tensor::empty(w.shape());
+      folded_b_var_ = Variable(Tensor::empty({w.dim(0)}));
+    }
+    const int64_t O = w.dim(0), per = w.numel() / O;
+    for (int64_t o = 0; o < O; ++o) {
+      const float scale = bn.gamma.value().data()[o] / std::sqrt(bn.running_var.data()[o] + bn.eps);
+      for (int64_t i = 0; i < per; ++i) folded_w_.data()[o * per + i] = w.data()[o * per + i] * scale;
+      const float b = conv.bias.defined() ? conv.bias.value().data()[o] : 0.f;
+      folded_b_var_.value().data()[o] = bn.beta.value().data()[o] + (b - bn.running_mean.data()[o]) * scale;
+    }
+    folded_w_.bump_version();
+    stamp_ = stamp;
+  }
+  Tensor folded_w_;
+  Variable folded_b_var_;
+  std::array<uint64_t, 5> stamp_{};
+};
+
+inline std::unique_ptr<ConvBn> conv_bn(int64_t in, int64_t out, int64_t k, int64_t stride, bool relu,
+                                       int64_t groups = 1) {
+  return std::make_unique<ConvBn>(in, out, k, stride, relu, groups);
 }
 
 /// relu(body(x) + shortcut(x)); body = conv3×3(s)+BN+ReLU, conv3×3+BN; shortcut = identity, or
@@ -49,7 +108,7 @@ class BasicBlock : public Module {
 
   int64_t in, out, stride;
   Sequential body;
-  std::unique_ptr<Sequential> shortcut;
+  std::unique_ptr<ConvBn> shortcut;
 };
 
 /// Inverted residual: [1×1 expand + BN + ReLU6] → k×k depthwise(s) + BN + ReLU6 → 1×1 project + BN,

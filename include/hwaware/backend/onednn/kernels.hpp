@@ -50,7 +50,7 @@ struct ConvFwdEntry {
 inline CacheKey conv_key(int64_t op, const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p) {
   CacheKey k;
   k.add(op).add(xs).add(static_cast<int64_t>(xl)).add(ws).add(bias).add(p.stride_h).add(p.stride_w).add(p.pad_h);
-  k.add(p.pad_w).add(p.dilation_h).add(p.dilation_w).add(p.groups);
+  k.add(p.pad_w).add(p.dilation_h).add(p.dilation_w).add(p.groups).add(p.post_relu);
   return k;
 }
 
@@ -61,10 +61,17 @@ inline ConvFwdEntry& conv_fwd_entry(const Shape& xs, Layout xl, const Shape& ws,
       auto wd = memory::desc(conv_weight_dims(ws, p.groups), dt::f32, tag::any);
       auto bd = bias ? memory::desc({ws[0]}, dt::f32, tag::a) : memory::desc();
       auto d = dnnl::convolution_forward::desc(
-          dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, md_of(xs, xl), wd, bd,
+          p.post_relu ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
+          dnnl::algorithm::convolution_direct, md_of(xs, xl), wd, bd,
           md_of(ys, conv_layouts(xs[1], ws[0]).dst), {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1},
           {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
-      dnnl::convolution_forward::primitive_desc pd(d, Context::get().engine());
+      dnnl::primitive_attr attr;
+      if (p.post_relu) {
+        dnnl::post_ops po;
+        po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+        attr.set_post_ops(po);
+      }
+      dnnl::convolution_forward::primitive_desc pd(d, attr, Context::get().engine());
       return ConvFwdEntry{pd, dnnl::convolution_forward(pd), conv_weight_plain_md(ws, p.groups)};
     });
   });

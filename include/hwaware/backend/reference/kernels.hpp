@@ -39,7 +39,7 @@ struct Backend {
                   acc += double(xd[((n * C + g * cg + c) * H + ih) * W + iw]) * wd[((o * cg + c) * KH + kh) * KW + kw];
                 }
               }
-            yd[((n * O + o) * OH + oh) * OW + ow] = static_cast<float>(acc);
+            yd[((n * O + o) * OH + oh) * OW + ow] = static_cast<float>(p.post_relu ? std::max(acc, 0.0) : acc);
           }
       }
     return y;
