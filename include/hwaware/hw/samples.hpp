@@ -1,0 +1,154 @@
+#pragma once
+// Latency data sets: measured samples (a network description — one layer or a whole network —
+// and its measured latency statistics), stored as JSON lines with the device fingerprint and the
+// units in a header line. Loading a set measured under another fingerprint is refused.
+//
+// File format (one JSON object per line):
+//   {"format":"hwaware-latency","version":1,"units":{"latency":"ms","energy":"mJ"},"fingerprint":{...}}
+//   {"kind":"network","family":"resnet-8","name":"...","layers":[{LayerDesc}...],
+//    "median_ms":..,"iqr_ms":..,"cv":..,"runs":..,"energy_mj":null}
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <unistd.h>
+#include <vector>
+
+#include "hwaware/hw/fingerprint.hpp"
+#include "hwaware/nn/module.hpp"
+
+namespace hwaware::hw {
+
+using NetDesc = std::vector<nn::LayerDesc>;
+
+/// Statistics of repeated timings of one network on a device.
+struct Measurement {
+  double median_ms = 0;
+  double iqr_ms = 0;  // interquartile range of the retained samples
+  double cv = 0;      // std / mean of the retained samples
+  double min_ms = 0;
+  int runs = 0;       // retained samples
+  int rejected = 0;   // outliers dropped (beyond median ± 3·MAD)
+};
+
+struct LatencySample {
+  std::string kind;    // "layer" or "network"
+  std::string family;  // zoo family ("ref-cnn", ...) or layer type
+  std::string name;    // unique within a data set
+  NetDesc layers;
+  Measurement m;
+  double energy_mj = -1;  // < 0: not measured
+};
+
+inline nlohmann::json layer_to_json(const nn::LayerDesc& d) {
+  return {{"name", d.name},     {"type", d.type},     {"in", {d.in_c, d.in_h, d.in_w}}, {"out", {d.out_c, d.out_h, d.out_w}},
+          {"kernel", d.kernel}, {"stride", d.stride}, {"padding", d.padding},        {"groups", d.groups},
+          {"macs", d.macs},     {"params", d.params}, {"fused_relu", d.fused_relu}};
+}
+
+inline nn::LayerDesc layer_from_json(const nlohmann::json& j) {
+  nn::LayerDesc d;
+  d.name = j.at("name");
+  d.type = j.at("type");
+  d.in_c = j.at("in")[0], d.in_h = j.at("in")[1], d.in_w = j.at("in")[2];
+  d.out_c = j.at("out")[0], d.out_h = j.at("out")[1], d.out_w = j.at("out")[2];
+  d.kernel = j.at("kernel"), d.stride = j.at("stride"), d.padding = j.at("padding"), d.groups = j.at("groups");
+  d.macs = j.at("macs"), d.params = j.at("params"), d.fused_relu = j.at("fused_relu");
+  return d;
+}
+
+inline nlohmann::json net_to_json(const NetDesc& n) {
+  nlohmann::json a = nlohmann::json::array();
+  for (const auto& l : n) a.push_back(layer_to_json(l));
+  return a;
+}
+
+inline NetDesc net_from_json(const nlohmann::json& a) {
+  NetDesc n;
+  for (const auto& l : a) n.push_back(layer_from_json(l));
+  return n;
+}
+
+struct LatencyDataset {
+  Fingerprint fingerprint;
+  std::vector<LatencySample> samples;
+
+  std::vector<const LatencySample*> of_kind(const std::string& kind) const {
+    std::vector<const LatencySample*> r;
+    for (const auto& s : samples)
+      if (s.kind == kind) r.push_back(&s);
+    return r;
+  }
+
+  /// Writes the set atomically (temp file + rename).
+  void save(const std::string& path) const {
+    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+    {
+      std::ofstream out(tmp);
+      if (!out) throw FileError("latency data set: cannot write '" + tmp + "'");
+      out << nlohmann::json{{"format", "hwaware-latency"},
+                            {"version", 1},
+                            {"units", {{"latency", "ms"}, {"energy", "mJ"}}},
+                            {"fingerprint", fingerprint.to_json()}}
+                 .dump()
+          << "\n";
+      for (const auto& s : samples)
+        out << nlohmann::json{{"kind", s.kind},          {"family", s.family},     {"name", s.name},
+                              {"layers", net_to_json(s.layers)}, {"median_ms", s.m.median_ms},
+                              {"iqr_ms", s.m.iqr_ms},    {"cv", s.m.cv},           {"min_ms", s.m.min_ms},
+                              {"runs", s.m.runs},        {"rejected", s.m.rejected}, {"energy_mj", s.energy_mj}}
+                   .dump()
+            << "\n";
+      out.flush();
+      if (!out) {
+        std::filesystem::remove(tmp);
+        throw FileError("latency data set: write to '" + tmp + "' failed");
+      }
+    }
+    std::filesystem::rename(tmp, path);
+  }
+
+  /// Reads a set; when `expected` is given, refuses a set measured under another fingerprint.
+  static LatencyDataset load(const std::string& path, const Fingerprint* expected = nullptr) {
+    std::ifstream in(path);
+    if (!in) throw FileError("latency data set '" + path + "': cannot open");
+    LatencyDataset d;
+    std::string line;
+    int64_t lineno = 0;
+    try {
+      if (!std::getline(in, line)) throw FileError("empty file");
+      ++lineno;
+      auto head = nlohmann::json::parse(line);
+      if (head.value("format", "") != "hwaware-latency") throw FileError("not a hwaware latency data set (header)");
+      if (head.value("version", 0) != 1)
+        throw FileError("unsupported version " + head.value("version", nlohmann::json()).dump() + " (supported: 1)");
+      d.fingerprint = Fingerprint::from_json(head.at("fingerprint"));
+      while (std::getline(in, line)) {
+        ++lineno;
+        if (line.empty()) continue;
+        auto j = nlohmann::json::parse(line);
+        LatencySample s;
+        s.kind = j.at("kind"), s.family = j.at("family"), s.name = j.at("name");
+        s.layers = net_from_json(j.at("layers"));
+        s.m.median_ms = j.at("median_ms"), s.m.iqr_ms = j.at("iqr_ms"), s.m.cv = j.at("cv");
+        s.m.min_ms = j.at("min_ms"), s.m.runs = j.at("runs"), s.m.rejected = j.at("rejected");
+        s.energy_mj = j.at("energy_mj");
+        d.samples.push_back(std::move(s));
+      }
+    } catch (const nlohmann::json::exception& e) {
+      throw FileError("latency data set '" + path + "', line " + std::to_string(lineno) + ": " + e.what());
+    } catch (const FileError& e) {
+      throw FileError("latency data set '" + path + "', line " + std::to_string(lineno) + ": " + e.what());
+    }
+    if (expected) {
+      const std::string diff = expected->difference(d.fingerprint);
+      if (!diff.empty())
+        throw FileError("latency data set '" + path + "' was measured on another device: " + diff +
+                        " (this device vs the file's); re-measure it here");
+    }
+    return d;
+  }
+};
+
+}  // namespace hwaware::hw
