@@ -1,0 +1,139 @@
+// Build this device's latency data set: layer probes on a width grid around every layer of the
+// zoo families, and whole networks with random per-layer widths, measured with the interleaved
+// robust protocol (hw/device.hpp) and stored with the device fingerprint.
+//   ./build/examples/profile_device --out latency.jsonl            (≈ 3–5 min here)
+//   ./build/examples/profile_device --repeatability --json         (CV over 10 fresh processes)
+#include <CLI/CLI.hpp>
+#include <chrono>
+#include <cstdio>
+#include <hwaware/hw/sampling.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <unistd.h>
+
+using namespace hwaware;
+
+namespace {
+
+std::vector<std::string> split_csv(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string t; std::getline(ss, t, ',');)
+    if (!t.empty()) out.push_back(t);
+  return out;
+}
+
+/// One measurement of a default zoo network in this process: "robust" = the interleaved protocol,
+/// "naive" = one warm-up run, then the median of 20 back-to-back runs.
+double measure_once(const std::string& model, const std::string& protocol, int threads) {
+  auto m = models::make_model(model);
+  hw::OnednnCpuDevice dev(threads, 1);
+  if (protocol == "robust") return dev.measure(*m, {1, 28, 28}).median_ms;
+  hw::OnednnCpuDevice naive(threads, 1, {.warmup_runs = 1, .warmup_ms = 0, .rounds = 20, .block_ms = 0,
+                                         .max_block_runs = 1, .reject_mads = 1e9});
+  return naive.measure(*m, {1, 28, 28}).median_ms;
+}
+
+double cv_of(const std::vector<double>& v) {
+  double mean = 0, var = 0;
+  for (double x : v) mean += x / double(v.size());
+  for (double x : v) var += (x - mean) * (x - mean) / double(v.size() - 1);
+  return std::sqrt(var) / mean;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Measure this CPU's latency data set (oneDNN inference) for the latency predictors"};
+  std::string out = "latency.jsonl", families_csv = "ref-cnn,vgg-small,resnet-8", measure_model, protocol = "robust";
+  int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10;
+  uint64_t seed = 1;
+  bool json = false, repeatability = false, no_layers = false;
+  app.add_option("--out", out, "data set file (JSON lines)")->capture_default_str();
+  app.add_option("--families", families_csv)->capture_default_str();
+  app.add_option("--networks", networks, "random-width networks to measure")->capture_default_str();
+  app.add_flag("--no-layers", no_layers, "skip the layer probes");
+  app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--batch", batch)->capture_default_str();
+  app.add_option("--rounds", rounds, "interleaved rounds per measurement")->capture_default_str();
+  app.add_option("--group", group, "networks interleaved together")->capture_default_str();
+  app.add_option("--seed", seed)->capture_default_str();
+  app.add_flag("--repeatability", repeatability, "CV of one network's latency over fresh processes, robust vs naive");
+  app.add_option("--fresh", fresh, "fresh processes for --repeatability")->capture_default_str();
+  app.add_option("--measure-once", measure_model, "(internal) print one latency of this zoo model");
+  app.add_option("--protocol", protocol, "(internal) robust | naive")->capture_default_str();
+  app.add_flag("--json", json);
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (!measure_model.empty()) {
+      std::printf("%.6f\n", measure_once(measure_model, protocol, threads));
+      return 0;
+    }
+    if (repeatability) {
+      nlohmann::json result{{"fresh_processes", fresh}, {"batch", 1}, {"threads", threads}};
+      for (const auto& model : split_csv(families_csv)) {
+        for (const std::string proto : {"naive", "robust"}) {
+          std::vector<double> v;
+          for (int i = 0; i < fresh; ++i) {
+            const std::string cmd = std::string(argv[0]) + " --measure-once " + model + " --protocol " + proto +
+                                    " --threads " + std::to_string(threads);
+            std::FILE* p = popen(cmd.c_str(), "r");
+            double ms = 0;
+            if (!p || std::fscanf(p, "%lf", &ms) != 1 || pclose(p) != 0) throw Error("fresh measurement failed: " + cmd);
+            v.push_back(ms);
+          }
+          const double cv = cv_of(v);
+          std::cerr << model << " " << proto << ": CV over " << fresh << " fresh processes = " << cv * 100
+                    << "% (median of medians " << v[v.size() / 2] << " ms)\n";
+          result[model][proto + "_cv"] = cv;
+        }
+      }
+      if (json) std::cout << result.dump() << "\n";
+      return 0;
+    }
+
+    const auto t0 = std::chrono::steady_clock::now();
+    auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+    hw::OnednnCpuDevice device(threads, batch, {.rounds = rounds, .seed = seed});
+    hw::LatencyDataset data{device.fingerprint(), {}};
+    std::cerr << "device: " << data.fingerprint.to_json().dump() << "\n";
+    const auto families = split_csv(families_csv);
+    auto report = [&](const char* what) {
+      return [&, what](size_t done, size_t total) {
+        static const bool tty = isatty(fileno(stderr));
+        std::fprintf(stderr, "%s%s %zu/%zu (%.0f s)", tty ? "\r" : "", what, done, total, elapsed());
+        if (done == total || !tty) std::fputc('\n', stderr);
+        std::fflush(stderr);
+      };
+    };
+    if (!no_layers) {
+      auto probes = hw::layer_probes(families);
+      auto s = hw::measure_probes(device, probes, group, report("layer probes"));
+      data.samples.insert(data.samples.end(), s.begin(), s.end());
+    }
+    std::mt19937_64 rng(seed);
+    std::vector<hw::Probe> nets;
+    for (int i = 0; i < networks; ++i) nets.push_back(hw::random_network(families[i % families.size()], rng));
+    auto s = hw::measure_probes(device, nets, group, report("networks"));
+    data.samples.insert(data.samples.end(), s.begin(), s.end());
+    data.save(out);
+    double cv_sum = 0;
+    for (auto& x : s) cv_sum += x.m.cv;
+    std::cerr << "wrote " << data.samples.size() << " samples to " << out << " in " << elapsed() << " s\n";
+    if (json)
+      std::cout << nlohmann::json{{"out", out},
+                                  {"samples", data.samples.size()},
+                                  {"networks", s.size()},
+                                  {"seconds", elapsed()},
+                                  {"mean_within_run_cv", cv_sum / double(std::max<size_t>(1, s.size()))},
+                                  {"fingerprint", data.fingerprint.to_json()}}
+                       .dump()
+                << "\n";
+  } catch (const std::exception& e) {
+    std::cerr << "profile_device: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,159 @@
+#pragma once
+// Devices: what runs a network and reports its latency. OnednnCpuDevice measures inference on
+// this CPU through oneDNN with a protocol built for noisy shared machines (measured here: a
+// naive median of one burst varies with CV 2–9% across fresh processes):
+//   - warm-up until both a run count and a time are reached (caches, primitive creation, JIT);
+//   - timed blocks of k back-to-back runs (k sized so a block lasts ≥ block_ms, so the clock's
+//     resolution and one-off interrupts average out), one block per network per round;
+//   - rounds interleave the networks in a fresh random order, so slow phases of the machine hit
+//     every network alike instead of whichever was being measured at the time;
+//   - outliers beyond median ± 3·MAD (scaled to σ) are dropped; the median of the rest is the
+//     latency, with its interquartile range and coefficient of variation.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <concepts>
+#include <memory>
+#include <numeric>
+#include <random>
+#include <vector>
+
+#include "hwaware/hw/fingerprint.hpp"
+#include "hwaware/hw/samples.hpp"
+#include "hwaware/nn/blocks.hpp"
+
+namespace hwaware::hw {
+
+/// Device: runs a network (in inference) and reports the statistics of its latency.
+template <class D>
+concept Device = requires(D& d, nn::Module& m, const Shape& chw) {
+  { d.fingerprint() } -> std::same_as<Fingerprint>;
+  { d.measure(m, chw) } -> std::same_as<Measurement>;
+};
+
+struct ProtocolOptions {
+  int warmup_runs = 10;
+  double warmup_ms = 15;
+  int rounds = 21;
+  double block_ms = 2.0;
+  int max_block_runs = 400;
+  double reject_mads = 3.0;
+  uint64_t seed = 1;
+};
+
+/// Robust statistics of per-run times (ms): median after dropping outliers beyond k·MAD.
+inline Measurement summarize(std::vector<double> t, double reject_mads) {
+  Measurement m;
+  if (t.empty()) return m;
+  auto median_of = [](std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    const size_t n = v.size();
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  };
+  const double med = median_of(t);
+  std::vector<double> dev(t.size());
+  for (size_t i = 0; i < t.size(); ++i) dev[i] = std::abs(t[i] - med);
+  const double mad = 1.4826 * median_of(dev);
+  std::vector<double> kept;
+  for (double x : t)
+    if (mad == 0 || std::abs(x - med) <= reject_mads * mad) kept.push_back(x);
+  std::sort(kept.begin(), kept.end());
+  m.runs = static_cast<int>(kept.size());
+  m.rejected = static_cast<int>(t.size() - kept.size());
+  m.median_ms = median_of(kept);
+  m.min_ms = kept.front();
+  auto quantile = [&](double q) {
+    const double pos = q * double(kept.size() - 1);
+    const size_t lo = size_t(pos);
+    const double f = pos - double(lo);
+    return lo + 1 < kept.size() ? kept[lo] * (1 - f) + kept[lo + 1] * f : kept[lo];
+  };
+  m.iqr_ms = quantile(0.75) - quantile(0.25);
+  const double mean = std::accumulate(kept.begin(), kept.end(), 0.0) / double(kept.size());
+  double var = 0;
+  for (double x : kept) var += (x - mean) * (x - mean);
+  m.cv = kept.size() > 1 ? std::sqrt(var / double(kept.size() - 1)) / mean : 0;
+  return m;
+}
+
+/// This CPU through oneDNN: inference (eval mode, BN folded, no autograd) at a batch size and
+/// thread count.
+class OnednnCpuDevice {
+ public:
+  explicit OnednnCpuDevice(int threads = 2, int batch = 1, ProtocolOptions o = {})
+      : threads_(threads), batch_(batch), opt_(o) {}
+
+  Fingerprint fingerprint() const { return onednn_cpu_fingerprint(threads_, batch_); }
+  const ProtocolOptions& options() const { return opt_; }
+
+  Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
+
+  /// Measures several networks (same input shape) with interleaved rounds.
+  std::vector<Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
+    std::vector<Shape> shapes(nets.size(), chw);
+    return measure_many(nets, shapes);
+  }
+
+  /// Measures several networks, each with its own per-image input shape, interleaved.
+  std::vector<Measurement> measure_many(const std::vector<nn::Module*>& nets, const std::vector<Shape>& chws) {
+    onednn::set_num_threads(threads_);
+    NoGradGuard no_grad;
+    using clk = std::chrono::steady_clock;
+    const size_t n = nets.size();
+    std::vector<Variable> inputs;
+    std::vector<int> block(n, 1);
+    for (size_t i = 0; i < n; ++i) {
+      Shape s{batch_};
+      s.insert(s.end(), chws[i].begin(), chws[i].end());
+      Tensor x = Tensor::empty(s);
+      std::mt19937 rng(7);
+      std::normal_distribution<float> g;
+      for (int64_t k = 0; k < x.numel(); ++k) x.data()[k] = g(rng);
+      inputs.emplace_back(x);
+      nets[i]->eval();
+      // Warm-up: both enough runs and enough time; its pace sizes the timed blocks.
+      const auto t0 = clk::now();
+      int runs = 0;
+      double ms = 0;
+      while (runs < opt_.warmup_runs || ms < opt_.warmup_ms) {
+        nets[i]->forward(inputs[i]);
+        ++runs;
+        ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
+      }
+      block[i] = std::clamp(int(std::ceil(opt_.block_ms / (ms / runs))), 1, opt_.max_block_runs);
+    }
+    std::vector<std::vector<double>> times(n);
+    std::vector<size_t> order(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937_64 rng(opt_.seed);
+    for (int r = 0; r < opt_.rounds; ++r) {
+      std::shuffle(order.begin(), order.end(), rng);
+      for (size_t i : order) {
+        const auto t0 = clk::now();
+        for (int k = 0; k < block[i]; ++k) nets[i]->forward(inputs[i]);
+        times[i].push_back(std::chrono::duration<double, std::milli>(clk::now() - t0).count() / block[i]);
+      }
+    }
+    std::vector<Measurement> out;
+    for (auto& t : times) out.push_back(summarize(t, opt_.reject_mads));
+    return out;
+  }
+
+ private:
+  int threads_, batch_;
+  ProtocolOptions opt_;
+};
+
+static_assert(Device<OnednnCpuDevice>);
+
+/// relu(x + x): the residual add and the ReLU after it, as a block's tail runs them.
+class ResidualTailProbe : public nn::Module {
+ public:
+  Variable forward(const Variable& x) override { return ops::relu(ops::add(x, x)); }
+  Shape describe_layers(const Shape& chw, std::vector<nn::LayerDesc>& out, const std::string& prefix) const override {
+    nn::describe_same("add", chw, out, join(prefix, "add"));
+    return nn::describe_same("relu", chw, out, join(prefix, "relu"));
+  }
+};
+
+}  // namespace hwaware::hw

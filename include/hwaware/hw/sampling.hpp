@@ -1,0 +1,116 @@
+#pragma once
+// What to measure: layer probes (one conv+BN(+ReLU) as the runtime fuses it, a pool, the global
+// pool, the classifier, a residual tail) on a grid of channel counts around each layer signature
+// of the zoo families, and whole networks of those families with random per-layer widths — the
+// kind of networks ZeroBN and LightNAS will produce.
+#include <cmath>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "hwaware/hw/device.hpp"
+#include "hwaware/models/zoo.hpp"
+
+namespace hwaware::hw {
+
+/// A runnable network with the description it is stored under.
+struct Probe {
+  std::string kind;    // "layer" or "network"
+  std::string family;  // zoo family or layer type
+  std::string name;
+  std::unique_ptr<nn::Module> module;
+  Shape chw;  // per-image input shape
+  NetDesc layers() const { return module->describe(chw); }
+};
+
+/// Widths as fractions of a default width (what pruning and width search explore).
+inline const std::vector<double> kWidthFractions = {0.25, 0.375, 0.5, 0.75, 1.0, 1.25, 1.5};
+
+inline int64_t scaled_width(int64_t c, double f) { return std::max<int64_t>(1, std::llround(double(c) * f)); }
+
+/// A zoo network with each per-layer width drawn from [lo, hi] × its default.
+inline Probe random_network(const std::string& family, std::mt19937_64& rng, double lo = 0.25, double hi = 1.5) {
+  std::uniform_real_distribution<double> u(lo, hi);
+  std::vector<int64_t> c = models::default_channels(family);
+  std::string name = family;
+  for (auto& v : c) {
+    v = scaled_width(v, u(rng));
+    name += "-" + std::to_string(v);
+  }
+  return {"network", family, name, models::make_model(family, {.channels = c}), {1, 28, 28}};
+}
+
+/// Layer probes on a width grid around every layer signature of the given zoo families.
+inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
+                                       const std::vector<double>& fractions = kWidthFractions) {
+  std::vector<Probe> probes;
+  std::set<std::string> seen;
+  auto add = [&](Probe p) {
+    if (seen.insert(p.name).second) probes.push_back(std::move(p));
+  };
+  for (const auto& family : families) {
+    const NetDesc desc = models::make_model(family)->describe({1, 28, 28});
+    for (size_t i = 0; i < desc.size(); ++i) {
+      const auto& d = desc[i];
+      const Shape chw{d.in_c, d.in_h, d.in_w};
+      if (d.type == "conv2d") {
+        const bool depthwise = d.groups > 1 && d.groups == d.in_c;
+        const bool relu = i + 1 < desc.size() && desc[i + 1].type == "batchnorm2d" && desc[i + 1].fused_relu;
+        for (double fi : fractions)
+          for (double fo : fractions) {
+            const int64_t ci = d.in_c <= 4 ? d.in_c : scaled_width(d.in_c, fi);
+            const int64_t co = depthwise ? ci : scaled_width(d.out_c, fo);
+            const std::string name = "conv" + std::to_string(d.kernel) + "s" + std::to_string(d.stride) + "h" +
+                                     std::to_string(d.in_h) + (depthwise ? "dw" : "") + (relu ? "r" : "") + "_" +
+                                     std::to_string(ci) + "_" + std::to_string(co);
+            add({"layer", "conv2d", name,
+                 std::make_unique<nn::ConvBn>(ci, co, d.kernel, d.stride, relu, depthwise ? ci : 1),
+                 {ci, d.in_h, d.in_w}});
+          }
+      } else if (d.type == "max_pool2d" || d.type == "global_avg_pool" || d.type == "linear" || d.type == "add") {
+        for (double f : fractions) {
+          const int64_t c = scaled_width(d.in_c, f);
+          const std::string name = d.type + "h" + std::to_string(d.in_h) + "_" + std::to_string(c);
+          std::unique_ptr<nn::Module> m;
+          Shape in{c, d.in_h, d.in_w};
+          if (d.type == "max_pool2d") m = std::make_unique<nn::Pool2d>(nn::Pool2d::max(d.kernel, d.stride));
+          else if (d.type == "global_avg_pool") m = std::make_unique<nn::GlobalAvgPool>();
+          else if (d.type == "add") m = std::make_unique<ResidualTailProbe>();
+          else {
+            auto seq = std::make_unique<nn::Sequential>();
+            seq->emplace<nn::Flatten>();
+            seq->emplace<nn::Linear>(c, d.out_c);
+            m = std::move(seq);
+            in = {c, 1, 1};
+          }
+          add({"layer", d.type, name, std::move(m), in});
+        }
+      }
+    }
+  }
+  return probes;
+}
+
+/// Measures probes in interleaved groups; `progress(done, total)` is called after each group.
+template <class Progress>
+std::vector<LatencySample> measure_probes(OnednnCpuDevice& device, std::vector<Probe>& probes, size_t group,
+                                          Progress&& progress) {
+  std::vector<LatencySample> out;
+  for (size_t b = 0; b < probes.size(); b += group) {
+    const size_t e = std::min(probes.size(), b + group);
+    std::vector<nn::Module*> mods;
+    std::vector<Shape> shapes;
+    for (size_t i = b; i < e; ++i) mods.push_back(probes[i].module.get()), shapes.push_back(probes[i].chw);
+    auto ms = device.measure_many(mods, shapes);
+    for (size_t i = b; i < e; ++i)
+      out.push_back({probes[i].kind, probes[i].family, probes[i].name, probes[i].layers(), ms[i - b], -1});
+    progress(e, probes.size());
+  }
+  return out;
+}
+
+}  // namespace hwaware::hw
