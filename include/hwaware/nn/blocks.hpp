@@ -119,7 +119,7 @@ class MBConv : public Module {
       : MBConv(in, in * expand_ratio, out, kernel, stride, expand_ratio != 1) {}
   /// Explicit hidden width (for pruned or searched networks).
   MBConv(int64_t in, int64_t hidden, int64_t out, int64_t kernel, int64_t stride, bool expand)
-      : in(in), hidden(hidden), out(out), kernel(kernel), stride(stride) {
+      : in(in), hidden(hidden), out(out), kernel(kernel), stride(stride), has_residual(stride == 1 && in == out) {
     if (expand) {
       body.add(conv_bn(in, hidden, 1, 1, false));
       body.emplace<Act>(Activation::relu6);
@@ -128,7 +128,8 @@ class MBConv : public Module {
     body.emplace<Act>(Activation::relu6);
     body.add(conv_bn(hidden, out, 1, 1, false));
   }
-  bool residual() const { return stride == 1 && in == out; }
+  /// Fixed at construction: pruning keeps the residual's channels tied, so it never appears or vanishes.
+  bool residual() const { return has_residual; }
   Variable forward(const Variable& x) override {
     Variable y = body.forward(x);
     return residual() ? ops::add(y, x) : y;
@@ -145,6 +146,7 @@ class MBConv : public Module {
   }
 
   int64_t in, hidden, out, kernel, stride;
+  bool has_residual;
   Sequential body;
 };
 

@@ -48,7 +48,8 @@ class Conv2d : public Module {
     d.out_h = window_out(chw[1], kernel, opt.stride, opt.padding, opt.dilation);
     d.out_w = window_out(chw[2], kernel, opt.stride, opt.padding, opt.dilation);
     d.kernel = kernel, d.stride = opt.stride, d.padding = opt.padding, d.groups = opt.groups;
-    d.params = weight.value().numel() + (bias.defined() ? out_channels : 0);
+    // from the metadata, not the tensors, so a description can be taken of a resized layer
+    d.params = out_channels * (in_channels / opt.groups) * kernel * kernel + (bias.defined() ? out_channels : 0);
     d.macs = d.out_h * d.out_w * out_channels * (in_channels / opt.groups) * kernel * kernel;
     out.push_back(d);
     return out_chw(d);
@@ -119,7 +120,7 @@ class Linear : public Module {
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(numel_of(chw) == in_features, "Linear::describe", "input features differ", chw, {in_features});
     LayerDesc d{prefix, "linear", in_features, 1, 1, out_features};
-    d.params = weight.value().numel() + (bias.defined() ? out_features : 0);
+    d.params = in_features * out_features + (bias.defined() ? out_features : 0);
     d.macs = in_features * out_features;
     out.push_back(d);
     return {out_features};
