@@ -1,0 +1,264 @@
+#pragma once
+// ZeroBN (Huai et al., DAC 2021): latency-constrained channel pruning inside one training run.
+//
+//   ZeroBN<Predictor, Ranking>{predictor, config}.run(make_model, train, test, device)
+//
+// - Sparsity training throughout: γ.grad += s·sign(γ) on every BN (s = 1e-4, the paper's CIFAR VGG).
+// - Phases in the epoch budget: Initial Training (first ~25%), then Zero Training and Recovery
+//   Training alternating every `interval` epochs, always ending on ZT.
+// - ZT soft-prunes: the lowest-|γ| fraction r of all prunable channels (ranked globally, residual
+//   ties ranked together) gets γ = β = 0 after every optimizer step (recomputed, so channels can
+//   come back); RT trains the full network.
+// - r comes from the latency budget T: bisection on r (to 0.01) so that the predicted latency of
+//   the network with those channels removed is ≤ T, recomputed at the start of every ZT phase.
+// - The result is extracted for real, measured on the device, and r raised by 0.01 until the
+//   measurement meets T (the guarantee); a budget below the smallest allowed network is rejected
+//   before training with the achievable minimum in the message.
+//
+// @tparam P a hw::Predictor (network description → ms)
+// @tparam R a zerobn::Ranking (which channels to keep at ratio r)
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "hwaware/hw/device.hpp"
+#include "hwaware/hw/predictor_concept.hpp"
+#include "hwaware/methods/zerobn/ranking.hpp"
+#include "hwaware/train/trainer.hpp"
+
+namespace hwaware {
+
+using zerobn::GlobalBnRanking;
+
+struct ZeroBNConfig {
+  double latency_ms = 0;          // the budget T, in ms, as measured on the device
+  int epochs = 20;
+  double initial_fraction = 0.25; // share of epochs in Initial Training
+  int interval = 2;               // ZT and RT alternate every `interval` epochs
+  float sparsity = 1e-4f;         // s, the L1 weight on BN scales
+  zerobn::SelectionGuards guards{};
+  double bisection_tolerance = 0.01;
+  int max_guarantee_steps = 50;   // raise r by 0.01 at most this often to meet T on the device
+  float lr = 0.05f, momentum = 0.9f, weight_decay = 5e-4f;
+  int64_t batch = 128;
+  uint64_t seed = 1;
+  Shape input_chw = {1, 28, 28};
+  std::string checkpoint;         // save the run state after every epoch (empty: none)
+  bool resume = false;
+  bool progress = true;
+};
+
+enum class Phase : uint8_t { initial, zero, recovery };
+inline const char* phase_name(Phase p) { return p == Phase::initial ? "IT" : p == Phase::zero ? "ZT" : "RT"; }
+
+struct ZeroBNEpoch {
+  int epoch = 0;
+  Phase phase = Phase::initial;
+  double ratio = 0;             // r in force (0 outside ZT)
+  double predicted_ms = 0;      // predicted latency of the network pruned at r
+  double train_loss = 0, train_accuracy = 0, seconds = 0;
+};
+
+struct ZeroBNResult {
+  std::unique_ptr<nn::Module> compact;  // the extracted network
+  zerobn::Selection selection;
+  double budget_ms = 0;
+  double ratio = 0;                 // final r (after the on-device guarantee)
+  double predicted_ms = 0;          // predicted latency of the compact network
+  double measured_ms = -1;          // measured on the device (< 0: no device given)
+  double masked_test_accuracy = 0;  // the trained network with its final mask
+  double test_accuracy = 0;         // the compact network (equal up to float rounding)
+  int64_t params = 0, macs = 0;
+  double train_seconds = 0;
+  int guarantee_steps = 0;
+  std::vector<ZeroBNEpoch> epochs;
+  std::vector<std::vector<float>> importance;  // per epoch, |γ| of all prunable channels (Fig. 3)
+};
+
+/// Phase of epoch e: IT first; after it, blocks of `interval` epochs alternate so that the last is ZT.
+inline Phase zerobn_phase(int e, int epochs, double initial_fraction, int interval) {
+  const int it = std::max(0, std::min(epochs - 1, int(std::lround(initial_fraction * epochs))));
+  if (e < it) return Phase::initial;
+  return ((epochs - 1 - e) / std::max(1, interval)) % 2 == 0 ? Phase::zero : Phase::recovery;
+}
+
+template <hw::Predictor P, zerobn::Ranking R = zerobn::GlobalBnRanking>
+class ZeroBN {
+ public:
+  using ModelFactory = std::function<std::unique_ptr<nn::Module>()>;
+
+  ZeroBN(const P& predictor, ZeroBNConfig config, R ranking = {})
+      : predictor_(predictor), cfg_(std::move(config)), ranking_(ranking) {}
+
+  /// Predicted latency of `net` with `sel` kept.
+  double predict(nn::Module& net, std::vector<nn::ChannelGroup>& groups, const zerobn::Selection& sel) const {
+    return predictor_.predict_ms(zerobn::describe_selected(net, groups, sel, cfg_.input_chw));
+  }
+
+  /// Smallest r (to the tolerance) whose pruned network is predicted within the budget.
+  double bisect_ratio(nn::Module& net, std::vector<nn::ChannelGroup>& groups, double* predicted = nullptr) const {
+    auto at = [&](double r) { return predict(net, groups, ranking_.select(groups, r, cfg_.guards)); };
+    double lo = 0, hi = 1;
+    if (at(0) <= cfg_.latency_ms) hi = 0;
+    while (hi - lo > cfg_.bisection_tolerance) {
+      const double mid = 0.5 * (lo + hi);
+      (at(mid) <= cfg_.latency_ms ? hi : lo) = mid;
+    }
+    if (predicted) *predicted = at(hi);
+    return hi;
+  }
+
+  /// Throws when even the smallest network the guards allow misses the budget (predicted, and
+  /// measured when a device is given) — before any training.
+  template <class Dev = hw::OnednnCpuDevice>
+  void check_feasible(const ModelFactory& make, Dev* device) const {
+    if (cfg_.latency_ms <= 0) throw Error("ZeroBN: the latency budget must be positive (got " + std::to_string(cfg_.latency_ms) + " ms)");
+    auto net = make();
+    auto groups = nn::channel_groups(*net, cfg_.input_chw[0]);
+    const auto smallest = ranking_.select(groups, 1.0, cfg_.guards);
+    const double predicted = predict(*net, groups, smallest);
+    double measured = -1;
+    if (device) {
+      for (size_t g = 0; g < groups.size(); ++g)
+        if (groups[g].prunable) nn::keep_channels(groups[g], smallest[g]);
+      measured = device->measure(*net, cfg_.input_chw).median_ms;
+    }
+    const double achievable = measured > 0 ? measured : predicted;
+    if (cfg_.latency_ms < achievable)
+      throw Error("ZeroBN: the budget " + std::to_string(cfg_.latency_ms) + " ms is infeasible: the smallest network the guards allow (min " +
+                  std::to_string(cfg_.guards.min_channels) + " channels per layer, multiples of " +
+                  std::to_string(cfg_.guards.round_to) + ") takes " + std::to_string(achievable) + " ms" +
+                  (measured > 0 ? " measured on the device" : " predicted") + " (predicted " + std::to_string(predicted) + " ms)");
+  }
+
+  template <class Dev = hw::OnednnCpuDevice>
+  ZeroBNResult run(const ModelFactory& make, const Dataset& train, const Dataset& test, Dev* device = nullptr) {
+    check_feasible(make, device);
+    ZeroBNResult res;
+    res.budget_ms = cfg_.latency_ms;
+    nn::manual_seed(cfg_.seed);
+    auto net = make();
+    auto groups = nn::channel_groups(*net, cfg_.input_chw[0]);
+    optim::Sgd opt(optim::param_groups(*net, cfg_.weight_decay), {cfg_.momentum, false});
+    Batcher batcher(train, {.batch_size = cfg_.batch, .shuffle = true, .seed = cfg_.seed});
+    optim::LrSchedule sched{optim::ScheduleKind::cosine, cfg_.lr, batcher.batches_per_epoch() * cfg_.epochs, 0};
+    std::vector<BatchNorm2dRef> bns = all_bns(groups);
+
+    int start = 0;
+    double ratio = 0;
+    if (cfg_.resume && !cfg_.checkpoint.empty() && std::filesystem::exists(cfg_.checkpoint)) {
+      auto meta = train::load_training_checkpoint(cfg_.checkpoint, *net, opt);
+      start = meta.at("epochs_done").get<int>();
+      ratio = meta.value("ratio", 0.0);
+      res.train_seconds = meta.value("train_seconds", 0.0);
+    }
+
+    zerobn::Selection mask;
+    train::StepHooks hooks;
+    hooks.after_backward = [&] {  // L1 subgradient on every BN scale: γ.grad += s·sign(γ)
+      for (auto* bn : bns) {
+        Tensor& g = bn->gamma.grad();
+        if (!g.defined()) continue;
+        const float* gamma = bn->gamma.value().data();
+        for (int64_t c = 0; c < g.numel(); ++c) g.data()[c] += cfg_.sparsity * float((gamma[c] > 0) - (gamma[c] < 0));
+      }
+    };
+    report::ProgressBar bar(stderr, cfg_.progress);
+    for (int e = start; e < cfg_.epochs; ++e) {
+      const Phase phase = zerobn_phase(e, cfg_.epochs, cfg_.initial_fraction, cfg_.interval);
+      ZeroBNEpoch log{e, phase};
+      const bool new_zt = phase == Phase::zero && (e == start || zerobn_phase(e - 1, cfg_.epochs, cfg_.initial_fraction,
+                                                                              cfg_.interval) != Phase::zero);
+      if (new_zt || (phase == Phase::zero && ratio == 0)) ratio = bisect_ratio(*net, groups, &log.predicted_ms);
+      else if (phase == Phase::zero) log.predicted_ms = predict(*net, groups, ranking_.select(groups, ratio, cfg_.guards));
+      if (phase == Phase::zero) {
+        hooks.after_step = [&] {  // the mask is recomputed after every step: channels may come back
+          mask = ranking_.select(groups, ratio, cfg_.guards);
+          zerobn::apply_mask(groups, mask);
+        };
+        hooks.after_step();
+      } else {
+        hooks.after_step = nullptr;
+      }
+      log.ratio = phase == Phase::zero ? ratio : 0;
+      if (cfg_.progress)
+        std::fprintf(stderr, "epoch %d/%d %s r=%.2f predicted %.4f ms (budget %.4f)\n", e + 1, cfg_.epochs,
+                     phase_name(phase), log.ratio, log.predicted_ms, cfg_.latency_ms);
+      auto st = train::train_epoch(*net, opt, sched, batcher, e, 0.f, cfg_.progress ? &bar : nullptr, hooks);
+      log.train_loss = st.loss, log.train_accuracy = st.accuracy, log.seconds = st.seconds;
+      res.train_seconds += st.seconds;
+      res.epochs.push_back(log);
+      res.importance.push_back(all_importance(groups));
+      if (!cfg_.checkpoint.empty())
+        train::save_training_checkpoint(cfg_.checkpoint, *net, opt, e + 1,
+                                        {{"ratio", ratio}, {"train_seconds", res.train_seconds}, {"method", "zerobn"}});
+    }
+
+    // The last epoch is ZT: the trained network carries its final mask.
+    mask = ranking_.select(groups, ratio, cfg_.guards);
+    zerobn::apply_mask(groups, mask);
+    res.masked_test_accuracy = train::evaluate(*net, test).accuracy;
+
+    // Extract on a fresh copy; on the device, raise r until the measurement meets the budget.
+    for (;;) {
+      auto compact = make();
+      copy_state(*net, *compact);
+      auto cgroups = nn::channel_groups(*compact, cfg_.input_chw[0]);
+      const auto sel = ranking_.select(groups, ratio, cfg_.guards);
+      for (size_t g = 0; g < cgroups.size(); ++g)
+        if (cgroups[g].prunable) nn::keep_channels(cgroups[g], sel[g]);
+      res.predicted_ms = predictor_.predict_ms(compact->describe(cfg_.input_chw));
+      res.measured_ms = device ? device->measure(*compact, cfg_.input_chw).median_ms : -1;
+      res.selection = sel;
+      res.compact = std::move(compact);
+      if (!device || res.measured_ms <= cfg_.latency_ms || ratio >= 1.0 ||
+          res.guarantee_steps >= cfg_.max_guarantee_steps)
+        break;
+      ratio = std::min(1.0, ratio + 0.01);
+      ++res.guarantee_steps;
+    }
+    res.ratio = ratio;
+    res.test_accuracy = train::evaluate(*res.compact, test).accuracy;
+    res.params = res.compact->parameter_count();
+    res.macs = nn::total_macs(res.compact->describe(cfg_.input_chw));
+    return res;
+  }
+
+  const ZeroBNConfig& config() const { return cfg_; }
+
+ private:
+  using BatchNorm2dRef = nn::BatchNorm2d*;
+
+  static std::vector<BatchNorm2dRef> all_bns(std::vector<nn::ChannelGroup>& groups) {
+    std::vector<BatchNorm2dRef> r;
+    for (auto& g : groups) r.insert(r.end(), g.bns.begin(), g.bns.end());
+    return r;
+  }
+  static std::vector<float> all_importance(std::vector<nn::ChannelGroup>& groups) {
+    std::vector<float> r;
+    for (auto& g : groups)
+      if (g.prunable) {
+        auto imp = nn::channel_importance(g);
+        r.insert(r.end(), imp.begin(), imp.end());
+      }
+    return r;
+  }
+  /// Copies parameters and BN statistics between two networks of the same architecture.
+  static void copy_state(nn::Module& from, nn::Module& to) {
+    auto a = from.parameters(), b = to.parameters();
+    auto ab = from.buffers(), bb = to.buffers();
+    check_shapes(a.size() == b.size() && ab.size() == bb.size(), "ZeroBN", "the model factory built another architecture",
+                 {static_cast<int64_t>(a.size())}, {static_cast<int64_t>(b.size())});
+    for (size_t i = 0; i < a.size(); ++i) b[i].second->value() = a[i].second->value().clone();
+    for (size_t i = 0; i < ab.size(); ++i) *bb[i].second = ab[i].second->clone();
+  }
+
+  P predictor_;
+  ZeroBNConfig cfg_;
+  R ranking_;
+};
+
+}  // namespace hwaware

@@ -1,0 +1,106 @@
+// ZeroBN: phases, bisection on r against the predictor, infeasible budgets rejected before
+// training, a short real run whose compact network equals its masked one, and resume.
+#include <filesystem>
+
+#include "gradcheck.hpp"
+#include "hwaware/data/dataset.hpp"
+#include "hwaware/models/zoo.hpp"
+#include "hwaware/zerobn.hpp"
+
+using namespace hwaware;
+
+namespace {
+/// A transparent stand-in predictor for tests: latency proportional to MACs plus a per-layer cost.
+struct MacsPredictor {
+  double ms_per_mmac = 0.01, ms_per_layer = 0.001;
+  double predict_ms(const hw::NetDesc& n) const {
+    double ms = 0;
+    for (auto& l : n) ms += l.macs * 1e-6 * ms_per_mmac + ms_per_layer;
+    return ms;
+  }
+  std::vector<double> predict_batch_ms(const std::vector<hw::NetDesc>& b) const {
+    std::vector<double> r;
+    for (auto& n : b) r.push_back(predict_ms(n));
+    return r;
+  }
+  std::string name() const { return "macs"; }
+};
+static_assert(hw::Predictor<MacsPredictor>);
+
+const Dataset& small(const char* split, int64_t n) {
+  static std::map<std::string, Dataset> cache;
+  auto key = std::string(split) + std::to_string(n);
+  if (!cache.count(key)) cache[key] = load_fashion_mnist(split, kFashionMnistDir, n);
+  return cache[key];
+}
+}  // namespace
+
+TEST_CASE("phases: initial training, then ZT/RT blocks ending on ZT") {
+  std::string s;
+  for (int e = 0; e < 8; ++e) s += phase_name(zerobn_phase(e, 8, 0.25, 2)), s += ' ';
+  CHECK(s == "IT IT ZT ZT RT RT ZT ZT ");
+  CHECK(zerobn_phase(9, 10, 0.25, 2) == Phase::zero);
+}
+
+TEST_CASE("bisection finds the smallest ratio whose predicted latency meets the budget") {
+  auto net = models::vgg_small({.width = 0.5});
+  auto groups = nn::channel_groups(*net);
+  MacsPredictor p;
+  const double full = p.predict_ms(net->describe({1, 28, 28}));
+  ZeroBN<MacsPredictor> z(p, {.latency_ms = 0.5 * full, .guards = {4, 1}});
+  double predicted = 0;
+  const double r = z.bisect_ratio(*net, groups, &predicted);
+  CHECK(predicted <= 0.5 * full);
+  CHECK(r > 0.05);
+  CHECK(r < 1.0);
+  GlobalBnRanking rank;
+  const double just_below = z.predict(*net, groups, rank.select(groups, r - 0.011, {4, 1}));
+  CHECK(just_below > 0.5 * full);
+}
+
+TEST_CASE("an infeasible budget is rejected before training, with the achievable minimum") {
+  MacsPredictor p;
+  ZeroBN<MacsPredictor> z(p, {.latency_ms = 1e-6});
+  auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn()); };
+  CHECK_THROWS_WITH_AS(z.check_feasible<hw::OnednnCpuDevice>(make, nullptr),
+                       doctest::Contains("infeasible: the smallest network"), Error);
+  hw::OnednnCpuDevice dev(2, 1, {.warmup_runs = 2, .warmup_ms = 1, .rounds = 3, .block_ms = 0.2});
+  CHECK_THROWS_WITH_AS(z.check_feasible(make, &dev), doctest::Contains("measured on the device"), Error);
+  ZeroBN<MacsPredictor> neg(p, {.latency_ms = -1});
+  CHECK_THROWS_AS(neg.check_feasible<hw::OnednnCpuDevice>(make, nullptr), Error);
+}
+
+TEST_CASE("a short ZeroBN run: compact network meets the predicted budget and equals the masked one") {
+  MacsPredictor p;
+  auto make = [] { return std::unique_ptr<nn::Module>(models::resnet8({.width = 0.5})); };
+  const double full = p.predict_ms(make()->describe({1, 28, 28}));
+  ZeroBNConfig cfg{.latency_ms = 0.6 * full, .epochs = 4, .guards = {4, 4}, .batch = 64, .progress = false};
+  auto res = ZeroBN<MacsPredictor>(p, cfg).run<hw::OnednnCpuDevice>(make, small("train", 1024), small("test", 500), nullptr);
+  REQUIRE(res.compact);
+  CHECK(res.predicted_ms <= cfg.latency_ms);
+  CHECK(res.ratio > 0);
+  CHECK(res.params < make()->parameter_count());
+  CHECK(res.test_accuracy == doctest::Approx(res.masked_test_accuracy).epsilon(0.004));
+  CHECK(res.epochs.size() == 4);
+  CHECK(res.epochs.back().phase == Phase::zero);
+  CHECK(res.importance.size() == 4);
+}
+
+TEST_CASE("resume after a kill continues from the last checkpoint") {
+  const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_zerobn_resume.ckpt").string();
+  std::filesystem::remove(ckpt);
+  MacsPredictor p;
+  auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
+  const double full = p.predict_ms(make()->describe({1, 28, 28}));
+  ZeroBNConfig first{.latency_ms = 0.7 * full, .epochs = 2, .guards = {4, 4}, .batch = 64,
+                     .checkpoint = ckpt, .progress = false};
+  ZeroBN<MacsPredictor>(p, first).run<hw::OnednnCpuDevice>(make, small("train", 512), small("test", 200), nullptr);
+  REQUIRE(std::filesystem::exists(ckpt));
+  ZeroBNConfig second = first;
+  second.epochs = 4;  // the "killed" run was meant to go on: it continues from its checkpoint
+  second.resume = true;
+  auto res = ZeroBN<MacsPredictor>(p, second).run<hw::OnednnCpuDevice>(make, small("train", 512), small("test", 200), nullptr);
+  REQUIRE(res.epochs.size() == 2);
+  CHECK(res.epochs.front().epoch == 2);
+  std::filesystem::remove(ckpt);
+}
