@@ -104,3 +104,18 @@ TEST_CASE("resume after a kill continues from the last checkpoint") {
   CHECK(res.epochs.front().epoch == 2);
   std::filesystem::remove(ckpt);
 }
+
+TEST_CASE("baselines: Network Slimming at a ratio and uniform width to the budget") {
+  MacsPredictor p;
+  auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
+  auto make_w = [](double w) { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5 * w})); };
+  const double full = p.predict_ms(make()->describe({1, 28, 28}));
+  ZeroBNConfig cfg{.latency_ms = 0.5 * full, .epochs = 2, .guards = {4, 4}, .batch = 64, .progress = false};
+  auto slim = zerobn::network_slimming<MacsPredictor>(make, p, cfg, 0.4, small("train", 512), small("test", 200));
+  CHECK(slim.params < make()->parameter_count());
+  CHECK(slim.test_accuracy > 0.1);
+  auto uni = zerobn::uniform_width<MacsPredictor>(make_w, p, cfg, small("train", 512), small("test", 200));
+  CHECK(uni.predicted_ms <= cfg.latency_ms);
+  CHECK(uni.ratio_or_width < 1.0);
+  CHECK(uni.ratio_or_width > 0.3);
+}
