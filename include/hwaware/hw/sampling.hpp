@@ -3,6 +3,7 @@
 // pool, the classifier, a residual tail) on a grid of channel counts around each layer signature
 // of the zoo families, and whole networks of those families with random per-layer widths — the
 // kind of networks ZeroBN and LightNAS will produce.
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -71,6 +72,24 @@ inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
                  std::make_unique<nn::ConvBn>(ci, co, d.kernel, d.stride, relu, depthwise ? ci : 1),
                  {ci, d.in_h, d.in_w}});
           }
+        // A residual block with an identity shortcut grows a 1×1 shortcut conv once its widths
+        // differ (as pruned or searched variants do): probe that conv too.
+        const auto body = d.name.find("body.0.conv");
+        if (body != std::string::npos) {
+          const std::string block = d.name.substr(0, body);
+          const bool has_shortcut = std::any_of(desc.begin(), desc.end(), [&](const nn::LayerDesc& x) {
+            return x.name.rfind(block + "shortcut", 0) == 0;
+          });
+          if (!has_shortcut)
+            for (double fi : fractions)
+              for (double fo : fractions) {
+                const int64_t ci = scaled_width(d.in_c, fi), co = scaled_width(d.in_c, fo);
+                add({"layer", "conv2d",
+                     "conv1s" + std::to_string(d.stride) + "h" + std::to_string(d.in_h) + "_" + std::to_string(ci) + "_" +
+                         std::to_string(co),
+                     std::make_unique<nn::ConvBn>(ci, co, 1, d.stride, false), {ci, d.in_h, d.in_w}});
+              }
+        }
       } else if (d.type == "max_pool2d" || d.type == "global_avg_pool" || d.type == "linear" || d.type == "add") {
         for (double f : fractions) {
           const int64_t c = scaled_width(d.in_c, f);

@@ -1,0 +1,742 @@
+#pragma once
+// MlpLatencyPredictor: a learned latency model. A small MLP maps each layer's standardised
+// features (features.hpp) to that layer's latency; a network's latency is the sum over its
+// layers (ZeroBN's predictor is per conv layer, nn-Meter's per fused kernel). Because the sum is
+// over layers, one model serves every depth and every family, and a 1-layer network (a layer
+// sample) is just a short network.
+//
+//   per layer:  ms_l = exp(w_out · relu(W_k … relu(W_1 · (x_l − mean)/scale + b_1) …) + b_out)
+//   network:    ms   = Σ_l ms_l + exp(κ)      (κ: a learned per-inference constant — the input and
+//                                             output reorders and the stream's fixed cost)
+//   loss:       Σ_s weight_s · (log ms_s − log measured_median_s)² / Σ_s weight_s
+//
+// Choices and why:
+//   - ReLU hidden units (as LightNAS's predictor): cheap in the batched path; the width gradient
+//     is piecewise smooth, which is what a searcher's gradient step needs.
+//   - exp on the output: latency spans four decades across layers (a 1 µs ReLU to a 1 ms conv);
+//     exp makes log-latency roughly linear in the log features, the easy case for an MLP, and
+//     keeps every layer's latency positive.
+//   - Log-space loss: the metric that matters is relative error (nn-Meter's ±10%), and a 40%
+//     slower machine session scales every label alike.
+//   - Layer samples weigh 0.1 by default: measured alone, a layer keeps its weights and input in
+//     cache and runs ~10% faster than inside a network (issue #3), so they shape the per-layer
+//     function where whole networks are few without pulling the sums. On this machine's first
+//     data set (728 layer samples, 80 training and 40 held-out networks, 4 splits) weight 0.1
+//     beat 1 and 0: within ±10% 0.90 vs 0.80 and 0.85.
+//   - Default sizes 25 → 32 → 16 → 1: small enough for ≥ 1 M predictions/s of 20-layer networks
+//     on one thread (bench_predictor here: 1.9–2.1 M/s; the MLP kernel alone 3.0 M/s with
+//     AVX-512, 1.1 M/s with AVX2, 0.55 M/s with SSE2 only), large enough to learn the padding
+//     steps (32 → 32 → 1: 1.7 M/s, no better on this machine's data).
+//
+// Precision: fitting and predict_with_grad run in double (Eigen); predict_ms and
+// predict_batch_ms run a float kernel (the standardisation folded into the first layer,
+// vectorised with AVX-512 or AVX2 when the CPU has them, chosen at run time, whatever the
+// compiler flags). The two agree to ~1e-5 relative; predict_ms(n) == predict_batch_ms(b)[i]
+// exactly for n == b[i].
+//
+// File format (text, version 1; every number in its shortest exact decimal form, so a save → load
+// round trip reproduces the predictions bit for bit; readable from any language):
+//   hwaware-mlp-latency 1
+//   {"device":...,"cpu_model":...}          the Fingerprint, one JSON line
+//   vector_block 16
+//   features 25 log1p_in_hw log1p_in_c ...  count, then the names in order (features.hpp)
+//   activations relu exp                    hidden units, output
+//   network_log_ms -7.2                     κ: every non-empty network adds exp(κ) ms
+//   sizes 4 25 32 16 1                      number of sizes, then input, hidden…, output
+//   scaling_mean <25 numbers>               x' = (x − mean) / scale
+//   scaling_scale <25 numbers>
+//   weight 0 32 25                          layer index, rows, cols; then `rows` lines of `cols`
+//   <32 lines of 25 numbers>                numbers (row-major: output unit × input)
+//   bias 0 32 <32 numbers>
+//   weight 1 16 32 …, bias 1 16 …, weight 2 1 16 …, bias 2 1 …
+//   end
+#include <Eigen/Dense>
+#include <algorithm>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <numeric>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "hwaware/core/error.hpp"
+#include "hwaware/hw/detail/text_model_io.hpp"
+#include "hwaware/hw/features.hpp"
+#include "hwaware/hw/predictor_concept.hpp"
+
+namespace hwaware::hw {
+
+/// How MlpLatencyPredictor::fit trains.
+struct MlpFitOptions {
+  std::vector<int> hidden = {32, 16};        // hidden layer widths
+  int epochs = 600;                          // passes over the samples
+  int batch_size = 32;                       // networks per Adam step
+  double learning_rate = 3e-3;               // Adam, cosine-decayed to lr · final_lr_fraction
+  double final_lr_fraction = 0.05;
+  double weight_decay = 0.0;                 // L2 on the weights (not the biases)
+  double layer_sample_weight = 0.1;          // loss weight of samples of kind "layer" (see above)
+  uint64_t seed = 1;                         // initialisation and shuffling
+};
+
+/// What a fit did.
+struct MlpFitReport {
+  size_t samples = 0, layers = 0;  // networks and layers trained on
+  int steps = 0;                   // Adam steps
+  double final_loss = 0;           // weighted mean squared log error over all samples at the end
+  double rms_relative_error = 0;   // sqrt(mean((pred/measured − 1)²)) over the training samples
+};
+
+namespace detail {
+
+/// The MLP in double: weights w[l] (out × in) and biases b[l]; ReLU between layers, the last
+/// layer linear (its output is the log of the layer's latency).
+struct DenseMlp {
+  std::vector<Eigen::MatrixXd> w;
+  std::vector<Eigen::VectorXd> b;
+
+  size_t depth() const { return w.size(); }
+
+  /// x: inputs × N. Fills z (pre-activations) and a (a[0] = x, a[l+1] = relu(z[l]) for hidden
+  /// layers); returns the outputs (1 × N).
+  Eigen::RowVectorXd forward(const Eigen::MatrixXd& x, std::vector<Eigen::MatrixXd>& z,
+                             std::vector<Eigen::MatrixXd>& a) const {
+    z.resize(depth());
+    a.resize(depth());
+    a[0] = x;
+    for (size_t l = 0; l < depth(); ++l) {
+      z[l].noalias() = w[l] * a[l];
+      z[l].colwise() += b[l];
+      if (l + 1 < depth()) a[l + 1] = z[l].cwiseMax(0.0);
+    }
+    return z.back().row(0);
+  }
+
+  /// Back-propagates dL/d(outputs) (1 × N). Fills the weight and bias gradients when gw/gb are
+  /// given and dL/dx when dx is.
+  void backward(const std::vector<Eigen::MatrixXd>& z, const std::vector<Eigen::MatrixXd>& a,
+                const Eigen::RowVectorXd& d_out, std::vector<Eigen::MatrixXd>* gw, std::vector<Eigen::VectorXd>* gb,
+                Eigen::MatrixXd* dx) const {
+    Eigen::MatrixXd dz = d_out;
+    for (size_t l = depth(); l-- > 0;) {
+      if (gw) (*gw)[l].noalias() = dz * a[l].transpose();
+      if (gb) (*gb)[l] = dz.rowwise().sum();
+      if (l == 0 && !dx) break;
+      Eigen::MatrixXd da = w[l].transpose() * dz;
+      if (l == 0) {
+        *dx = std::move(da);
+        break;
+      }
+      dz = (z[l - 1].array() > 0.0).select(da, 0.0);
+    }
+  }
+};
+
+// ---- the float kernel of the batched path ------------------------------------------------------
+
+inline constexpr int kMlpChunk = 128;  // layers per kernel call
+inline constexpr int kMlpLanes = 32;   // layers computed together in the innermost loops
+
+/// The MLP in float, row-major weights (out × in), the standardisation folded into layer 0.
+struct MlpKernelWeights {
+  std::vector<int> sizes;  // inputs, hidden…, 1
+  std::vector<std::vector<float>> w, b;
+  int max_width() const { return sizes.empty() ? 0 : *std::max_element(sizes.begin() + 1, sizes.end()); }
+};
+
+/// log(1 + x) for x ≥ 0, ~1 ulp, written so the compiler vectorises it (no libm call).
+[[gnu::always_inline]] inline float mlp_log1p(float x) {
+  const float y = (x > 0.f ? x : 0.f) + 1.f;
+  const int32_t bits = std::bit_cast<int32_t>(y);
+  int32_t e = ((bits >> 23) & 0xff) - 127;
+  float m = std::bit_cast<float>((bits & 0x7fffff) | 0x3f800000);  // [1, 2)
+  const bool high = m > 1.41421356f;
+  m = high ? m * 0.5f : m;  // [√½, √2)
+  e = high ? e + 1 : e;
+  const float f = m - 1.f, s = f / (2.f + f), s2 = s * s;
+  // log(m) = 2·atanh(s) = 2s + s·(2/3 s² + 2/5 s⁴ + …) (Cephes logf's series, minimax-adjusted)
+  const float p = s2 * (0.66666662f + s2 * (0.40000972f + s2 * (0.28498787f + s2 * 0.24279079f)));
+  return float(e) * 0.693147180f + 2.f * s + s * p;
+}
+
+/// exp(x) clamped to [e^−80, e^80], ~2 ulp, vectorisable.
+[[gnu::always_inline]] inline float mlp_exp(float x) {
+  x = x < -80.f ? -80.f : (x > 80.f ? 80.f : x);
+  const float t = x * 1.44269504f;
+  // 2^x = 2^n · 2^f, n = t rounded (half away from zero, by a conversion every vector ISA has),
+  // f ∈ [−½, ½]
+  const float n = float(int32_t(t + (t >= 0.f ? 0.5f : -0.5f))), f = t - n;
+  const float p =
+      1.f + f * (0.693147182f + f * (0.240226507f + f * (0.0555041087f + f * (0.00961812911f +
+                                                                              f * (0.00133335581f + f * 0.000154035304f)))));
+  return std::bit_cast<float>(std::bit_cast<int32_t>(p) + (int32_t(n) << 23));
+}
+
+// Vectors of Bytes/4 floats (GCC/Clang vector extension), sized to the target each kernel
+// variant is compiled for: 64 bytes for AVX-512, 32 for AVX2, 16 for the x86-64 baseline (SSE2).
+// (GCC ignores vector_size on a dependent alias, hence one specialisation per size.)
+template <int Bytes>
+struct MlpVecOf;
+template <>
+struct MlpVecOf<16> {
+  typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct MlpVecOf<32> {
+  typedef float type __attribute__((vector_size(32)));
+};
+template <>
+struct MlpVecOf<64> {
+  typedef float type __attribute__((vector_size(64)));
+};
+template <int Bytes>
+using MlpVec = typename MlpVecOf<Bytes>::type;
+
+// Loads and stores through references and pointers only: a vector passed by value would change
+// the calling convention between the targets (the helpers are always inlined anyway).
+template <class V>
+[[gnu::always_inline]] inline void mlp_load(V& v, const float* p) {
+  std::memcpy(&v, p, sizeof v);
+}
+template <class V>
+[[gnu::always_inline]] inline void mlp_store(float* p, const V& v) {
+  std::memcpy(p, &v, sizeof v);
+}
+template <class V>
+[[gnu::always_inline]] inline void mlp_store_relu(float* p, const V& v) {
+  const V r = v > 0.f ? v : V{};
+  std::memcpy(p, &r, sizeof r);
+}
+
+/// One chunk: x holds kMlpChunk layers' raw features (feature f of layer c at x[f·kMlpChunk + c]);
+/// writes each layer's latency (ms) to out. s1, s2: max_width · kMlpChunk floats each.
+/// Layers are the vector dimension: the accumulators of four output units × two vectors of
+/// layers stay in registers while the input rows stream past.
+template <int Bytes>
+[[gnu::always_inline]] inline void mlp_chunk_body(const MlpKernelWeights& k, float* __restrict x,
+                                                  float* __restrict s1, float* __restrict s2,
+                                                  float* __restrict out) {
+  using V = MlpVec<Bytes>;
+  constexpr int C = kMlpChunk, L = Bytes / 4;
+  static_assert(sizeof(V) == Bytes && C % (2 * L) == 0);
+  for (int f = 0; f < kLogFeatureCount; ++f)
+    for (int c = 0; c < C; ++c) x[f * C + c] = mlp_log1p(x[f * C + c]);
+  const float* in = x;
+  float* bufs[2] = {s1, s2};
+  const size_t depth = k.w.size();
+  for (size_t l = 0; l < depth; ++l) {
+    const int ni = k.sizes[l], no = k.sizes[l + 1];
+    const float* __restrict W = k.w[l].data();
+    const float* __restrict bias = k.b[l].data();
+    if (l + 1 == depth) {  // the output unit: out = exp(w · h + b)
+      for (int cb = 0; cb < C; cb += 2 * L) {
+        V a = V{} + bias[0], b = a;
+        for (int f = 0; f < ni; ++f) {
+          V u, v;
+          mlp_load(u, in + f * C + cb), mlp_load(v, in + f * C + cb + L);
+          a += W[f] * u, b += W[f] * v;
+        }
+        mlp_store(out + cb, a);
+        mlp_store(out + cb + L, b);
+      }
+      for (int c = 0; c < C; ++c) out[c] = mlp_exp(out[c]);
+      break;
+    }
+    float* __restrict o = bufs[l & 1];
+    for (int cb = 0; cb < C; cb += 2 * L) {
+      int j = 0;
+      for (; j + 4 <= no; j += 4) {
+        const float* __restrict w = W + j * ni;
+        V a0 = V{} + bias[j], a1 = V{} + bias[j + 1], a2 = V{} + bias[j + 2], a3 = V{} + bias[j + 3];
+        V b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        for (int f = 0; f < ni; ++f) {
+          V u, v;
+          mlp_load(u, in + f * C + cb), mlp_load(v, in + f * C + cb + L);
+          const float w0 = w[f], w1 = w[ni + f], w2 = w[2 * ni + f], w3 = w[3 * ni + f];
+          a0 += w0 * u, b0 += w0 * v;
+          a1 += w1 * u, b1 += w1 * v;
+          a2 += w2 * u, b2 += w2 * v;
+          a3 += w3 * u, b3 += w3 * v;
+        }
+        float* __restrict p = o + j * C + cb;
+        mlp_store_relu(p, a0), mlp_store_relu(p + L, b0);
+        mlp_store_relu(p + C, a1), mlp_store_relu(p + C + L, b1);
+        mlp_store_relu(p + 2 * C, a2), mlp_store_relu(p + 2 * C + L, b2);
+        mlp_store_relu(p + 3 * C, a3), mlp_store_relu(p + 3 * C + L, b3);
+      }
+      for (; j < no; ++j) {
+        V a = V{} + bias[j], b = a;
+        for (int f = 0; f < ni; ++f) {
+          V u, v;
+          mlp_load(u, in + f * C + cb), mlp_load(v, in + f * C + cb + L);
+          a += W[j * ni + f] * u, b += W[j * ni + f] * v;
+        }
+        mlp_store_relu(o + j * C + cb, a);
+        mlp_store_relu(o + j * C + cb + L, b);
+      }
+    }
+    in = o;
+  }
+}
+
+using MlpChunkFn = void (*)(const MlpKernelWeights&, float*, float*, float*, float*);
+
+inline void mlp_chunk_baseline(const MlpKernelWeights& k, float* x, float* s1, float* s2, float* out) {
+  mlp_chunk_body<16>(k, x, s1, s2, out);
+}
+
+#if defined(__GNUC__) && defined(__x86_64__)
+// The same body compiled for wider vectors; picked at run time, so the speed does not depend on
+// the flags the user compiles with (the default x86-64 target has only SSE2).
+[[gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]] inline void mlp_chunk_avx512(
+    const MlpKernelWeights& k, float* x, float* s1, float* s2, float* out) {
+  mlp_chunk_body<64>(k, x, s1, s2, out);
+}
+[[gnu::target("avx2,fma")]] inline void mlp_chunk_avx2(const MlpKernelWeights& k, float* x, float* s1, float* s2,
+                                                       float* out) {
+  mlp_chunk_body<32>(k, x, s1, s2, out);
+}
+#endif
+
+/// The widest kernel this CPU runs.
+inline MlpChunkFn mlp_chunk_kernel() {
+  static const MlpChunkFn fn = [] {
+#if defined(__GNUC__) && defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
+        __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl"))
+      return MlpChunkFn(&mlp_chunk_avx512);
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return MlpChunkFn(&mlp_chunk_avx2);
+#endif
+    return MlpChunkFn(&mlp_chunk_baseline);
+  }();
+  return fn;
+}
+
+/// Per-thread buffers of the batched path (allocated once per thread).
+struct MlpWorkspace {
+  std::vector<float> x, s1, s2, out;
+  std::vector<uint32_t> owner;  // network index of each layer in the chunk
+  void reserve(int max_width) {
+    if (x.empty()) {
+      x.assign(size_t(kLayerFeatureCount) * kMlpChunk, 0.f);
+      out.assign(kMlpChunk, 0.f);
+      owner.assign(kMlpChunk, 0);
+    }
+    const size_t n = size_t(std::max(max_width, 1)) * kMlpChunk;
+    if (s1.size() < n) s1.assign(n, 0.f), s2.assign(n, 0.f);
+  }
+};
+
+inline MlpWorkspace& mlp_workspace() {
+  thread_local MlpWorkspace ws;
+  return ws;
+}
+
+}  // namespace detail
+
+/// Latency predictor: an MLP over per-layer features, summed over layers (see the header comment).
+/// Satisfies DifferentiablePredictor.
+class MlpLatencyPredictor {
+ public:
+  using FitOptions = MlpFitOptions;
+  static constexpr const char* kFormat = "hwaware-mlp-latency";
+  static constexpr int kFormatVersion = 1;
+
+  /// An unfitted predictor for a device; `vector_block` is the channel block the features pad to.
+  explicit MlpLatencyPredictor(Fingerprint fingerprint = {}, int vector_block = 16)
+      : fingerprint_(std::move(fingerprint)), block_(vector_block) {
+    if (block_ < 1) throw Error("MlpLatencyPredictor: vector_block must be ≥ 1 (got " + std::to_string(block_) + ")");
+  }
+
+  /// Trains on measured samples (kind "network" and/or "layer"; a layer sample is a short
+  /// network). Deterministic for a given seed. Replaces any previous fit.
+  MlpFitReport fit(const std::vector<const LatencySample*>& samples, const FitOptions& options = {});
+
+  /// Latency (ms) of a network; 0 for an empty description.
+  double predict_ms(const NetDesc& net) const {
+    double r = 0;
+    run_batch(1, [&](size_t) -> const NetDesc& { return net; }, &r);
+    return r;
+  }
+
+  /// Latencies (ms) of many networks: all their layers are stacked and run through the float
+  /// kernel 128 layers at a time.
+  std::vector<double> predict_batch_ms(const std::vector<NetDesc>& nets) const {
+    std::vector<double> r(nets.size());
+    run_batch(nets.size(), [&](size_t i) -> const NetDesc& { return nets[i]; }, r.data());
+    return r;
+  }
+
+  /// Latency (ms, double precision) and ∂ms/∂in_c, ∂ms/∂out_c of every layer, channels taken as
+  /// continuous (features.hpp explains the continuous extension, including the padding).
+  double predict_with_grad(const NetDesc& net, WidthGradient& grad) const {
+    std::vector<double> ci(net.size()), co(net.size());
+    for (size_t i = 0; i < net.size(); ++i) ci[i] = double(net[i].in_c), co[i] = double(net[i].out_c);
+    return predict_continuous_ms(net, ci, co, &grad);
+  }
+
+  /// Latency (ms, double) of the network with layer i's channel counts replaced by the real
+  /// values in_c[i], out_c[i]; fills `grad` (∂ms/∂in_c[i], ∂ms/∂out_c[i]) when given.
+  double predict_continuous_ms(const NetDesc& net, const std::vector<double>& in_c, const std::vector<double>& out_c,
+                               WidthGradient* grad = nullptr) const;
+
+  /// Writes the model (text format in the header comment) atomically: temp file + rename.
+  void save(const std::string& path) const;
+
+  /// Reads a model; refuses a file fitted under another fingerprint than `expected` (when given),
+  /// naming the field, and a corrupt or truncated file with FileError naming the file and line.
+  static MlpLatencyPredictor load(const std::string& path, const Fingerprint* expected = nullptr);
+
+  std::string name() const { return "mlp"; }
+  bool fitted() const { return mlp_.depth() > 0; }
+  const Fingerprint& fingerprint() const { return fingerprint_; }
+  void set_fingerprint(Fingerprint f) { fingerprint_ = std::move(f); }
+  int vector_block() const { return block_; }
+  /// The per-inference constant every non-empty network adds (ms).
+  double network_constant_ms() const { return std::exp(net_log_ms_); }
+  /// Layer sizes: features, hidden…, 1 (empty before fitting).
+  std::vector<int> sizes() const { return kernel_.sizes; }
+
+ private:
+  void require_fitted(const char* what) const {
+    if (!fitted()) throw Error(std::string("MlpLatencyPredictor::") + what + ": the predictor is not fitted (call fit or load)");
+  }
+  void build_kernel();
+
+  template <class NetAt>
+  void run_batch(size_t n, NetAt&& net_at, double* result) const;
+
+  Fingerprint fingerprint_;
+  int block_ = 16;
+  FeatureScaling scaling_;
+  detail::DenseMlp mlp_;
+  detail::MlpKernelWeights kernel_;
+  double net_log_ms_ = -30;  // log of the per-network constant (ms)
+};
+
+static_assert(DifferentiablePredictor<MlpLatencyPredictor>);
+
+// ---- implementation ----------------------------------------------------------------------------
+
+template <class NetAt>
+void MlpLatencyPredictor::run_batch(size_t n, NetAt&& net_at, double* result) const {
+  require_fitted("predict");
+  constexpr int C = detail::kMlpChunk;
+  const detail::MlpChunkFn kernel = detail::mlp_chunk_kernel();
+  detail::MlpWorkspace& ws = detail::mlp_workspace();
+  ws.reserve(kernel_.max_width());
+  std::fill(result, result + n, 0.0);
+  int filled = 0;
+  auto flush = [&] {
+    kernel(kernel_, ws.x.data(), ws.s1.data(), ws.s2.data(), ws.out.data());
+    for (int c = 0; c < filled; ++c) result[ws.owner[c]] += double(ws.out[c]);
+    filled = 0;
+  };
+  for (size_t k = 0; k < n; ++k) {
+    const NetDesc& net = net_at(k);
+    const size_t count = net.size();
+    for (size_t i = 0; i < count; ++i) {
+      write_raw_layer_features(net[i], layer_position(i, count), block_, ws.x.data() + filled, C);
+      ws.owner[filled] = uint32_t(k);
+      if (++filled == C) flush();
+    }
+  }
+  if (filled) flush();
+  const double net_ms = std::exp(net_log_ms_);
+  for (size_t k = 0; k < n; ++k)
+    if (!net_at(k).empty()) result[k] += net_ms;
+}
+
+inline void MlpLatencyPredictor::build_kernel() {
+  const size_t depth = mlp_.depth();
+  kernel_ = {};
+  kernel_.sizes.push_back(int(mlp_.w[0].cols()));
+  for (size_t l = 0; l < depth; ++l) {
+    Eigen::MatrixXd w = mlp_.w[l];
+    Eigen::VectorXd b = mlp_.b[l];
+    if (l == 0) {  // W·((x − mean)/scale) + b = (W / scale)·x + (b − (W / scale)·mean)
+      w = w.array().rowwise() / scaling_.scale.transpose().array();
+      b = b - w * scaling_.mean;
+    }
+    kernel_.sizes.push_back(int(w.rows()));
+    std::vector<float> wf(size_t(w.size())), bf(size_t(b.size()));
+    for (Eigen::Index r = 0; r < w.rows(); ++r)
+      for (Eigen::Index c = 0; c < w.cols(); ++c) wf[size_t(r * w.cols() + c)] = float(w(r, c));
+    for (Eigen::Index r = 0; r < b.size(); ++r) bf[size_t(r)] = float(b[r]);
+    kernel_.w.push_back(std::move(wf));
+    kernel_.b.push_back(std::move(bf));
+  }
+}
+
+inline double MlpLatencyPredictor::predict_continuous_ms(const NetDesc& net, const std::vector<double>& in_c,
+                                                         const std::vector<double>& out_c, WidthGradient* grad) const {
+  require_fitted("predict_continuous_ms");
+  const size_t L = net.size();
+  if (in_c.size() != L || out_c.size() != L)
+    throw ShapeError("MlpLatencyPredictor::predict_continuous_ms: " + std::to_string(L) + " layers but " +
+                     std::to_string(in_c.size()) + " in_c and " + std::to_string(out_c.size()) + " out_c values");
+  if (grad) grad->d_in_c.assign(L, 0.0), grad->d_out_c.assign(L, 0.0);
+  if (L == 0) return 0.0;
+  Eigen::MatrixXd x(kLayerFeatureCount, Eigen::Index(L)), j_in, j_out;
+  if (grad) j_in.resize(kLayerFeatureCount, Eigen::Index(L)), j_out.resize(kLayerFeatureCount, Eigen::Index(L));
+  for (size_t i = 0; i < L; ++i) {
+    const auto c = Eigen::Index(i);
+    detail::continuous_layer_features(net[i], in_c[i], out_c[i], layer_position(i, L), block_, x.col(c).data(),
+                                      grad ? j_in.col(c).data() : nullptr, grad ? j_out.col(c).data() : nullptr);
+  }
+  std::vector<Eigen::MatrixXd> z, a;
+  const Eigen::RowVectorXd ms = mlp_.forward(scaling_.apply(x), z, a).array().exp().matrix();
+  if (grad) {
+    Eigen::MatrixXd dx;
+    mlp_.backward(z, a, ms, nullptr, nullptr, &dx);  // ∂(Σ exp o)/∂o = exp o
+    const Eigen::MatrixXd df = dx.array().colwise() / scaling_.scale.array();
+    for (size_t i = 0; i < L; ++i) {
+      const auto c = Eigen::Index(i);
+      grad->d_in_c[i] = df.col(c).dot(j_in.col(c));
+      grad->d_out_c[i] = df.col(c).dot(j_out.col(c));
+    }
+  }
+  return ms.sum() + std::exp(net_log_ms_);
+}
+
+inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySample*>& samples,
+                                             const FitOptions& o) {
+  if (samples.empty()) throw Error("MlpLatencyPredictor::fit: no samples");
+  if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0))
+    throw Error("MlpLatencyPredictor::fit: epochs, batch_size and learning_rate must be positive");
+  for (int h : o.hidden)
+    if (h < 1) throw Error("MlpLatencyPredictor::fit: hidden widths must be ≥ 1");
+  const size_t n = samples.size();
+
+  // Features of every layer of every sample, standardised on all training layers.
+  std::vector<Eigen::Index> begin(n + 1, 0);
+  for (size_t s = 0; s < n; ++s) {
+    const LatencySample& smp = *samples[s];
+    if (smp.layers.empty()) throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has no layers");
+    if (!(smp.m.median_ms > 0))
+      throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has a non-positive latency");
+    begin[s + 1] = begin[s] + Eigen::Index(smp.layers.size());
+  }
+  Eigen::MatrixXd raw(kLayerFeatureCount, begin[n]);
+  std::vector<double> log_y(n), weight(n);
+  for (size_t s = 0; s < n; ++s) {
+    raw.middleCols(begin[s], begin[s + 1] - begin[s]) = network_features(samples[s]->layers, block_);
+    log_y[s] = std::log(samples[s]->m.median_ms);
+    weight[s] = samples[s]->kind == "layer" ? o.layer_sample_weight : 1.0;
+  }
+  scaling_ = FeatureScaling::fit(raw);
+  const Eigen::MatrixXd x = scaling_.apply(raw);
+
+  // He initialisation for the ReLU layers, a small output layer whose bias starts at the mean
+  // per-layer log-latency.
+  std::mt19937_64 rng(o.seed);
+  std::vector<int> sizes{kLayerFeatureCount};
+  sizes.insert(sizes.end(), o.hidden.begin(), o.hidden.end());
+  sizes.push_back(1);
+  mlp_ = {};
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const bool last = l + 2 == sizes.size();
+    std::normal_distribution<double> g(0.0, (last ? 0.1 : 1.0) * std::sqrt(2.0 / sizes[l]));
+    Eigen::MatrixXd w(sizes[l + 1], sizes[l]);
+    for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = g(rng);
+    mlp_.w.push_back(std::move(w));
+    mlp_.b.push_back(Eigen::VectorXd::Zero(sizes[l + 1]));
+  }
+  double mean_log_layer = 0;
+  for (size_t s = 0; s < n; ++s) mean_log_layer += log_y[s] - std::log(double(samples[s]->layers.size()));
+  mlp_.b.back()[0] = mean_log_layer / double(n);
+  net_log_ms_ = std::log(1e-3);
+
+  // Adam (Kingma & Ba 2015) with β = (0.9, 0.999), cosine learning-rate decay.
+  const size_t depth = mlp_.depth();
+  std::vector<Eigen::MatrixXd> mw(depth), vw(depth), gw(depth);
+  std::vector<Eigen::VectorXd> mb(depth), vb(depth), gb(depth);
+  for (size_t l = 0; l < depth; ++l) {
+    mw[l] = vw[l] = Eigen::MatrixXd::Zero(mlp_.w[l].rows(), mlp_.w[l].cols());
+    mb[l] = vb[l] = Eigen::VectorXd::Zero(mlp_.b[l].size());
+  }
+  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  double m_net = 0, v_net = 0;
+  const size_t batch = std::min<size_t>(size_t(o.batch_size), n);
+  const size_t steps_per_epoch = (n + batch - 1) / batch;
+  const double total_steps = double(steps_per_epoch) * o.epochs;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  std::vector<Eigen::MatrixXd> z, a;
+  int step = 0;
+  for (int epoch = 0; epoch < o.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t b0 = 0; b0 < n; b0 += batch) {
+      const size_t b1 = std::min(n, b0 + batch);
+      Eigen::Index cols = 0;
+      for (size_t k = b0; k < b1; ++k) cols += begin[order[k] + 1] - begin[order[k]];
+      Eigen::MatrixXd xb(kLayerFeatureCount, cols);
+      Eigen::Index c = 0;
+      for (size_t k = b0; k < b1; ++k) {
+        const Eigen::Index len = begin[order[k] + 1] - begin[order[k]];
+        xb.middleCols(c, len) = x.middleCols(begin[order[k]], len);
+        c += len;
+      }
+      const Eigen::RowVectorXd e = mlp_.forward(xb, z, a).array().exp().matrix();
+      // loss = Σ w_s r_s² / Σ w_s, r_s = log(Σ_l e_l + e^κ) − log y_s;
+      // ∂loss/∂o_l = 2 w_s r_s e_l / (Σ w · total_s), ∂loss/∂κ = Σ_s 2 w_s r_s e^κ / (Σ w · total_s)
+      const double net_ms = std::exp(net_log_ms_);
+      double g_net = 0;
+      double wsum = 0;
+      for (size_t k = b0; k < b1; ++k) wsum += weight[order[k]];
+      if (!(wsum > 0)) continue;
+      Eigen::RowVectorXd d_out(cols);
+      c = 0;
+      for (size_t k = b0; k < b1; ++k) {
+        const size_t s = order[k];
+        const Eigen::Index len = begin[s + 1] - begin[s];
+        const double total = e.segment(c, len).sum() + net_ms;
+        const double r = std::log(total) - log_y[s];
+        d_out.segment(c, len) = e.segment(c, len) * (2.0 * weight[s] * r / (wsum * total));
+        g_net += 2.0 * weight[s] * r * net_ms / (wsum * total);
+        c += len;
+      }
+      mlp_.backward(z, a, d_out, &gw, &gb, nullptr);
+      ++step;
+      const double progress = double(step - 1) / std::max(1.0, total_steps - 1);
+      const double lr = o.learning_rate * (o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 *
+                                                                      (1 + std::cos(3.14159265358979323846 * progress)));
+      const double c1 = 1 - std::pow(beta1, step), c2 = 1 - std::pow(beta2, step);
+      for (size_t l = 0; l < depth; ++l) {
+        if (o.weight_decay > 0) gw[l] += o.weight_decay * mlp_.w[l];
+        mw[l] = beta1 * mw[l] + (1 - beta1) * gw[l];
+        vw[l] = beta2 * vw[l] + (1 - beta2) * gw[l].cwiseProduct(gw[l]);
+        mlp_.w[l].array() -= lr * (mw[l].array() / c1) / ((vw[l].array() / c2).sqrt() + eps);
+        mb[l] = beta1 * mb[l] + (1 - beta1) * gb[l];
+        vb[l] = beta2 * vb[l] + (1 - beta2) * gb[l].cwiseProduct(gb[l]);
+        mlp_.b[l].array() -= lr * (mb[l].array() / c1) / ((vb[l].array() / c2).sqrt() + eps);
+      }
+      m_net = beta1 * m_net + (1 - beta1) * g_net;
+      v_net = beta2 * v_net + (1 - beta2) * g_net * g_net;
+      net_log_ms_ -= lr * (m_net / c1) / (std::sqrt(v_net / c2) + eps);
+    }
+  }
+  build_kernel();
+
+  MlpFitReport rep;
+  rep.samples = n;
+  rep.layers = size_t(begin[n]);
+  rep.steps = step;
+  const Eigen::RowVectorXd e = mlp_.forward(x, z, a).array().exp().matrix();
+  double loss = 0, wsum = 0, rel = 0;
+  for (size_t s = 0; s < n; ++s) {
+    const double total = e.segment(begin[s], begin[s + 1] - begin[s]).sum() + std::exp(net_log_ms_);
+    const double r = std::log(total) - log_y[s];
+    loss += weight[s] * r * r, wsum += weight[s];
+    const double q = total / samples[s]->m.median_ms - 1;
+    rel += q * q;
+  }
+  rep.final_loss = wsum > 0 ? loss / wsum : 0;
+  rep.rms_relative_error = std::sqrt(rel / double(n));
+  return rep;
+}
+
+inline void MlpLatencyPredictor::save(const std::string& path) const {
+  require_fitted("save");
+  detail::write_file_atomically(path, "mlp latency predictor", [&](std::ostream& out) {
+    std::string s = std::string(kFormat) + " " + std::to_string(kFormatVersion) + "\n";
+    s += fingerprint_.to_json().dump() + "\n";
+    s += "vector_block " + std::to_string(block_) + "\n";
+    s += "features " + std::to_string(kLayerFeatureCount);
+    for (auto name : layer_feature_names()) s += " " + std::string(name);
+    s += "\nactivations relu exp\nnetwork_log_ms " + fmt::format("{}", net_log_ms_);
+    s += "\nsizes " + std::to_string(kernel_.sizes.size());
+    for (int v : kernel_.sizes) s += " " + std::to_string(v);
+    s += "\nscaling_mean ";
+    detail::append_numbers(s, scaling_.mean.data(), size_t(scaling_.mean.size()));
+    s += "\nscaling_scale ";
+    detail::append_numbers(s, scaling_.scale.data(), size_t(scaling_.scale.size()));
+    s += "\n";
+    for (size_t l = 0; l < mlp_.depth(); ++l) {
+      const Eigen::MatrixXd& w = mlp_.w[l];
+      s += "weight " + std::to_string(l) + " " + std::to_string(w.rows()) + " " + std::to_string(w.cols()) + "\n";
+      std::vector<double> row(size_t(w.cols()));
+      for (Eigen::Index r = 0; r < w.rows(); ++r) {
+        for (Eigen::Index c = 0; c < w.cols(); ++c) row[size_t(c)] = w(r, c);
+        detail::append_numbers(s, row.data(), row.size());
+        s += "\n";
+      }
+      s += "bias " + std::to_string(l) + " " + std::to_string(mlp_.b[l].size()) + " ";
+      detail::append_numbers(s, mlp_.b[l].data(), size_t(mlp_.b[l].size()));
+      s += "\n";
+    }
+    s += "end\n";
+    out << s;
+  });
+}
+
+inline MlpLatencyPredictor MlpLatencyPredictor::load(const std::string& path, const Fingerprint* expected) {
+  detail::TextModelReader in(path, "mlp latency predictor");
+  const Fingerprint fp = in.read_header(kFormat, kFormatVersion);
+  in.check_fingerprint(fp, expected);
+  auto t = in.next_tokens("vector_block");
+  if (t.size() != 2) in.fail("expected 'vector_block <n>'");
+  const int64_t block = in.to_int(t[1]);
+  if (block < 1 || block > 4096) in.fail("vector_block out of range: " + t[1]);
+  MlpLatencyPredictor p(fp, int(block));
+
+  t = in.next_tokens("features");
+  if (t.size() < 2 || in.to_int(t[1]) != kLayerFeatureCount || t.size() != size_t(kLayerFeatureCount) + 2)
+    in.fail("expected " + std::to_string(kLayerFeatureCount) + " features (this build's feature set)");
+  for (int i = 0; i < kLayerFeatureCount; ++i)
+    if (t[size_t(i) + 2] != layer_feature_names()[size_t(i)])
+      in.fail("feature " + std::to_string(i) + " is '" + t[size_t(i) + 2] + "', this build expects '" +
+              std::string(layer_feature_names()[size_t(i)]) + "'");
+  t = in.next_tokens("activations");
+  if (t.size() != 3 || t[1] != "relu" || t[2] != "exp") in.fail("expected 'activations relu exp'");
+  t = in.next_tokens("network_log_ms");
+  if (t.size() != 2) in.fail("expected 'network_log_ms <number>'");
+  p.net_log_ms_ = in.to_double(t[1]);
+
+  t = in.next_tokens("sizes");
+  if (t.size() < 2) in.fail("expected 'sizes <count> <sizes…>'");
+  const int64_t count = in.to_int(t[1]);
+  if (count < 2 || count > 64 || t.size() != size_t(count) + 2) in.fail("bad layer size list");
+  std::vector<int64_t> sizes;
+  for (int64_t i = 0; i < count; ++i) {
+    sizes.push_back(in.to_int(t[size_t(i) + 2]));
+    if (sizes.back() < 1 || sizes.back() > 65536) in.fail("layer size out of range: " + t[size_t(i) + 2]);
+  }
+  if (sizes.front() != kLayerFeatureCount || sizes.back() != 1)
+    in.fail("sizes must start with " + std::to_string(kLayerFeatureCount) + " and end with 1");
+
+  auto mean = in.next_numbers(kLayerFeatureCount, "scaling_mean");
+  auto scale = in.next_numbers(kLayerFeatureCount, "scaling_scale");
+  p.scaling_.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), kLayerFeatureCount);
+  p.scaling_.scale = Eigen::Map<Eigen::VectorXd>(scale.data(), kLayerFeatureCount);
+  for (int i = 0; i < kLayerFeatureCount; ++i)
+    if (!(p.scaling_.scale[i] > 0)) in.fail("scaling_scale must be positive");
+
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    t = in.next_tokens("weight");
+    if (t.size() != 4 || in.to_int(t[1]) != int64_t(l) || in.to_int(t[2]) != sizes[l + 1] ||
+        in.to_int(t[3]) != sizes[l])
+      in.fail("expected 'weight " + std::to_string(l) + " " + std::to_string(sizes[l + 1]) + " " +
+              std::to_string(sizes[l]) + "'");
+    Eigen::MatrixXd w(sizes[l + 1], sizes[l]);
+    for (Eigen::Index r = 0; r < w.rows(); ++r) {
+      const auto row = in.next_numbers(size_t(w.cols()));
+      for (Eigen::Index c = 0; c < w.cols(); ++c) w(r, c) = row[size_t(c)];
+    }
+    t = in.next_tokens("bias");
+    if (t.size() != size_t(sizes[l + 1]) + 3 || in.to_int(t[1]) != int64_t(l) || in.to_int(t[2]) != sizes[l + 1])
+      in.fail("expected 'bias " + std::to_string(l) + " " + std::to_string(sizes[l + 1]) + "' and " +
+              std::to_string(sizes[l + 1]) + " numbers");
+    Eigen::VectorXd b(sizes[l + 1]);
+    for (Eigen::Index r = 0; r < b.size(); ++r) b[r] = in.to_double(t[size_t(r) + 3]);
+    p.mlp_.w.push_back(std::move(w));
+    p.mlp_.b.push_back(std::move(b));
+  }
+  t = in.next_tokens("end");
+  p.build_kernel();
+  return p;
+}
+
+}  // namespace hwaware::hw
