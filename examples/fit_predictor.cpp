@@ -12,6 +12,7 @@
 #include <hwaware/report/svg_plot.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <deque>
 #include <random>
 #include <sstream>
 
@@ -23,8 +24,11 @@ namespace {
 std::pair<std::string, std::vector<int64_t>> parse_network_name(const std::string& name, const std::string& family) {
   std::vector<int64_t> c;
   std::stringstream ss(name.substr(family.size()));
-  for (std::string t; std::getline(ss, t, '-');)
-    if (!t.empty()) c.push_back(std::stoll(t));
+  for (std::string t; std::getline(ss, t, '-');) {
+    if (t.empty()) continue;
+    if (t[0] == 'a') break;  // "-aN": a neighbour measured by adaptive sampling round N
+    c.push_back(std::stoll(t));
+  }
   return {family, c};
 }
 
@@ -68,8 +72,11 @@ int main(int argc, char** argv) {
     hw::OnednnCpuDevice device(threads, batch);
     const hw::Fingerprint here = device.fingerprint();
     hw::LatencyDataset data = hw::LatencyDataset::load(data_path, any_device ? nullptr : &here);
-    auto nets = data.of_kind("network");
     auto layers = data.of_kind("layer");
+    // Neighbours added by earlier adaptive sampling only ever train: held-out networks stay
+    // independent random draws.
+    std::vector<const hw::LatencySample*> nets, adaptive_before;
+    for (auto* s : data.of_kind("network")) (s->name.find("-a") == std::string::npos ? nets : adaptive_before).push_back(s);
     if (nets.size() < 10 || layers.empty())
       throw Error("fit_predictor: '" + data_path + "' needs layer samples and ≥ 10 network samples (has " +
                   std::to_string(layers.size()) + " and " + std::to_string(nets.size()) + ")");
@@ -78,10 +85,10 @@ int main(int argc, char** argv) {
     const size_t n_held = std::max<size_t>(1, size_t(heldout_fraction * double(nets.size())));
     std::vector<const hw::LatencySample*> heldout(nets.begin(), nets.begin() + n_held);
     std::vector<const hw::LatencySample*> train_nets(nets.begin() + n_held, nets.end());
+    train_nets.insert(train_nets.end(), adaptive_before.begin(), adaptive_before.end());
 
     // MLP: layer samples and the training networks; then adaptive sampling around its misses.
-    std::vector<hw::LatencySample> extra;
-    extra.reserve(4096);
+    std::deque<hw::LatencySample> extra;  // stable addresses: mlp_train points into it
     hw::MlpLatencyPredictor mlp(data.fingerprint);
     auto mlp_train = layers;
     mlp_train.insert(mlp_train.end(), train_nets.begin(), train_nets.end());
@@ -108,11 +115,14 @@ int main(int argc, char** argv) {
       for (auto& x : s) {
         extra.push_back(std::move(x));
         mlp_train.push_back(&extra.back());
-        data.samples.push_back(extra.back());
       }
       fit_report = mlp.fit(mlp_train);
     }
-    if (!extra.empty()) data.save(data_path);  // the data set grows by what adaptive sampling measured
+    if (!extra.empty()) {  // the data set grows by what adaptive sampling measured (a copy: pointers into data stay valid)
+      hw::LatencyDataset grown = data;
+      grown.samples.insert(grown.samples.end(), extra.begin(), extra.end());
+      grown.save(data_path);
+    }
 
     // LUT: isolated per-op entries (the layer samples), interpolated for unseen channel counts.
     auto lut = hw::LutPredictor::build(layers, data.fingerprint);

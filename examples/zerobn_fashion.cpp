@@ -112,6 +112,9 @@ int main(int argc, char** argv) {
     auto factory = [&] { return make(model); };
     ZeroBN<hw::MlpLatencyPredictor> zerobn(predictor, cfg);
     auto res = zerobn.run(factory, train, test, &device);
+    std::fprintf(stderr, "zerobn: r = %.2f, %lld params, predicted %.4f ms, measured %.4f ms (budget %.4f, %s), test accuracy %.4f\n",
+                 res.ratio, (long long)res.params, res.predicted_ms, res.measured_ms, budget,
+                 res.budget_met ? "met" : "NOT met", res.test_accuracy);
 
     // Full network trained the same way, for the accuracy reference.
     zerobn::BaselineResult full_run, slim, uniform;

@@ -105,3 +105,12 @@ TEST_CASE("resize_metadata describes the pruned network without touching weights
     CHECK(da[i].params == db[i].params);
   }
 }
+
+TEST_CASE("channels read through a flatten are not pruned (the reader mixes channels and positions)") {
+  nn::Sequential net;
+  net.add(nn::conv_bn(1, 8, 3, 2, true));
+  net.emplace<nn::Flatten>();
+  net.emplace<nn::Linear>(8 * 14 * 14, 10);
+  auto gs = nn::channel_groups(net);
+  for (auto& g : gs) CHECK(!g.prunable);
+}

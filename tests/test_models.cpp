@@ -114,3 +114,15 @@ TEST_CASE("inference folds BN into the conv (one primitive per layer) and matche
     CHECK(hwtest::closeness(folded2, folded, 1e-6, 1e-6) > 1.0);
   }
 }
+
+TEST_CASE("eval mode with gradients on keeps the unfolded graph: parameters receive gradients") {
+  auto m = models::ref_cnn({.width = 0.5});
+  m->eval();
+  auto out = ops::cross_entropy(m->forward(Variable(hwtest::random_tensor({2, 1, 28, 28}, 4))),
+                                Tensor::zeros({2}, Layout::plain, DType::i32));
+  out.loss.backward();
+  for (auto& [name, p] : m->parameters()) {
+    CAPTURE(name);
+    CHECK(p->grad().defined());
+  }
+}

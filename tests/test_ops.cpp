@@ -136,3 +136,14 @@ TEST_CASE("errors name the op and the shapes") {
   }
   CHECK_THROWS_AS(ops::add(Variable(Tensor::zeros({2, 3})), Variable(Tensor::zeros({3, 2}))), ShapeError);
 }
+
+TEST_CASE("a second backward through an already used graph is refused, not silently partial") {
+  Variable w(Tensor::full({1, 4}, 0.5f), true);
+  Variable x(hwtest::random_tensor({2, 4}, 3));
+  Variable h = ops::linear(x, w, nullptr);
+  Variable loss1 = ops::cross_entropy(ops::relu(h), Tensor::zeros({2}, Layout::plain, DType::i32)).loss;
+  loss1.backward();
+  CHECK(w.grad().defined());
+  Variable loss2 = ops::cross_entropy(ops::sigmoid(h), Tensor::zeros({2}, Layout::plain, DType::i32)).loss;
+  CHECK_THROWS_WITH_AS(loss2.backward(), doctest::Contains("already used by an earlier backward"), Error);
+}

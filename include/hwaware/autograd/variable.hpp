@@ -21,6 +21,7 @@ struct Node {
   /// Reads this node's grad and accumulates into its inputs' grads.
   std::function<void(Node&)> backward_fn;
   const char* op = "leaf";
+  bool released = false;  // its graph was consumed by a backward pass
 };
 
 namespace detail {
@@ -110,12 +111,16 @@ class Variable {
     accumulate_grad(*node_, seed);
     for (auto it = order.rbegin(); it != order.rend(); ++it) {
       Node* n = it->get();
+      if (n->released)
+        throw Error(std::string("backward: the graph through '") + n->op +
+                    "' was already used by an earlier backward pass; recompute the forward");
       if (!n->backward_fn) continue;  // leaf: keeps its grad
       if (n->grad.defined()) n->backward_fn(*n);
       // Free what the graph held: this node's gradient and captured tensors are no longer needed.
       n->grad = Tensor();
       n->backward_fn = nullptr;
       n->inputs.clear();
+      n->released = true;
     }
   }
 

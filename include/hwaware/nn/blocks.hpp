@@ -19,7 +19,7 @@ class ConvBn : public Module {
       : conv(in, out, k, Conv2dOptions{.stride = stride, .groups = groups}), bn(out, relu) {}
 
   Variable forward(const Variable& x) override {
-    if (training_ || (grad_enabled() && x.requires_grad())) return bn.forward(conv.forward(x));
+    if (training_ || grad_enabled()) return bn.forward(conv.forward(x));  // gradients need the unfolded graph
     NoGradGuard no_grad;
     refold();
     Conv2dParams p = conv.params();

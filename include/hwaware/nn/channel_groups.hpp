@@ -110,9 +110,14 @@ class GroupBuilder {
       groups_[h].prunable = false;  // class scores
       return h;
     }
-    if (dynamic_cast<Act*>(&m) || dynamic_cast<Pool2d*>(&m) || dynamic_cast<GlobalAvgPool*>(&m) ||
-        dynamic_cast<Flatten*>(&m))
-      return g;
+    if (dynamic_cast<Flatten*>(&m)) {
+      // Features after a flatten are channels × positions: a reader cannot be sliced by channel.
+      groups_[g].prunable = false;
+      const int h = make(0);
+      groups_[h].prunable = false;
+      return h;
+    }
+    if (dynamic_cast<Act*>(&m) || dynamic_cast<Pool2d*>(&m) || dynamic_cast<GlobalAvgPool*>(&m)) return g;
     throw Error(std::string("channel_groups: module type '") + typeid(m).name() +
                 "' is not known; it cannot be pruned safely");
   }

@@ -57,14 +57,7 @@ BaselineResult network_slimming(const std::function<std::unique_ptr<nn::Module>(
   std::vector<nn::BatchNorm2d*> bns;
   for (auto& g : groups) bns.insert(bns.end(), g.bns.begin(), g.bns.end());
   train::StepHooks l1;
-  l1.after_backward = [&] {
-    for (auto* bn : bns) {
-      Tensor& gr = bn->gamma.grad();
-      if (!gr.defined()) continue;
-      const float* gamma = bn->gamma.value().data();
-      for (int64_t c = 0; c < gr.numel(); ++c) gr.data()[c] += cfg.sparsity * float((gamma[c] > 0) - (gamma[c] < 0));
-    }
-  };
+  l1.after_backward = [&] { add_l1_subgradient(bns, cfg.sparsity); };
   const int e1 = std::max(1, int(std::lround(cfg.epochs * train_share)));
   r.train_seconds = detail::train_for(*r.model, cfg, train, e1, cfg.lr, l1);
   const auto sel = ranking.select(groups, ratio, cfg.guards);

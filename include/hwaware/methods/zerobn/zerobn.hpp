@@ -74,9 +74,22 @@ struct ZeroBNResult {
   int64_t params = 0, macs = 0;
   double train_seconds = 0;
   int guarantee_steps = 0;
+  bool budget_met = false;          // measured (or, without a device, predicted) ≤ budget
   std::vector<ZeroBNEpoch> epochs;
   std::vector<std::vector<float>> importance;  // per epoch, |γ| of all prunable channels (Fig. 3)
 };
+
+namespace zerobn {
+/// Network Slimming's and ZeroBN's sparsity term: γ.grad += s·sign(γ) on every given BN.
+inline void add_l1_subgradient(const std::vector<nn::BatchNorm2d*>& bns, float s) {
+  for (auto* bn : bns) {
+    Tensor& g = bn->gamma.grad();
+    if (!g.defined()) continue;
+    const float* gamma = bn->gamma.value().data();
+    for (int64_t c = 0; c < g.numel(); ++c) g.data()[c] += s * float((gamma[c] > 0) - (gamma[c] < 0));
+  }
+}
+}  // namespace zerobn
 
 /// Phase of epoch e: IT first; after it, blocks of `interval` epochs alternate so that the last is ZT.
 inline Phase zerobn_phase(int e, int epochs, double initial_fraction, int interval) {
@@ -158,20 +171,14 @@ class ZeroBN {
 
     zerobn::Selection mask;
     train::StepHooks hooks;
-    hooks.after_backward = [&] {  // L1 subgradient on every BN scale: γ.grad += s·sign(γ)
-      for (auto* bn : bns) {
-        Tensor& g = bn->gamma.grad();
-        if (!g.defined()) continue;
-        const float* gamma = bn->gamma.value().data();
-        for (int64_t c = 0; c < g.numel(); ++c) g.data()[c] += cfg_.sparsity * float((gamma[c] > 0) - (gamma[c] < 0));
-      }
-    };
+    hooks.after_backward = [&] { zerobn::add_l1_subgradient(bns, cfg_.sparsity); };
     report::ProgressBar bar(stderr, cfg_.progress);
     for (int e = start; e < cfg_.epochs; ++e) {
       const Phase phase = zerobn_phase(e, cfg_.epochs, cfg_.initial_fraction, cfg_.interval);
       ZeroBNEpoch log{e, phase};
-      const bool new_zt = phase == Phase::zero && (e == start || zerobn_phase(e - 1, cfg_.epochs, cfg_.initial_fraction,
-                                                                              cfg_.interval) != Phase::zero);
+      // A ZT phase starts a new bisection; a run resumed inside a ZT phase keeps its restored r.
+      const bool new_zt = phase == Phase::zero && (e == 0 || zerobn_phase(e - 1, cfg_.epochs, cfg_.initial_fraction,
+                                                                          cfg_.interval) != Phase::zero);
       if (new_zt || (phase == Phase::zero && ratio == 0)) ratio = bisect_ratio(*net, groups, &log.predicted_ms);
       else if (phase == Phase::zero) log.predicted_ms = predict(*net, groups, ranking_.select(groups, ratio, cfg_.guards));
       if (phase == Phase::zero) {
@@ -203,20 +210,25 @@ class ZeroBN {
     res.masked_test_accuracy = train::evaluate(*net, test).accuracy;
 
     // Extract on a fresh copy; on the device, raise r until the measurement meets the budget.
+    // A step that leaves the selection unchanged is not re-measured (a re-measurement of the same
+    // network would only pass on noise).
+    zerobn::Selection previous;
     for (;;) {
-      auto compact = make();
-      copy_state(*net, *compact);
-      auto cgroups = nn::channel_groups(*compact, cfg_.input_chw[0]);
       const auto sel = ranking_.select(groups, ratio, cfg_.guards);
-      for (size_t g = 0; g < cgroups.size(); ++g)
-        if (cgroups[g].prunable) nn::keep_channels(cgroups[g], sel[g]);
-      res.predicted_ms = predictor_.predict_ms(compact->describe(cfg_.input_chw));
-      res.measured_ms = device ? device->measure(*compact, cfg_.input_chw).median_ms : -1;
-      res.selection = sel;
-      res.compact = std::move(compact);
-      if (!device || res.measured_ms <= cfg_.latency_ms || ratio >= 1.0 ||
-          res.guarantee_steps >= cfg_.max_guarantee_steps)
-        break;
+      if (sel != previous) {
+        auto compact = make();
+        copy_state(*net, *compact);
+        auto cgroups = nn::channel_groups(*compact, cfg_.input_chw[0]);
+        for (size_t g = 0; g < cgroups.size(); ++g)
+          if (cgroups[g].prunable) nn::keep_channels(cgroups[g], sel[g]);
+        res.predicted_ms = predictor_.predict_ms(compact->describe(cfg_.input_chw));
+        res.measured_ms = device ? device->measure(*compact, cfg_.input_chw).median_ms : -1;
+        res.selection = sel;
+        res.compact = std::move(compact);
+        previous = sel;
+      }
+      res.budget_met = device ? res.measured_ms <= cfg_.latency_ms : res.predicted_ms <= cfg_.latency_ms;
+      if (!device || res.budget_met || ratio >= 1.0 || res.guarantee_steps >= cfg_.max_guarantee_steps) break;
       ratio = std::min(1.0, ratio + 0.01);
       ++res.guarantee_steps;
     }
@@ -252,7 +264,12 @@ class ZeroBN {
     auto ab = from.buffers(), bb = to.buffers();
     check_shapes(a.size() == b.size() && ab.size() == bb.size(), "ZeroBN", "the model factory built another architecture",
                  {static_cast<int64_t>(a.size())}, {static_cast<int64_t>(b.size())});
-    for (size_t i = 0; i < a.size(); ++i) b[i].second->value() = a[i].second->value().clone();
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (a[i].first != b[i].first || a[i].second->shape() != b[i].second->shape())
+        throw Error("ZeroBN: the model factory built another architecture: '" + a[i].first + "' " +
+                    shape_str(a[i].second->shape()) + " vs '" + b[i].first + "' " + shape_str(b[i].second->shape()));
+      b[i].second->value() = a[i].second->value().clone();
+    }
     for (size_t i = 0; i < ab.size(); ++i) *bb[i].second = ab[i].second->clone();
   }
 
