@@ -60,3 +60,49 @@ TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
   CHECK(no_ckpt.status != 0);
   CHECK(no_ckpt.out.find("--resume needs --checkpoint") != std::string::npos);
 }
+
+TEST_CASE("profile_device then fit_predictor: a tiny data set, all three predictors, the JSON keys") {
+  const auto dir = std::filesystem::temp_directory_path() / "hwaware_fit_test";
+  std::filesystem::create_directories(dir);
+  const std::string data = (dir / "lat.jsonl").string();
+  Run prof = run("profile_device --families ref-cnn --networks 12 --rounds 3 --out " + data + " --json");
+  REQUIRE(prof.status == 0);
+  CHECK(last_json_line(prof.out)["samples"].get<int>() > 12);
+  Run fit = run("fit_predictor --data " + data + " --adaptive 1 --calibration 5 --out-dir " + (dir / "p").string() +
+                " --plot " + (dir / "scatter").string() + " --json");
+  REQUIRE(fit.status == 0);
+  auto j = last_json_line(fit.out);
+  for (const char* p : {"lut", "mlp", "analytic"})
+    for (const char* k : {"rmse_ms", "rmspe", "within_5", "within_10", "within_15", "spearman", "n_heldout"}) {
+      CAPTURE(p);
+      CAPTURE(k);
+      CHECK(j[p].contains(k));
+    }
+  CHECK(std::filesystem::exists(dir / "scatter.svg"));
+  CHECK(std::filesystem::exists(dir / "p" / "mlp.txt"));
+  // a data set from another fingerprint is refused, naming the field
+  Run other = run("fit_predictor --data " + data + " --threads 1");
+  CHECK(other.status != 0);
+  CHECK(other.out.find("'threads'") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infeasible budget is refused") {
+  const auto dir = std::filesystem::temp_directory_path() / "hwaware_zerobn_example";
+  std::filesystem::create_directories(dir);
+  const std::string common = " --model ref-cnn --epochs 2 --train-limit 1024 --profile-networks 6 --quiet --cache-dir " +
+                             (dir / "cache").string() + " --heatmap " + (dir / "heat.svg").string();
+  Run r = run("zerobn_fashion" + common + " --budget-fraction 0.9 --json");
+  REQUIRE(r.status == 0);
+  auto j = last_json_line(r.out);
+  for (const char* k : {"model", "budget_ms", "full_latency_ms", "predicted_latency_ms", "measured_latency_ms",
+                        "test_accuracy", "full_test_accuracy", "params", "macs", "train_seconds"}) {
+    CAPTURE(k);
+    CHECK(j.contains(k));
+  }
+  CHECK(std::filesystem::exists(dir / "heat.svg"));
+  Run bad = run("zerobn_fashion" + common + " --budget-ms 0.0001");
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("infeasible") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
