@@ -10,17 +10,29 @@
 
 namespace hwaware::common {
 
-/// a + b elementwise; the result has a's layout.
-inline Tensor add(const Tensor& a, const Tensor& bin) {
-  check_shapes(a.shape() == bin.shape(), "add", "operands must have the same shape", a.shape(), bin.shape());
+/// f(a, b) elementwise over the storage; b is converted to a's layout, the result has a's layout.
+/// Blocked padding stays zero for any f with f(0, 0) = 0 (add, mul).
+template <class F>
+Tensor elementwise(const char* op, const Tensor& a, const Tensor& bin, F f) {
+  check_shapes(a.shape() == bin.shape(), op, "operands must have the same shape", a.shape(), bin.shape());
   const Tensor b = bin.to_layout(a.layout());
   Tensor y = Tensor::empty(a.shape(), a.layout());
   const int64_t n = a.storage_elems();
   const float *pa = a.data(), *pb = b.data();
   float* py = y.data();
 #pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] + pb[i];
+  for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
   return y;
+}
+
+/// a + b elementwise; the result has a's layout.
+inline Tensor add(const Tensor& a, const Tensor& b) {
+  return elementwise("add", a, b, [](float x, float y) { return x + y; });
+}
+
+/// a * b elementwise; the result has a's layout.
+inline Tensor mul(const Tensor& a, const Tensor& b) {
+  return elementwise("mul", a, b, [](float x, float y) { return x * y; });
 }
 
 /// dst += src (src converted to dst's layout).
@@ -32,19 +44,6 @@ inline void accumulate(Tensor& dst, const Tensor& srcin) {
   const float* ps = src.data();
 #pragma omp parallel for simd schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) pd[i] += ps[i];
-}
-
-/// a * b elementwise; the result has a's layout.
-inline Tensor mul(const Tensor& a, const Tensor& bin) {
-  check_shapes(a.shape() == bin.shape(), "mul", "operands must have the same shape", a.shape(), bin.shape());
-  const Tensor b = bin.to_layout(a.layout());
-  Tensor y = Tensor::empty(a.shape(), a.layout());
-  const int64_t n = a.storage_elems();
-  const float *pa = a.data(), *pb = b.data();
-  float* py = y.data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
-  for (int64_t i = 0; i < n; ++i) py[i] = pa[i] * pb[i];
-  return y;
 }
 
 /// x * s for a scalar s.
