@@ -12,15 +12,23 @@ inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bia
   const BackendKind kind = current_backend();
   if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
     throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
-  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(x.value(), w.value(), bias ? &bias->value() : nullptr, p); });
+  conv2d_out_shape(x.shape(), w.shape(), p);  // names the op and both shapes before any conversion
+  // The input in the layout the kernel reads, converted once: the backward reuses it.
+  const Tensor xin = dispatch([&](auto B) {
+    return x.value().to_layout(B.conv2d_input_layout(x.value().dim(1), w.value().dim(0)));
+  });
+  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(xin, w.value(), bias ? &bias->value() : nullptr, p); });
+  const Layout y_layout = y.layout();
   return make_result(std::move(y), {&x, &w, bias}, "conv2d",
-                     [xv = x.value(), wv = w.value(), has_bias = bias != nullptr, p, kind](Node& self) {
+                     [xv = xin, wv = w.value(), has_bias = bias != nullptr, p, kind, y_layout](Node& self) {
                        BackendGuard guard(kind);
+                       // dy in the output's layout, once for both backward kernels
+                       const Tensor dy = self.grad.to_layout(y_layout);
                        dispatch([&](auto B) {
                          if (input_requires_grad(self, 0))
-                           accumulate_grad(*self.inputs[0], B.conv2d_backward_data(self.grad, wv, xv.shape(), p));
+                           accumulate_grad(*self.inputs[0], B.conv2d_backward_data(dy, wv, xv.shape(), p));
                          if (input_requires_grad(self, 1) || (has_bias && input_requires_grad(self, 2))) {
-                           auto g = B.conv2d_backward_weights(self.grad, xv, wv.shape(), has_bias, p);
+                           auto g = B.conv2d_backward_weights(dy, xv, wv.shape(), has_bias, p);
                            accumulate_input_grad(self, 1, std::move(g.dw));
                            if (has_bias) accumulate_input_grad(self, 2, std::move(g.db));
                          }

@@ -213,6 +213,11 @@ inline Tensor pool_workspace_tensor(const memory::desc& md) {
 struct Backend {
   static constexpr const char* name = "onednn";
 
+  /// The layout conv2d reads its input in (callers convert once and keep it for the backward).
+  static Layout conv2d_input_layout(int64_t in_channels, int64_t out_channels) {
+    return conv_layouts(in_channels, out_channels).src;
+  }
+
 
   static Tensor conv2d_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
     conv2d_out_shape(xin.shape(), w.shape(), p);  // validates before oneDNN sees the shapes

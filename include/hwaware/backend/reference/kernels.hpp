@@ -14,6 +14,8 @@ namespace hwaware::reference {
 struct Backend {
   static constexpr const char* name = "reference";
 
+  static Layout conv2d_input_layout(int64_t, int64_t) { return Layout::plain; }
+
   static Tensor conv2d_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
     const Tensor x = xin.to_plain();
     const Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
