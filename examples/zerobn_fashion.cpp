@@ -7,8 +7,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
-#include <hwaware/hw/mlp_predictor.hpp>
-#include <hwaware/hw/sampling.hpp>
+#include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/report/svg_plot.hpp>
 #include <hwaware/zerobn.hpp>
 #include <iostream>
@@ -17,39 +16,6 @@
 using namespace hwaware;
 
 namespace {
-
-/// The MLP predictor for this device and model family: loaded from the cache when it was fitted
-/// under the same fingerprint, otherwise profiled and fitted here (≈ 1 min) and cached.
-hw::MlpLatencyPredictor obtain_predictor(hw::OnednnCpuDevice& device, const std::string& family,
-                                         const std::string& cache_dir, int networks) {
-  const auto fp = device.fingerprint();
-  const std::string path = cache_dir + "/mlp-" + family + "-" + std::to_string(fp.threads) + "t-b" +
-                           std::to_string(fp.batch) + ".txt";
-  if (std::filesystem::exists(path)) {
-    try {
-      auto p = hw::MlpLatencyPredictor::load(path, &fp);
-      std::cerr << "latency predictor: " << path << " (cached)\n";
-      return p;
-    } catch (const std::exception& e) {
-      std::cerr << "latency predictor cache unusable (" << e.what() << "); profiling again\n";
-    }
-  }
-  std::filesystem::create_directories(cache_dir);
-  std::cerr << "profiling " << family << " on this device for the latency predictor...\n";
-  auto probes = hw::layer_probes({family});
-  std::mt19937_64 rng(17);
-  for (int i = 0; i < networks; ++i) probes.push_back(hw::random_network(family, rng, 0.2, 1.1));
-  auto samples = hw::measure_probes(device, probes, 12, [](size_t done, size_t total) {
-    if (done == total || done % 120 == 0) std::fprintf(stderr, "  measured %zu/%zu\n", done, total);
-  });
-  std::vector<const hw::LatencySample*> ptrs;
-  for (auto& s : samples) ptrs.push_back(&s);
-  hw::MlpLatencyPredictor p(fp);
-  auto rep = p.fit(ptrs);
-  std::fprintf(stderr, "  MLP fitted on %zu samples: rms relative error %.3f\n", rep.samples, rep.rms_relative_error);
-  p.save(path);
-  return p;
-}
 
 std::unique_ptr<nn::Module> make(const std::string& name, double width = 1.0) {
   return models::make_model(name, {.width = width});
@@ -90,7 +56,7 @@ int main(int argc, char** argv) {
   try {
     onednn::set_num_threads(threads);
     hw::OnednnCpuDevice device(threads, 1);
-    auto predictor = obtain_predictor(device, model, cache_dir, profile_networks);
+    auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
     auto full = make(model);
     const double full_ms = device.measure(*full, {1, 28, 28}).median_ms;
     const double full_pred = predictor.predict_ms(full->describe({1, 28, 28}));

@@ -405,3 +405,66 @@ TEST_CASE("blocked outputs with C = 24 keep channels 24..31 of nChw16c zero, for
     expect_zero_padding("pool backward", Onednn::pool2d_backward(pdy, xs, Layout::blocked16, f.workspace, pp));
   }
 }
+
+// ---- fused residual tail and the thread policy --------------------------------------------------
+
+TEST_CASE("conv2d + residual (+ ReLU) in one primitive agrees with the reference and leaves the residual alone") {
+  // Channel counts that select each layout pair (nhwc, blocked, plain source), residual in every layout.
+  const std::vector<std::pair<int64_t, int64_t>> channels{{8, 8}, {16, 16}, {24, 24}, {3, 16}, {16, 8}};
+  uint64_t seed = 300;
+  for (auto [c, o] : channels)
+    for (Layout rl : kLayouts)
+      for (bool relu : {false, true}) {
+        const std::string what = "c " + std::to_string(c) + " o " + std::to_string(o) + " residual " +
+                                 layout_name(rl) + (relu ? " relu" : "");
+        CAPTURE(what);
+        Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
+        p.post_relu = relu;
+        const Tensor x = random_tensor({2, c, 7, 7}, ++seed), w = random_tensor({o, c, 3, 3}, ++seed);
+        const Tensor b = random_tensor({o}, ++seed), r = random_tensor({2, o, 7, 7}, ++seed);
+        const Tensor want = Reference::conv2d_forward_add(x, w, &b, p, r);
+        // The reference itself: conv, then add, then ReLU.
+        Conv2dParams lin = p;
+        lin.post_relu = false;
+        Tensor manual = common::add(Reference::conv2d_forward(x, w, &b, lin), r);
+        if (relu) manual = Reference::activation_forward(manual, Activation::relu);
+        check_close("reference fused = conv, add, relu", want, manual, c * 9);
+        const Tensor residual = r.to_layout(rl);
+        const Tensor before = residual.to_plain().clone();
+        const Tensor got = Onednn::conv2d_forward_add(x.to_layout(rl), w, &b, p, residual);
+        check_close("oneDNN conv2d + residual", got, want, c * 9);
+        CHECK(hwtest::closeness(residual.to_plain(), before, 1e-30, 0) <= 1.0);  // the caller's tensor is untouched
+        if (got.layout() == Layout::blocked16) CHECK(padding_max_abs(got) == 0.0);
+      }
+  CHECK_THROWS_AS(Onednn::conv2d_forward_add(random_tensor({1, 8, 7, 7}, 1), random_tensor({8, 8, 3, 3}, 2), nullptr,
+                                             {1, 1, 1, 1, 1, 1, 1}, random_tensor({1, 8, 5, 5}, 3)),
+                  ShapeError);
+}
+
+TEST_CASE("small ops run on one thread, large ones on all: same results either way, separate primitives") {
+  const int64_t saved = onednn::serial_work_threshold();
+  const Tensor x = random_tensor({2, 16, 14, 14}, 401), w = random_tensor({32, 16, 3, 3}, 402);
+  const Tensor dy = random_tensor({2, 32, 14, 14}, 403);
+  const Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
+  auto run = [&](int64_t threshold) {
+    onednn::set_serial_work_threshold(threshold);
+    return std::tuple{Onednn::conv2d_forward(x, w, nullptr, p).to_plain(),
+                      Onednn::conv2d_backward_data(dy, w, x.shape(), p).to_plain(),
+                      Onednn::conv2d_backward_weights(dy, x, w.shape(), false, p).dw,
+                      Onednn::linear_forward(x.reshape({2, 16 * 196}), random_tensor({10, 16 * 196}, 404), nullptr)};
+  };
+  onednn::set_num_threads(2);
+  CHECK(onednn::threads_for(10) == 1);
+  const size_t before = onednn::PrimitiveCache::get().size();
+  auto [y1, dx1, dw1, l1] = run(int64_t{1} << 40);  // everything serial
+  const size_t serial_entries = onednn::PrimitiveCache::get().size();
+  auto [y2, dx2, dw2, l2] = run(0);  // everything on both threads
+  onednn::set_serial_work_threshold(saved);
+  CHECK(onednn::num_threads() == 2);  // the scopes restore the thread count
+  CHECK(onednn::PrimitiveCache::get().size() > serial_entries);
+  CHECK(serial_entries >= before);
+  CHECK(hwtest::closeness(y1, y2, 1e-5, 1e-5) <= 1.0);
+  CHECK(hwtest::closeness(dx1, dx2, 1e-5, 1e-5) <= 1.0);
+  CHECK(hwtest::closeness(dw1, dw2, 1e-4, 1e-5) <= 1.0);
+  CHECK(hwtest::closeness(l1, l2, 1e-5, 1e-5) <= 1.0);
+}

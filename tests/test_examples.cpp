@@ -5,6 +5,8 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <vector>
 #include <nlohmann/json.hpp>
 #include <string>
 
@@ -104,5 +106,43 @@ TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infea
   Run bad = run("zerobn_fashion" + common + " --budget-ms 0.0001");
   CHECK(bad.status != 0);
   CHECK(bad.out.find("infeasible") != std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorded, a finished file resumed") {
+  const auto dir = std::filesystem::temp_directory_path() / "hwaware_zerobn_evaluate";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const std::string out = (dir / "eval.jsonl").string();
+  const std::string cmd = "zerobn_evaluate --models ref-cnn --fractions 0.9,0.001 --epochs 2 --train-limit 1024 "
+                          "--profile-networks 6 --quiet --cache-dir " + (dir / "cache").string() + " --out " + out +
+                          " --table " + (dir / "eval.md").string();
+  Run r = run(cmd);
+  REQUIRE(r.status == 0);
+  std::ifstream in(out);
+  std::vector<nlohmann::json> rows;
+  for (std::string line; std::getline(in, line);) rows.push_back(nlohmann::json::parse(line));
+  REQUIRE(rows.size() == 3);
+  CHECK(rows[0]["kind"] == "full");
+  CHECK(rows[1]["kind"] == "budget");
+  for (const char* k : {"measured_latency_ms", "test_accuracy", "slimming_test_accuracy", "train_time_ratio",
+                        "extraction_max_abs_diff", "checks"}) {
+    CAPTURE(k);
+    CHECK(rows[1].contains(k));
+  }
+  CHECK(rows[1]["extraction_max_abs_diff"].get<double>() <= 1e-4);
+  CHECK(rows[1]["measured_latency_ms"].get<double>() <= rows[1]["budget_ms"].get<double>());
+  CHECK(rows[2]["kind"] == "infeasible");
+  CHECK(rows[2]["message"].get<std::string>().find("infeasible") != std::string::npos);
+  CHECK(std::filesystem::exists(dir / "eval.md"));
+  // Run again: every row is done, nothing is retrained, the file is unchanged.
+  Run again = run(cmd);
+  CHECK(again.status == 0);
+  CHECK(again.out.find("resuming") != std::string::npos);
+  CHECK(again.out.find("plain training") == std::string::npos);
+  std::ifstream in2(out);
+  size_t lines = 0;
+  for (std::string line; std::getline(in2, line);) ++lines;
+  CHECK(lines == 3);
   std::filesystem::remove_all(dir);
 }

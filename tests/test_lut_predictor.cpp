@@ -39,7 +39,7 @@ std::vector<const LatencySample*> pointers(const std::vector<LatencySample>& v) 
   return p;
 }
 
-Fingerprint test_fingerprint() { return {"onednn-cpu", "Test CPU", "avx512_core", "2.6.3", kLibraryVersion, 2, 1}; }
+Fingerprint test_fingerprint() { return {"onednn-cpu", "Test CPU", "avx512_core", "2.6.3", kLibraryVersion, "test-runtime", 2, 1}; }
 
 NetDesc conv_net(int64_t ci, int64_t co, bool depthwise = false) {
   return nn::conv_bn(ci, co, 3, 1, true, depthwise ? ci : 1)->describe({ci, 14, 14});

@@ -70,7 +70,7 @@ std::vector<const LatencySample*> pointers(const std::vector<LatencySample>& v) 
 }
 
 Fingerprint test_fingerprint() {
-  return {"onednn-cpu", "Test CPU", "avx512_core", "2.6.3", kLibraryVersion, 2, 1};
+  return {"onednn-cpu", "Test CPU", "avx512_core", "2.6.3", kLibraryVersion, "test-runtime", 2, 1};
 }
 
 // One fit shared by the test cases (fitting is the slow part).

@@ -81,6 +81,10 @@ TEST_CASE("a short ZeroBN run: compact network meets the predicted budget and eq
   CHECK(res.ratio > 0);
   CHECK(res.params < make()->parameter_count());
   CHECK(res.test_accuracy == doctest::Approx(res.masked_test_accuracy).epsilon(0.004));
+  // The masked network at the final selection and the extracted one: the same logits.
+  CHECK(res.extraction_max_abs_diff >= 0);
+  CHECK(res.extraction_max_abs_diff <= 1e-4);
+  CHECK(res.wall_seconds >= res.train_seconds);
   CHECK(res.epochs.size() == 4);
   CHECK(res.epochs.back().phase == Phase::zero);
   CHECK(res.importance.size() == 4);

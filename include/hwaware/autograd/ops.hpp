@@ -36,6 +36,18 @@ inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bia
                      });
 }
 
+/// Inference only: conv2d(x) + residual, then a ReLU when p.post_relu, in one kernel call (a
+/// residual block's tail as a deployment runtime fuses it). Throws when gradients are wanted.
+inline Variable conv2d_add(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p,
+                           const Variable& residual) {
+  if (grad_enabled() && (x.requires_grad() || w.requires_grad() || residual.requires_grad()))
+    throw Error("conv2d_add: the fused residual conv is for inference only; run under NoGradGuard");
+  conv2d_out_shape(x.shape(), w.shape(), p);
+  return Variable(dispatch([&](auto B) {
+    return B.conv2d_forward_add(x.value(), w.value(), bias ? &bias->value() : nullptr, p, residual.value());
+  }));
+}
+
 struct BatchNormState {
   Tensor* running_mean;
   Tensor* running_var;

@@ -14,6 +14,7 @@ template <class B>
 concept KernelBackend = requires(const Tensor& t, const Shape& s, const Conv2dParams& cp, const Pool2dParams& pp) {
   { B::conv2d_input_layout(int64_t{1}, int64_t{1}) } -> std::same_as<Layout>;
   { B::conv2d_forward(t, t, &t, cp) } -> std::same_as<Tensor>;
+  { B::conv2d_forward_add(t, t, &t, cp, t) } -> std::same_as<Tensor>;
   { B::conv2d_backward_data(t, t, s, cp) } -> std::same_as<Tensor>;
   { B::conv2d_backward_weights(t, t, s, true, cp) } -> std::same_as<ConvWeightGrads>;
   { B::batchnorm_forward_train(t, t, t, 1e-5f, true) } -> std::same_as<BatchNormForward>;

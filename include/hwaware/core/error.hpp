@@ -5,6 +5,7 @@
 #include <sstream>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace hwaware {
@@ -42,11 +43,12 @@ inline std::string shape_str(const std::vector<int64_t>& shape) {
   return os.str();
 }
 
-/// Throws ShapeError "<op>: <what> (got <a> and <b>)" when `ok` is false.
-inline void check_shapes(bool ok, const std::string& op, const std::string& what,
-                         const std::vector<int64_t>& a, const std::vector<int64_t>& b = {}) {
+/// Throws ShapeError "<op>: <what> (got <a> and <b>)" when `ok` is false. The names are views, so
+/// a passing check (every op, every call) builds no strings.
+inline void check_shapes(bool ok, std::string_view op, std::string_view what, const std::vector<int64_t>& a,
+                         const std::vector<int64_t>& b = {}) {
   if (ok) return;
-  std::string msg = op + ": " + what + " (got " + shape_str(a);
+  std::string msg = std::string(op) + ": " + std::string(what) + " (got " + shape_str(a);
   if (!b.empty()) msg += " and " + shape_str(b);
   throw ShapeError(msg + ")");
 }

@@ -19,12 +19,13 @@ struct Fingerprint {
   std::string isa;              // the ISA oneDNN dispatches to
   std::string onednn_version;   // e.g. "2.6.3"
   std::string library_version;  // hwaware's
+  std::string runtime;          // how the library executes inference (thread policy, fusions)
   int threads = 1;
   int batch = 1;
 
   nlohmann::json to_json() const {
     return {{"device", device},           {"cpu_model", cpu_model}, {"isa", isa}, {"onednn_version", onednn_version},
-            {"library_version", library_version}, {"threads", threads}, {"batch", batch}};
+            {"library_version", library_version}, {"runtime", runtime}, {"threads", threads}, {"batch", batch}};
   }
   static Fingerprint from_json(const nlohmann::json& j) {
     Fingerprint f;
@@ -33,6 +34,7 @@ struct Fingerprint {
     f.isa = j.at("isa");
     f.onednn_version = j.at("onednn_version");
     f.library_version = j.at("library_version");
+    f.runtime = j.value("runtime", std::string("unrecorded"));  // data sets from before the field
     f.threads = j.at("threads");
     f.batch = j.at("batch");
     return f;
@@ -72,6 +74,12 @@ inline std::string onednn_isa_name() {
   }
 }
 
+/// The inference runtime's execution policy, part of the fingerprint: latencies measured under
+/// another policy (another serial-op threshold, no fused residual tails) are not evidence here.
+inline std::string onednn_runtime_name() {
+  return "serial<" + std::to_string(onednn::serial_work_threshold()) + ",fused-residual";
+}
+
 /// Fingerprint of this machine's CPU as the oneDNN device sees it.
 inline Fingerprint onednn_cpu_fingerprint(int threads, int batch) {
   const dnnl_version_t* v = dnnl::version();
@@ -80,6 +88,7 @@ inline Fingerprint onednn_cpu_fingerprint(int threads, int batch) {
           onednn_isa_name(),
           std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch),
           kLibraryVersion,
+          onednn_runtime_name(),
           threads,
           batch};
 }

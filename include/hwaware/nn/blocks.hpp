@@ -19,12 +19,22 @@ class ConvBn : public Module {
       : conv(in, out, k, Conv2dOptions{.stride = stride, .groups = groups}), bn(out, relu) {}
 
   Variable forward(const Variable& x) override {
-    if (training_ || grad_enabled()) return bn.forward(conv.forward(x));  // gradients need the unfolded graph
+    if (!folds()) return bn.forward(conv.forward(x));  // gradients need the unfolded graph
     NoGradGuard no_grad;
     refold();
     Conv2dParams p = conv.params();
     p.post_relu = bn.fused_relu;
     return ops::conv2d(x, Variable(folded_w_), &folded_b_var_, p);
+  }
+  /// True when forward runs the folded single-primitive form (eval mode, no gradients).
+  bool folds() const { return !training_ && !grad_enabled(); }
+  /// Folded inference only: relu?(conv_bn(x) + residual) in one primitive (the block's tail).
+  Variable forward_add(const Variable& x, const Variable& residual, bool relu) {
+    NoGradGuard no_grad;
+    refold();
+    Conv2dParams p = conv.params();
+    p.post_relu = relu;
+    return ops::conv2d_add(x, Variable(folded_w_), &folded_b_var_, p, residual);
   }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     return bn.describe_layers(conv.describe_layers(chw, out, join(prefix, "conv")), out, join(prefix, "bn"));
@@ -84,6 +94,8 @@ class BasicBlock : public Module {
   }
   Variable forward(const Variable& x) override {
     Variable s = shortcut ? shortcut->forward(x) : x;
+    auto* tail = dynamic_cast<ConvBn*>(body.children[1].get());
+    if (tail && tail->folds() && !tail->bn.fused_relu) return tail->forward_add(body.children[0]->forward(x), s, true);
     return ops::relu(ops::add(body.forward(x), s));
   }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
@@ -131,8 +143,14 @@ class MBConv : public Module {
   /// Fixed at construction: pruning keeps the residual's channels tied, so it never appears or vanishes.
   bool residual() const { return has_residual; }
   Variable forward(const Variable& x) override {
-    Variable y = body.forward(x);
-    return residual() ? ops::add(y, x) : y;
+    auto* tail = dynamic_cast<ConvBn*>(body.children.back().get());
+    if (!residual() || !tail || !tail->folds() || tail->bn.fused_relu) {
+      Variable y = body.forward(x);
+      return residual() ? ops::add(y, x) : y;
+    }
+    Variable h = x;  // folded inference: the projection conv adds the input in its primitive
+    for (size_t i = 0; i + 1 < body.children.size(); ++i) h = body.children[i]->forward(h);
+    return tail->forward_add(h, x, false);
   }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
     Shape y = body.describe_layers(chw, d, join(prefix, "body"));

@@ -41,6 +41,40 @@ class Context {
 inline void set_num_threads(int n) { omp_set_num_threads(n); }
 inline int num_threads() { return omp_get_max_threads(); }
 
+/// Ops with less work than this (in MACs, or elements for element-wise ops) run on one thread.
+/// Splitting an op across cores costs an OpenMP fork/join of a few µs, which small ops do not
+/// win back: at batch 1 on this 2-core host, resnet-8 took as long on 2 threads as on 1, and a
+/// 1/8-width resnet-8 1.6× longer on 2 (0.113 vs 0.071 ms, oneDNN verbose showed the primitives
+/// themselves at 43 µs). A deployment runtime makes the same call (TFLite, PyTorch's grain size).
+inline constexpr int64_t kDefaultSerialWork = 1 << 20;
+inline int64_t& serial_work_threshold() {
+  static int64_t t = kDefaultSerialWork;
+  return t;
+}
+inline void set_serial_work_threshold(int64_t work) { serial_work_threshold() = work; }
+
+/// The thread count an op of `work` runs on: 1 below the threshold, else the configured count.
+inline int threads_for(int64_t work) { return work < serial_work_threshold() ? 1 : num_threads(); }
+
+/// Runs the enclosed primitive creation and execution on `n` threads, then restores the count.
+/// oneDNN's kernels fix their thread split when the primitive is created, so the thread count is
+/// part of every cache key.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int n) : saved_(omp_get_max_threads()), n_(n) {
+    if (n_ != saved_) omp_set_num_threads(n_);
+  }
+  ~ThreadScope() {
+    if (n_ != saved_) omp_set_num_threads(saved_);
+  }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+  int threads() const { return n_; }
+
+ private:
+  int saved_, n_;
+};
+
 /// Fixed-capacity integer key: building it allocates nothing, so a cache hit is allocation-free.
 struct CacheKey {
   std::array<int64_t, 40> v{};
@@ -121,6 +155,55 @@ inline memory mem(const memory::desc& md, const void* p) {
   return memory(md, Context::get().engine(), const_cast<void*>(p));
 }
 inline memory mem(const Tensor& t) { return mem(md_of(t), t.data()); }
+
+/// The memory objects of one cached primitive's arguments, created on first use and re-pointed at
+/// each call's buffers. Creating a dnnl::memory costs an aligned allocation; with the argument
+/// map, that was a fifth of a batch-1 resnet-8 forward (perf, 2026-12-01). A primitive's argument
+/// descriptors are fixed by its cache key, so only the data pointers change.
+class BoundArgs {
+ public:
+  /// The memory for argument `arg`, now pointing at `p`; `md()` gives its descriptor, called
+  /// only the first time.
+  template <class MdFn>
+  const memory& bind_with(int arg, const void* p, MdFn&& md) {
+    for (int i = 0; i < n_; ++i)
+      if (ids_[i] == arg) {
+        if (mems_[i].get_data_handle() != p) mems_[i].set_data_handle(const_cast<void*>(p));
+        return mems_[i];
+      }
+    if (n_ == kMax) throw Error("BoundArgs: more than 8 primitive arguments");
+    ids_[n_] = arg;
+    mems_[n_] = mem(md(), p);
+    return mems_[n_++];
+  }
+  const memory& bind(int arg, const memory::desc& md, const void* p) {
+    return bind_with(arg, p, [&] { return md; });
+  }
+  const memory& bind(int arg, const Tensor& t) {
+    return bind_with(arg, t.data(), [&] { return md_of(t); });
+  }
+
+ private:
+  static constexpr int kMax = 8;
+  std::array<int, kMax> ids_{};
+  std::array<memory, kMax> mems_;
+  int n_ = 0;
+};
+
+/// Executes `prim` on the stream and waits, passing the arguments as a plain array (oneDNN's C++
+/// overload takes an unordered_map, which allocates a node per argument).
+inline void execute(const dnnl::primitive& prim, std::initializer_list<std::pair<int, const memory*>> args) {
+  std::array<dnnl_exec_arg_t, 10> a{};
+  int n = 0;
+  for (const auto& [id, m] : args) {
+    if (!m) continue;
+    a[n++] = {id, m->get()};
+  }
+  auto& s = Context::get().stream();
+  if (dnnl_primitive_execute(prim.get(), s.get(), n, a.data()) != dnnl_success)
+    throw Error("onednn: executing a primitive failed");
+  s.wait();
+}
 
 /// Tensor whose storage can hold `md` (in floats, rounded up).
 inline Tensor tensor_for(const memory::desc& md) {

@@ -45,32 +45,43 @@ struct ConvFwdEntry {
   dnnl::convolution_forward::primitive_desc pd;
   dnnl::convolution_forward prim;
   memory::desc w_plain;
+  BoundArgs args{};
 };
+
+/// MACs of a convolution (the same for its forward and both backward passes).
+inline int64_t conv_work(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
+  const Shape ys = conv2d_out_shape(xs, ws, p);
+  return ys[0] * ys[1] * ys[2] * ys[3] * ws[1] * ws[2] * ws[3];
+}
 
 inline CacheKey conv_key(int64_t op, const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p) {
   CacheKey k;
+  k.add(num_threads());  // the thread split is fixed at creation (see ThreadScope)
   k.add(op).add(xs).add(static_cast<int64_t>(xl)).add(ws).add(bias).add(p.stride_h).add(p.stride_w).add(p.pad_h);
   k.add(p.pad_w).add(p.dilation_h).add(p.dilation_w).add(p.groups).add(p.post_relu);
   return k;
 }
 
-inline ConvFwdEntry& conv_fwd_entry(const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p) {
-  return PrimitiveCache::get().find_or_make<ConvFwdEntry>(conv_key(kConvFwd, xs, xl, ws, bias, p), [&] {
+/// `sum`: the destination is accumulated into (post-op sum before the ReLU), for a fused residual add.
+inline ConvFwdEntry& conv_fwd_entry(const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p,
+                                    bool sum = false) {
+  CacheKey key = conv_key(kConvFwd, xs, xl, ws, bias, p);
+  key.add(sum);
+  return PrimitiveCache::get().find_or_make<ConvFwdEntry>(key, [&] {
     return guarded("conv2d forward", xs, ws, [&] {
       const Shape ys = conv2d_out_shape(xs, ws, p);
       auto wd = memory::desc(conv_weight_dims(ws, p.groups), dt::f32, tag::any);
       auto bd = bias ? memory::desc({ws[0]}, dt::f32, tag::a) : memory::desc();
       auto d = dnnl::convolution_forward::desc(
-          p.post_relu ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
+          p.post_relu || sum ? dnnl::prop_kind::forward_inference : dnnl::prop_kind::forward_training,
           dnnl::algorithm::convolution_direct, md_of(xs, xl), wd, bd,
           md_of(ys, conv_layouts(xs[1], ws[0]).dst), {p.stride_h, p.stride_w}, {p.dilation_h - 1, p.dilation_w - 1},
           {p.pad_h, p.pad_w}, {p.pad_h, p.pad_w});
       dnnl::primitive_attr attr;
-      if (p.post_relu) {
-        dnnl::post_ops po;
-        po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
-        attr.set_post_ops(po);
-      }
+      dnnl::post_ops po;
+      if (sum) po.append_sum(1.f);
+      if (p.post_relu) po.append_eltwise(1.f, dnnl::algorithm::eltwise_relu, 0.f, 0.f);
+      if (sum || p.post_relu) attr.set_post_ops(po);
       dnnl::convolution_forward::primitive_desc pd(d, attr, Context::get().engine());
       return ConvFwdEntry{pd, dnnl::convolution_forward(pd), conv_weight_plain_md(ws, p.groups)};
     });
@@ -109,7 +120,7 @@ inline dnnl::normalization_flags bn_flags(bool fuse_relu, bool global_stats) {
 
 inline BnFwdEntry& bn_fwd_entry(const Tensor& x, float eps, bool fuse_relu, bool global_stats) {
   CacheKey k;
-  k.add(kBnFwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(fuse_relu).add(global_stats);
+  k.add(num_threads()).add(kBnFwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(fuse_relu).add(global_stats);
   k.add(static_cast<int64_t>(eps * 1e9));
   return PrimitiveCache::get().find_or_make<BnFwdEntry>(k, [&] {
     return guarded("batchnorm2d forward", x.shape(), {}, [&] {
@@ -124,6 +135,7 @@ inline BnFwdEntry& bn_fwd_entry(const Tensor& x, float eps, bool fuse_relu, bool
 struct EltEntry {
   dnnl::eltwise_forward::primitive_desc pd;
   dnnl::eltwise_forward prim;
+  BoundArgs args{};
 };
 struct EltBwdEntry {
   dnnl::eltwise_backward::primitive_desc pd;
@@ -142,7 +154,7 @@ inline float elt_beta(Activation a) { return a == Activation::relu6 ? 6.f : 0.f;
 
 inline EltEntry& elt_entry(const Tensor& x, Activation a) {
   CacheKey k;
-  k.add(kElt).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(static_cast<int64_t>(a));
+  k.add(num_threads()).add(kElt).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(static_cast<int64_t>(a));
   return PrimitiveCache::get().find_or_make<EltEntry>(k, [&] {
     return guarded(std::string(activation_name(a)) + " forward", x.shape(), {}, [&] {
       auto d = dnnl::eltwise_forward::desc(dnnl::prop_kind::forward_training, elt_alg(a), md_of(x), 0.f, elt_beta(a));
@@ -155,6 +167,7 @@ inline EltEntry& elt_entry(const Tensor& x, Activation a) {
 struct PoolEntry {
   dnnl::pooling_forward::primitive_desc pd;
   dnnl::pooling_forward prim;
+  BoundArgs args{};
 };
 struct PoolBwdEntry {
   dnnl::pooling_backward::primitive_desc pd;
@@ -167,7 +180,7 @@ inline dnnl::algorithm pool_alg(const Pool2dParams& p) {
 
 inline PoolEntry& pool_entry(const Shape& xs, Layout xl, const Pool2dParams& p, bool training) {
   CacheKey k;
-  k.add(kPool).add(xs).add(static_cast<int64_t>(xl)).add(static_cast<int64_t>(p.kind)).add(p.kernel_h);
+  k.add(num_threads()).add(kPool).add(xs).add(static_cast<int64_t>(xl)).add(static_cast<int64_t>(p.kind)).add(p.kernel_h);
   k.add(p.kernel_w).add(p.stride_h).add(p.stride_w).add(p.pad_h).add(p.pad_w).add(training);
   return PrimitiveCache::get().find_or_make<PoolEntry>(k, [&] {
     return guarded("pool2d forward", xs, {p.kernel_h, p.kernel_w}, [&] {
@@ -186,13 +199,14 @@ inline PoolEntry& pool_entry(const Shape& xs, Layout xl, const Pool2dParams& p, 
 struct MatmulEntry {
   dnnl::matmul::primitive_desc pd;
   dnnl::matmul prim;
+  BoundArgs args{};
 };
 
 /// C[M,N] = A[M,K]·B[K,N] (+ bias[1,N]); each operand described by its strides.
 inline MatmulEntry& matmul_entry(int64_t op, int64_t M, int64_t K, int64_t N, memory::dims sa, memory::dims sb,
                                  bool bias) {
   CacheKey k;
-  k.add(kMatmul).add(op).add(M).add(K).add(N).add(sa[0]).add(sa[1]).add(sb[0]).add(sb[1]).add(bias);
+  k.add(num_threads()).add(kMatmul).add(op).add(M).add(K).add(N).add(sa[0]).add(sa[1]).add(sb[0]).add(sb[1]).add(bias);
   return PrimitiveCache::get().find_or_make<MatmulEntry>(k, [&] {
     return guarded("linear", {M, K}, {K, N}, [&] {
       auto d = dnnl::matmul::desc(memory::desc({M, K}, dt::f32, sa), memory::desc({K, N}, dt::f32, sb),
@@ -223,16 +237,37 @@ struct Backend {
     conv2d_out_shape(xin.shape(), w.shape(), p);  // validates before oneDNN sees the shapes
     const ConvLayouts l = conv_layouts(xin.dim(1), w.dim(0));
     const Tensor x = xin.to_layout(l.src);
+    ThreadScope threads(threads_for(detail::conv_work(x.shape(), w.shape(), p)));
     auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p);
     const Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
     Tensor y = Tensor::empty(ys, l.dst);
-    auto& s = Context::get().stream();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},
-                                         {DNNL_ARG_WEIGHTS, weights_as(w, e.w_plain, e.pd.weights_desc())},
-                                         {DNNL_ARG_DST, mem(y)}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, mem(*bias));
-    e.prim.execute(s, args);
-    s.wait();
+    const memory wm = weights_as(w, e.w_plain, e.pd.weights_desc());
+    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
+                     {DNNL_ARG_WEIGHTS, &wm},
+                     {DNNL_ARG_BIAS, bias ? &e.args.bind(DNNL_ARG_BIAS, *bias) : nullptr},
+                     {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
+    return y;
+  }
+
+  /// Inference: conv2d(x) + residual, then the ReLU when p.post_relu — one primitive (post-ops
+  /// sum and eltwise) instead of a conv, an add and a ReLU, as deployment runtimes fuse a block's tail.
+  static Tensor conv2d_forward_add(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p,
+                                   const Tensor& residual) {
+    const Shape ys = conv2d_out_shape(xin.shape(), w.shape(), p);
+    check_shapes(ys == residual.shape(), "conv2d + residual", "the residual must have the output's shape", ys,
+                 residual.shape());
+    const ConvLayouts l = conv_layouts(xin.dim(1), w.dim(0));
+    const Tensor x = xin.to_layout(l.src);
+    // The destination starts as the residual; never the caller's own storage, which it may reuse.
+    Tensor y = residual.to_layout(l.dst);
+    if (y.shares_storage_with(residual)) y = y.clone();
+    ThreadScope threads(threads_for(detail::conv_work(x.shape(), w.shape(), p)));
+    auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p, true);
+    const memory wm = weights_as(w, e.w_plain, e.pd.weights_desc());
+    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
+                     {DNNL_ARG_WEIGHTS, &wm},
+                     {DNNL_ARG_BIAS, bias ? &e.args.bind(DNNL_ARG_BIAS, *bias) : nullptr},
+                     {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
     return y;
   }
 
@@ -240,6 +275,7 @@ struct Backend {
     const ConvLayouts l = conv_layouts(xs[1], w.dim(0));
     const Layout xl = l.src;
     const Tensor dy = dyin.to_layout(l.dst);
+    ThreadScope threads(threads_for(detail::conv_work(xs, w.shape(), p)));
     CacheKey k = detail::conv_key(detail::kConvBwdData, xs, xl, w.shape(), false, p);
     auto& e = PrimitiveCache::get().find_or_make<detail::ConvBwdDataEntry>(k, [&] {
       auto& fwd = detail::conv_fwd_entry(xs, xl, w.shape(), false, p);
@@ -267,6 +303,7 @@ struct Backend {
     const ConvLayouts l = conv_layouts(xin.dim(1), ws[0]);
     const Tensor x = xin.to_layout(l.src);
     const Tensor dy = dyin.to_layout(l.dst);
+    ThreadScope threads(threads_for(detail::conv_work(x.shape(), ws, p)));
     CacheKey k = detail::conv_key(detail::kConvBwdWeights, x.shape(), x.layout(), ws, bias, p);
     auto& e = PrimitiveCache::get().find_or_make<detail::ConvBwdWeightsEntry>(k, [&] {
       auto& fwd = detail::conv_fwd_entry(x.shape(), x.layout(), ws, bias, p);
@@ -347,7 +384,7 @@ struct Backend {
                                            bool global_stats) {
     const Tensor dy = dyin.to_layout(x.layout());
     CacheKey k;
-    k.add(detail::kBnBwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(fuse_relu).add(global_stats);
+    k.add(num_threads()).add(detail::kBnBwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(fuse_relu).add(global_stats);
     k.add(static_cast<int64_t>(eps * 1e9));
     auto& e = PrimitiveCache::get().find_or_make<detail::BnBwdEntry>(k, [&] {
       auto& fwd = detail::bn_fwd_entry(x, eps, fuse_relu, global_stats);
@@ -375,18 +412,18 @@ struct Backend {
   }
 
   static Tensor activation_forward(const Tensor& x, Activation a) {
+    ThreadScope threads(threads_for(x.numel()));
     auto& e = detail::elt_entry(x, a);
     Tensor y = Tensor::empty(x.shape(), x.layout());
-    auto& s = Context::get().stream();
-    e.prim.execute(s, {{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DST, mem(y)}});
-    s.wait();
+    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)}, {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
     return y;
   }
 
   static Tensor activation_backward(const Tensor& dyin, const Tensor& x, Activation a) {
     const Tensor dy = dyin.to_layout(x.layout());
+    ThreadScope threads(threads_for(x.numel()));
     CacheKey k;
-    k.add(detail::kEltBwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(static_cast<int64_t>(a));
+    k.add(num_threads()).add(detail::kEltBwd).add(x.shape()).add(static_cast<int64_t>(x.layout())).add(static_cast<int64_t>(a));
     auto& e = PrimitiveCache::get().find_or_make<detail::EltBwdEntry>(k, [&] {
       auto& fwd = detail::elt_entry(x, a);
       return guarded(std::string(activation_name(a)) + " backward", x.shape(), {}, [&] {
@@ -404,16 +441,17 @@ struct Backend {
 
   static PoolForward pool2d_forward(const Tensor& x, const Pool2dParams& p, bool training) {
     const Shape ys = pool2d_out_shape(x.shape(), p);
+    ThreadScope threads(threads_for(x.numel()));
     auto& e = detail::pool_entry(x.shape(), x.layout(), p, training);
     PoolForward r{Tensor::empty(ys, x.layout()), Tensor()};
-    auto& s = Context::get().stream();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DST, mem(r.y)}};
+    const memory* ws = nullptr;
     if (training && p.kind == PoolKind::max) {
       r.workspace = detail::pool_workspace_tensor(e.pd.workspace_desc());
-      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), r.workspace.data()));
+      ws = &e.args.bind(DNNL_ARG_WORKSPACE, e.pd.workspace_desc(), r.workspace.data());
     }
-    e.prim.execute(s, args);
-    s.wait();
+    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
+                     {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, r.y)},
+                     {DNNL_ARG_WORKSPACE, ws}});
     return r;
   }
 
@@ -421,8 +459,9 @@ struct Backend {
   static Tensor pool2d_backward(const Tensor& dyin, const Shape& xs, Layout xl, const Tensor& workspace,
                                 const Pool2dParams& p) {
     const Tensor dy = dyin.to_layout(xl);
+    ThreadScope threads(threads_for(numel_of(xs)));
     CacheKey k;
-    k.add(detail::kPoolBwd).add(xs).add(static_cast<int64_t>(xl)).add(static_cast<int64_t>(p.kind)).add(p.kernel_h);
+    k.add(num_threads()).add(detail::kPoolBwd).add(xs).add(static_cast<int64_t>(xl)).add(static_cast<int64_t>(p.kind)).add(p.kernel_h);
     k.add(p.kernel_w).add(p.stride_h).add(p.stride_w).add(p.pad_h).add(p.pad_w);
     auto& fwd = detail::pool_entry(xs, xl, p, true);
     auto& e = PrimitiveCache::get().find_or_make<detail::PoolBwdEntry>(k, [&] {
@@ -449,21 +488,23 @@ struct Backend {
     check_shapes(x.rank() == 2 && w.rank() == 2 && x.dim(1) == w.dim(1), "linear", "input must be [N,I] and weight [O,I]",
                  x.shape(), w.shape());
     const int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
+    ThreadScope threads(threads_for(N * I * O));
     // y[N,O] = x[N,I] · wᵀ, wᵀ read through strides {1, I}.
     auto& e = detail::matmul_entry(0, N, I, O, {I, 1}, {1, I}, bias != nullptr);
     Tensor y = Tensor::empty({N, O});
-    auto& s = Context::get().stream();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(e.pd.src_desc(), x.data())},
-                                         {DNNL_ARG_WEIGHTS, mem(e.pd.weights_desc(), w.data())},
-                                         {DNNL_ARG_DST, mem(e.pd.dst_desc(), y.data())}};
-    if (bias) args.emplace(DNNL_ARG_BIAS, mem(memory::desc({1, O}, dt::f32, tag::ab), bias->data()));
-    e.prim.execute(s, args);
-    s.wait();
+    const memory* b =
+        bias ? &e.args.bind_with(DNNL_ARG_BIAS, bias->data(), [&] { return memory::desc({1, O}, dt::f32, tag::ab); })
+             : nullptr;
+    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind_with(DNNL_ARG_SRC, x.data(), [&] { return e.pd.src_desc(); })},
+                     {DNNL_ARG_WEIGHTS, &e.args.bind_with(DNNL_ARG_WEIGHTS, w.data(), [&] { return e.pd.weights_desc(); })},
+                     {DNNL_ARG_BIAS, b},
+                     {DNNL_ARG_DST, &e.args.bind_with(DNNL_ARG_DST, y.data(), [&] { return e.pd.dst_desc(); })}});
     return y;
   }
 
   static LinearGrads linear_backward(const Tensor& dy, const Tensor& x, const Tensor& w, bool bias) {
     const int64_t N = x.dim(0), I = x.dim(1), O = w.dim(0);
+    ThreadScope threads(threads_for(N * I * O));
     LinearGrads r{Tensor::empty({N, I}), Tensor::empty({O, I}), bias ? Tensor::zeros({O}) : Tensor()};
     auto& s = Context::get().stream();
     auto& ed = detail::matmul_entry(1, N, O, I, {O, 1}, {I, 1}, false);  // dx = dy · w

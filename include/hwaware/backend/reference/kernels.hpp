@@ -47,6 +47,22 @@ struct Backend {
     return y;
   }
 
+  /// Inference: conv2d(x) + residual, then the ReLU when p.post_relu (a block's tail in one call).
+  static Tensor conv2d_forward_add(const Tensor& x, const Tensor& w, const Tensor* bias, const Conv2dParams& p,
+                                   const Tensor& residual) {
+    Conv2dParams linear = p;
+    linear.post_relu = false;
+    Tensor y = conv2d_forward(x, w, bias, linear);
+    check_shapes(y.shape() == residual.shape(), "conv2d + residual", "the residual must have the output's shape",
+                 y.shape(), residual.shape());
+    const Tensor r = residual.to_plain();
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      const float v = y.data()[i] + r.data()[i];
+      y.data()[i] = p.post_relu ? std::max(v, 0.f) : v;
+    }
+    return y;
+  }
+
   static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& w, const Shape& xs, const Conv2dParams& p) {
     const Tensor dy = dyin.to_plain();
     Tensor dx = Tensor::zeros(xs);

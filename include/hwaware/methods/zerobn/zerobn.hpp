@@ -72,7 +72,9 @@ struct ZeroBNResult {
   double masked_test_accuracy = 0;  // the trained network with its final mask
   double test_accuracy = 0;         // the compact network (equal up to float rounding)
   int64_t params = 0, macs = 0;
-  double train_seconds = 0;
+  double train_seconds = 0;         // the training epochs, masks and bisections included
+  double wall_seconds = 0;          // all of run(): feasibility check, training, extraction, guarantee
+  double extraction_max_abs_diff = -1;  // max |logits(masked) − logits(compact)| on test images
   int guarantee_steps = 0;
   bool budget_met = false;          // measured (or, without a device, predicted) ≤ budget
   std::vector<ZeroBNEpoch> epochs;
@@ -88,6 +90,26 @@ inline void add_l1_subgradient(const std::vector<nn::BatchNorm2d*>& bns, float s
     const float* gamma = bn->gamma.value().data();
     for (int64_t c = 0; c < g.numel(); ++c) g.data()[c] += s * float((gamma[c] > 0) - (gamma[c] < 0));
   }
+}
+}  // namespace zerobn
+
+namespace zerobn {
+/// Largest |a(x) − b(x)| over the logits of both networks (eval mode) on up to `images` test images.
+inline double max_output_difference(nn::Module& a, nn::Module& b, const Dataset& data, const Shape& chw,
+                                    int64_t images = 256) {
+  NoGradGuard no_grad;
+  a.eval(), b.eval();
+  const int64_t n = std::min<int64_t>(images, data.size());
+  double worst = 0;
+  for (int64_t begin = 0; begin < n; begin += 64) {
+    const int64_t end = std::min(n, begin + 64);
+    Shape s{end - begin};
+    s.insert(s.end(), chw.begin(), chw.end());
+    Variable x(data.images.slice0(begin, end).reshape(s));
+    const Tensor ya = a.forward(x).value().to_plain(), yb = b.forward(x).value().to_plain();
+    for (int64_t i = 0; i < ya.numel(); ++i) worst = std::max(worst, double(std::abs(ya.data()[i] - yb.data()[i])));
+  }
+  return worst;
 }
 }  // namespace zerobn
 
@@ -149,6 +171,7 @@ class ZeroBN {
 
   template <class Dev = hw::OnednnCpuDevice>
   ZeroBNResult run(const ModelFactory& make, const Dataset& train, const Dataset& test, Dev* device = nullptr) {
+    const auto wall_start = std::chrono::steady_clock::now();
     check_feasible(make, device);
     ZeroBNResult res;
     res.budget_ms = cfg_.latency_ms;
@@ -176,6 +199,7 @@ class ZeroBN {
     for (int e = start; e < cfg_.epochs; ++e) {
       const Phase phase = zerobn_phase(e, cfg_.epochs, cfg_.initial_fraction, cfg_.interval);
       ZeroBNEpoch log{e, phase};
+      const auto bisection_start = std::chrono::steady_clock::now();
       // A ZT phase starts a new bisection; a run resumed inside a ZT phase keeps its restored r.
       const bool new_zt = phase == Phase::zero && (e == 0 || zerobn_phase(e - 1, cfg_.epochs, cfg_.initial_fraction,
                                                                           cfg_.interval) != Phase::zero);
@@ -191,12 +215,14 @@ class ZeroBN {
         hooks.after_step = nullptr;
       }
       log.ratio = phase == Phase::zero ? ratio : 0;
+      const double bisection_seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - bisection_start).count();
       if (cfg_.progress)
         std::fprintf(stderr, "epoch %d/%d %s r=%.2f predicted %.4f ms (budget %.4f)\n", e + 1, cfg_.epochs,
                      phase_name(phase), log.ratio, log.predicted_ms, cfg_.latency_ms);
       auto st = train::train_epoch(*net, opt, sched, batcher, e, 0.f, cfg_.progress ? &bar : nullptr, hooks);
-      log.train_loss = st.loss, log.train_accuracy = st.accuracy, log.seconds = st.seconds;
-      res.train_seconds += st.seconds;
+      log.train_loss = st.loss, log.train_accuracy = st.accuracy, log.seconds = st.seconds + bisection_seconds;
+      res.train_seconds += log.seconds;
       res.epochs.push_back(log);
       res.importance.push_back(all_importance(groups));
       if (!cfg_.checkpoint.empty())
@@ -233,9 +259,13 @@ class ZeroBN {
       ++res.guarantee_steps;
     }
     res.ratio = ratio;
+    // The masked network at the final selection and the extracted one compute the same function.
+    zerobn::apply_mask(groups, res.selection);
+    res.extraction_max_abs_diff = zerobn::max_output_difference(*net, *res.compact, test, cfg_.input_chw);
     res.test_accuracy = train::evaluate(*res.compact, test).accuracy;
     res.params = res.compact->parameter_count();
     res.macs = nn::total_macs(res.compact->describe(cfg_.input_chw));
+    res.wall_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
     return res;
   }
 

@@ -1,0 +1,245 @@
+// The ZeroBN evaluation: for each model and each budget (a fraction of the full network's
+// latency measured here at batch 1), ZeroBN against Network Slimming pruned to the same ratio in
+// the same total epochs (and, with --uniform, uniform width scaling to the budget), beside plain
+// training of the full network for the accuracy and wall-time reference. Checks per row what
+// ZeroBN promises: measured latency in [0.85·T, T], accuracy ≥ slimming − 0.3 points, training
+// time ≤ 1.1× plain training, masked = extracted network (max |Δlogit| ≤ 1e-4).
+//
+// Every finished row is written at once (JSON lines, temp file + rename) and a killed run picks up
+// where it stopped: finished rows are skipped, a ZeroBN run continues from its epoch checkpoint.
+//   ./build/examples/zerobn_evaluate --models vgg-small,resnet-8 --fractions 0.3,0.5,0.7 --epochs 6
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <hwaware/hw/predictor_cache.hpp>
+#include <hwaware/zerobn.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+using namespace hwaware;
+using nlohmann::json;
+
+namespace {
+
+std::vector<json> read_rows(const std::string& path) {
+  std::vector<json> rows;
+  std::ifstream in(path);
+  std::string line;
+  for (int n = 1; std::getline(in, line); ++n) {
+    if (line.empty()) continue;
+    try {
+      rows.push_back(json::parse(line));
+    } catch (const std::exception& e) {
+      throw Error(path + " line " + std::to_string(n) + ": not a JSON row (" + e.what() + ")");
+    }
+  }
+  return rows;
+}
+
+void write_rows_atomically(const std::string& path, const std::vector<json>& rows) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    for (const auto& r : rows) out << r.dump() << "\n";
+    if (!out.flush()) throw Error("cannot write " + tmp);
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+const json* find_row(const std::vector<json>& rows, const std::string& kind, const std::string& model,
+                     double fraction = -1) {
+  for (const auto& r : rows)
+    if (r.value("kind", "") == kind && r.value("model", "") == model &&
+        (fraction < 0 || std::abs(r.value("fraction", -1.0) - fraction) < 1e-9))
+      return &r;
+  return nullptr;
+}
+
+std::string fmt_ms(double ms) {
+  char b[32];
+  std::snprintf(b, sizeof b, "%.4f", ms);
+  return b;
+}
+
+std::string markdown(const std::vector<json>& rows) {
+  std::ostringstream o;
+  o << "| model | budget | ZeroBN measured ms (÷T) | r | params | ZeroBN acc | Slimming acc (measured ms) | ";
+  o << "uniform acc (ms) | full acc | ZeroBN ÷ plain train time | max Δlogit | checks |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  char b[512];
+  for (const auto& r : rows) {
+    const std::string kind = r.value("kind", "");
+    if (kind == "infeasible") {
+      std::snprintf(b, sizeof b, "| %s | %.0f%% = %s ms | rejected before training: %s |||||||||\n",
+                    r["model"].get<std::string>().c_str(), 100 * r["fraction"].get<double>(),
+                    fmt_ms(r["budget_ms"]).c_str(), r["message"].get<std::string>().c_str());
+      o << b;
+    }
+    if (kind != "budget") continue;
+    const double T = r["budget_ms"], m = r["measured_latency_ms"];
+    std::string uni = r.contains("uniform_test_accuracy")
+                          ? fmt_ms(r["uniform_test_accuracy"]) + " (" + fmt_ms(r["uniform_measured_latency_ms"]) + ")"
+                          : "–";
+    std::string checks;
+    for (auto& [k, v] : r["checks"].items()) checks += (v.get<bool>() ? "✓ " : "✗ ") + k + " ";
+    std::snprintf(b, sizeof b, "| %s | %.0f%% = %s ms | %s (%.3f) | %.2f | %lld | %.4f | %.4f (%s) | %s | %.4f | %.3f | %.1e | %s|\n",
+                  r["model"].get<std::string>().c_str(), 100 * r["fraction"].get<double>(), fmt_ms(T).c_str(),
+                  fmt_ms(m).c_str(), m / T, r["ratio"].get<double>(), (long long)r["params"].get<int64_t>(),
+                  r["test_accuracy"].get<double>(), r["slimming_test_accuracy"].get<double>(),
+                  fmt_ms(r["slimming_measured_latency_ms"]).c_str(), uni.c_str(),
+                  r["full_test_accuracy"].get<double>(), r["train_time_ratio"].get<double>(),
+                  r["extraction_max_abs_diff"].get<double>(), checks.c_str());
+    o << b;
+  }
+  return o.str();
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  for (std::string item; std::getline(ss, item, ',');)
+    if (!item.empty()) out.push_back(item);
+  return out;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ZeroBN against Network Slimming (and uniform width) at several latency budgets, measured here"};
+  std::string models_arg = "vgg-small,resnet-8", fractions_arg = "0.3,0.5,0.7", out = "zerobn_eval.jsonl";
+  std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache";
+  int epochs = 6, threads = 2, profile_networks = 60;
+  int64_t train_limit = 20000, batch = 128;
+  float lr = 0.05f;
+  bool uniform = false, quiet = false;
+  app.add_option("--models", models_arg, "comma-separated zoo models")->capture_default_str();
+  app.add_option("--fractions", fractions_arg, "budgets as fractions of the full network's measured latency")
+      ->capture_default_str();
+  app.add_option("--epochs", epochs, "total epochs of every method")->capture_default_str()->check(CLI::PositiveNumber);
+  app.add_option("--train-limit", train_limit, "first N training images (-1: all 60,000)")->capture_default_str();
+  app.add_option("--batch", batch)->capture_default_str();
+  app.add_option("--lr", lr)->capture_default_str();
+  app.add_option("--threads", threads)->capture_default_str();
+  app.add_option("--profile-networks", profile_networks)->capture_default_str();
+  app.add_option("--cache-dir", cache_dir)->capture_default_str();
+  app.add_option("--out", out, "JSON lines, one per finished row; an existing file is resumed")->capture_default_str();
+  app.add_option("--table", table, "markdown table written at the end")->capture_default_str();
+  app.add_flag("--uniform", uniform, "also train uniform width scaling to each budget");
+  app.add_flag("--quiet", quiet, "no progress bars");
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    std::vector<double> fractions;
+    for (const auto& f : split(fractions_arg)) {
+      const double v = std::stod(f);
+      if (!(v > 0 && v <= 1)) throw Error("--fractions: " + f + " is not in (0, 1]");
+      fractions.push_back(v);
+    }
+    std::vector<json> rows = read_rows(out);
+    if (!rows.empty()) std::fprintf(stderr, "resuming %s: %zu rows done\n", out.c_str(), rows.size());
+    onednn::set_num_threads(threads);
+    hw::OnednnCpuDevice device(threads, 1);
+    const Dataset train = load_fashion_mnist("train", kFashionMnistDir, train_limit);
+    const Dataset test = load_fashion_mnist("test");
+    const Shape chw{1, 28, 28};
+
+    for (const auto& model : split(models_arg)) {
+      auto make = [&] { return std::unique_ptr<nn::Module>(models::make_model(model)); };
+      auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
+      ZeroBNConfig base{.epochs = epochs, .lr = lr, .batch = batch, .progress = !quiet};
+
+      // The full network: latency (the budgets' reference) and plain training (accuracy, time).
+      if (!find_row(rows, "full", model)) {
+        auto full = make();
+        const double full_ms = device.measure(*full, chw).median_ms;
+        std::fprintf(stderr, "%s: full network %.4f ms measured; plain training for %d epochs\n", model.c_str(),
+                     full_ms, epochs);
+        zerobn::BaselineResult plain;
+        nn::manual_seed(base.seed);
+        plain.model = make();
+        plain.train_seconds = zerobn::detail::train_for(*plain.model, base, train, epochs, lr);
+        zerobn::detail::finish(plain, base, test, &device, predictor.predict_ms(plain.model->describe(chw)));
+        rows.push_back({{"kind", "full"}, {"model", model}, {"full_latency_ms", full_ms},
+                        {"measured_latency_ms", plain.measured_ms}, {"predicted_latency_ms", plain.predicted_ms},
+                        {"test_accuracy", plain.test_accuracy}, {"train_seconds", plain.train_seconds},
+                        {"params", plain.params}, {"macs", plain.macs}, {"epochs", epochs},
+                        {"train_images", train.size()}});
+        write_rows_atomically(out, rows);
+      }
+      const json full_row = *find_row(rows, "full", model);
+      const double full_ms = full_row["full_latency_ms"];
+
+      for (double fraction : fractions) {
+        if (find_row(rows, "budget", model, fraction) || find_row(rows, "infeasible", model, fraction)) continue;
+        ZeroBNConfig cfg = base;
+        cfg.latency_ms = fraction * full_ms;
+        cfg.checkpoint = out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt";
+        cfg.resume = true;
+        std::fprintf(stderr, "%s: budget %.0f%% = %.4f ms\n", model.c_str(), 100 * fraction, cfg.latency_ms);
+        ZeroBN<hw::MlpLatencyPredictor> zerobn(predictor, cfg);
+        try {
+          zerobn.check_feasible(make, &device);
+        } catch (const Error& e) {
+          std::fprintf(stderr, "  %s\n", e.what());
+          rows.push_back({{"kind", "infeasible"}, {"model", model}, {"fraction", fraction},
+                          {"budget_ms", cfg.latency_ms}, {"full_latency_ms", full_ms}, {"message", e.what()}});
+          write_rows_atomically(out, rows);
+          continue;
+        }
+        auto res = zerobn.run(make, train, test, &device);
+        auto slim = zerobn::network_slimming(make, predictor, cfg, res.ratio, train, test, &device);
+        json row{{"kind", "budget"},
+                 {"model", model},
+                 {"fraction", fraction},
+                 {"budget_ms", cfg.latency_ms},
+                 {"full_latency_ms", full_ms},
+                 {"predicted_latency_ms", res.predicted_ms},
+                 {"measured_latency_ms", res.measured_ms},
+                 {"ratio", res.ratio},
+                 {"guarantee_steps", res.guarantee_steps},
+                 {"test_accuracy", res.test_accuracy},
+                 {"masked_test_accuracy", res.masked_test_accuracy},
+                 {"full_test_accuracy", full_row["test_accuracy"]},
+                 {"slimming_test_accuracy", slim.test_accuracy},
+                 {"slimming_measured_latency_ms", slim.measured_ms},
+                 {"slimming_train_seconds", slim.train_seconds},
+                 {"params", res.params},
+                 {"macs", res.macs},
+                 {"full_params", full_row["params"]},
+                 {"epochs", epochs},
+                 {"train_images", train.size()},
+                 {"train_seconds", res.train_seconds},
+                 {"wall_seconds", res.wall_seconds},
+                 {"plain_train_seconds", full_row["train_seconds"]},
+                 {"train_time_ratio", res.train_seconds / full_row["train_seconds"].get<double>()},
+                 {"extraction_max_abs_diff", res.extraction_max_abs_diff}};
+        if (uniform) {
+          auto uni = zerobn::uniform_width<hw::MlpLatencyPredictor>(
+              [&](double w) { return std::unique_ptr<nn::Module>(models::make_model(model, {.width = w})); },
+              predictor, cfg, train, test, &device);
+          row["uniform_test_accuracy"] = uni.test_accuracy;
+          row["uniform_measured_latency_ms"] = uni.measured_ms;
+          row["uniform_width"] = uni.ratio_or_width;
+        }
+        row["checks"] = {{"latency<=T", res.measured_ms <= cfg.latency_ms},
+                         {"latency>=0.85T", res.measured_ms >= 0.85 * cfg.latency_ms},
+                         {"acc>=slimming-0.003", res.test_accuracy >= slim.test_accuracy - 0.003},
+                         {"time<=1.1x", row["train_time_ratio"].get<double>() <= 1.1},
+                         {"masked=extracted", res.extraction_max_abs_diff <= 1e-4}};
+        std::fprintf(stderr, "  %s\n", row.dump().c_str());
+        rows.push_back(row);
+        write_rows_atomically(out, rows);
+        std::filesystem::remove(cfg.checkpoint);
+      }
+    }
+    const std::string md = markdown(rows);
+    std::cout << md;
+    std::ofstream(table) << md;
+  } catch (const std::exception& e) {
+    std::cerr << "zerobn_evaluate: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
