@@ -66,13 +66,13 @@ std::string fmt_ms(double ms) {
 std::string markdown(const std::vector<json>& rows) {
   std::ostringstream o;
   o << "| model | budget | ZeroBN measured ms (÷T) | r | params | ZeroBN acc | Slimming acc (measured ms) | ";
-  o << "uniform acc (ms) | full acc | ZeroBN ÷ plain train time | max Δlogit | checks |\n";
-  o << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
-  char b[512];
+  o << "uniform acc (ms) | full acc | ZeroBN ÷ plain train time | max Δlogit | interleaved ZeroBN : Slimming : full ms | checks |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  char b[1024];
   for (const auto& r : rows) {
     const std::string kind = r.value("kind", "");
     if (kind == "infeasible") {
-      std::snprintf(b, sizeof b, "| %s | %.0f%% = %s ms | rejected before training: %s |||||||||\n",
+      std::snprintf(b, sizeof b, "| %s | %.0f%% = %s ms | rejected before training: %s ||||||||||\n",
                     r["model"].get<std::string>().c_str(), 100 * r["fraction"].get<double>(),
                     fmt_ms(r["budget_ms"]).c_str(), r["message"].get<std::string>().c_str());
       o << b;
@@ -82,15 +82,20 @@ std::string markdown(const std::vector<json>& rows) {
     std::string uni = r.contains("uniform_test_accuracy")
                           ? fmt_ms(r["uniform_test_accuracy"]) + " (" + fmt_ms(r["uniform_measured_latency_ms"]) + ")"
                           : "–";
+    std::string inter = "–";
+    if (r.contains("interleaved")) {
+      const auto& i = r["interleaved"];
+      inter = fmt_ms(i["zerobn_ms"]) + " : " + fmt_ms(i["slimming_ms"]) + " : " + fmt_ms(i["full_ms"]);
+    }
     std::string checks;
     for (auto& [k, v] : r["checks"].items()) checks += (v.get<bool>() ? "✓ " : "✗ ") + k + " ";
-    std::snprintf(b, sizeof b, "| %s | %.0f%% = %s ms | %s (%.3f) | %.2f | %lld | %.4f | %.4f (%s) | %s | %.4f | %.3f | %.1e | %s|\n",
+    std::snprintf(b, sizeof b, "| %s | %.0f%% = %s ms | %s (%.3f) | %.2f | %lld | %.4f | %.4f (%s) | %s | %.4f | %.3f | %.1e | %s | %s|\n",
                   r["model"].get<std::string>().c_str(), 100 * r["fraction"].get<double>(), fmt_ms(T).c_str(),
                   fmt_ms(m).c_str(), m / T, r["ratio"].get<double>(), (long long)r["params"].get<int64_t>(),
                   r["test_accuracy"].get<double>(), r["slimming_test_accuracy"].get<double>(),
                   fmt_ms(r["slimming_measured_latency_ms"]).c_str(), uni.c_str(),
                   r["full_test_accuracy"].get<double>(), r["train_time_ratio"].get<double>(),
-                  r["extraction_max_abs_diff"].get<double>(), checks.c_str());
+                  r["extraction_max_abs_diff"].get<double>(), inter.c_str(), checks.c_str());
     o << b;
   }
   return o.str();
@@ -215,14 +220,31 @@ int main(int argc, char** argv) {
                  {"plain_train_seconds", full_row["train_seconds"]},
                  {"train_time_ratio", res.train_seconds / full_row["train_seconds"].get<double>()},
                  {"extraction_max_abs_diff", res.extraction_max_abs_diff}};
+        std::vector<nn::Module*> side_by_side{res.compact.get(), slim.model.get()};
+        zerobn::BaselineResult uni;
         if (uniform) {
-          auto uni = zerobn::uniform_width<hw::MlpLatencyPredictor>(
+          uni = zerobn::uniform_width<hw::MlpLatencyPredictor>(
               [&](double w) { return std::unique_ptr<nn::Module>(models::make_model(model, {.width = w})); },
               predictor, cfg, train, test, &device);
           row["uniform_test_accuracy"] = uni.test_accuracy;
           row["uniform_measured_latency_ms"] = uni.measured_ms;
           row["uniform_width"] = uni.ratio_or_width;
+          side_by_side.push_back(uni.model.get());
         }
+        // All networks of the row measured again in one interleaved session with the full one, so
+        // that their ratios do not carry the machine's drift between separate measurements.
+        auto full = make();
+        side_by_side.push_back(full.get());
+        const auto m = device.measure_many(side_by_side, chw);
+        json inter{{"zerobn_ms", m[0].median_ms}, {"slimming_ms", m[1].median_ms}, {"full_ms", m.back().median_ms}};
+        if (uniform) inter["uniform_ms"] = m[2].median_ms;
+        row["interleaved"] = inter;
+        json phases = json::array();
+        for (const auto& ep : res.epochs)
+          phases.push_back({{"epoch", ep.epoch}, {"phase", phase_name(ep.phase)}, {"ratio", ep.ratio},
+                            {"predicted_ms", ep.predicted_ms}, {"measured_ms", ep.measured_ms},
+                            {"calibration", ep.calibration}, {"seconds", ep.seconds}});
+        row["epochs_log"] = phases;
         row["checks"] = {{"latency<=T", res.measured_ms <= cfg.latency_ms},
                          {"latency>=0.85T", res.measured_ms >= 0.85 * cfg.latency_ms},
                          {"acc>=slimming-0.003", res.test_accuracy >= slim.test_accuracy - 0.003},

@@ -197,6 +197,7 @@ inline void execute(const dnnl::primitive& prim, std::initializer_list<std::pair
   int n = 0;
   for (const auto& [id, m] : args) {
     if (!m) continue;
+    if (n == static_cast<int>(a.size())) throw Error("onednn::execute: more than 10 primitive arguments");
     a[n++] = {id, m->get()};
   }
   auto& s = Context::get().stream();
