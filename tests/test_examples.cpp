@@ -131,7 +131,10 @@ TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorde
     CHECK(rows[1].contains(k));
   }
   CHECK(rows[1]["extraction_max_abs_diff"].get<double>() <= 1e-4);
-  CHECK(rows[1]["measured_latency_ms"].get<double>() <= rows[1]["budget_ms"].get<double>());
+  // The row's checks say what its figures say (the figures themselves depend on this machine).
+  CHECK(rows[1]["checks"]["latency<=T"].get<bool>() ==
+        (rows[1]["measured_latency_ms"].get<double>() <= rows[1]["budget_ms"].get<double>()));
+  CHECK(rows[1]["interleaved"]["full_ms"].get<double>() > 0);
   CHECK(rows[2]["kind"] == "infeasible");
   CHECK(rows[2]["message"].get<std::string>().find("infeasible") != std::string::npos);
   CHECK(std::filesystem::exists(dir / "eval.md"));
