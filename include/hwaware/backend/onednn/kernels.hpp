@@ -234,18 +234,9 @@ struct Backend {
 
 
   static Tensor conv2d_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
-    conv2d_out_shape(xin.shape(), w.shape(), p);  // validates before oneDNN sees the shapes
-    const ConvLayouts l = conv_layouts(xin.dim(1), w.dim(0));
-    const Tensor x = xin.to_layout(l.src);
-    ThreadScope threads(threads_for(detail::conv_work(x.shape(), w.shape(), p)));
-    auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p);
-    const Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
-    Tensor y = Tensor::empty(ys, l.dst);
-    const memory wm = weights_as(w, e.w_plain, e.pd.weights_desc());
-    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
-                     {DNNL_ARG_WEIGHTS, &wm},
-                     {DNNL_ARG_BIAS, bias ? &e.args.bind(DNNL_ARG_BIAS, *bias) : nullptr},
-                     {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
+    const Shape ys = conv2d_out_shape(xin.shape(), w.shape(), p);  // validates before oneDNN sees the shapes
+    Tensor y = Tensor::empty(ys, conv_layouts(xin.dim(1), w.dim(0)).dst);
+    run_conv_forward(xin, w, bias, p, y, false);
     return y;
   }
 
@@ -256,18 +247,10 @@ struct Backend {
     const Shape ys = conv2d_out_shape(xin.shape(), w.shape(), p);
     check_shapes(ys == residual.shape(), "conv2d + residual", "the residual must have the output's shape", ys,
                  residual.shape());
-    const ConvLayouts l = conv_layouts(xin.dim(1), w.dim(0));
-    const Tensor x = xin.to_layout(l.src);
     // The destination starts as the residual; never the caller's own storage, which it may reuse.
-    Tensor y = residual.to_layout(l.dst);
+    Tensor y = residual.to_layout(conv_layouts(xin.dim(1), w.dim(0)).dst);
     if (y.shares_storage_with(residual)) y = y.clone();
-    ThreadScope threads(threads_for(detail::conv_work(x.shape(), w.shape(), p)));
-    auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p, true);
-    const memory wm = weights_as(w, e.w_plain, e.pd.weights_desc());
-    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
-                     {DNNL_ARG_WEIGHTS, &wm},
-                     {DNNL_ARG_BIAS, bias ? &e.args.bind(DNNL_ARG_BIAS, *bias) : nullptr},
-                     {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
+    run_conv_forward(xin, w, bias, p, y, true);
     return y;
   }
 
@@ -523,6 +506,19 @@ struct Backend {
   }
 
  private:
+  /// Runs the forward conv into `y` (already in the destination layout); `sum` accumulates into it.
+  static void run_conv_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p,
+                               Tensor& y, bool sum) {
+    const Tensor x = xin.to_layout(conv_layouts(xin.dim(1), w.dim(0)).src);
+    ThreadScope threads(threads_for(detail::conv_work(x.shape(), w.shape(), p)));
+    auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p, sum);
+    const memory wm = weights_as(w, e.w_plain, e.pd.weights_desc());
+    execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
+                     {DNNL_ARG_WEIGHTS, &wm},
+                     {DNNL_ARG_BIAS, bias ? &e.args.bind(DNNL_ARG_BIAS, *bias) : nullptr},
+                     {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
+  }
+
   static void check_bn(const Tensor& x, const Tensor& gamma) {
     check_shapes(x.rank() == 4 && gamma.numel() == x.dim(1), "batchnorm2d", "input [N,C,H,W] needs C scale entries",
                  x.shape(), gamma.shape());
