@@ -86,6 +86,11 @@ std::string markdown(const std::vector<json>& rows) {
     if (r.contains("interleaved")) {
       const auto& i = r["interleaved"];
       inter = fmt_ms(i["zerobn_ms"]) + " : " + fmt_ms(i["slimming_ms"]) + " : " + fmt_ms(i["full_ms"]);
+      if (r.contains("measured_fraction")) {
+        char f[64];
+        std::snprintf(f, sizeof f, " (ZeroBN ÷ full %.3f)", r["measured_fraction"].get<double>());
+        inter += f;
+      }
     }
     std::string checks;
     for (auto& [k, v] : r["checks"].items()) checks += (v.get<bool>() ? "✓ " : "✗ ") + k + " ";
@@ -183,9 +188,8 @@ int main(int argc, char** argv) {
         cfg.checkpoint = out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt";
         cfg.resume = true;
         std::fprintf(stderr, "%s: budget %.0f%% = %.4f ms\n", model.c_str(), 100 * fraction, cfg.latency_ms);
-        ZeroBN<hw::MlpLatencyPredictor> zerobn(predictor, cfg);
         try {
-          zerobn.check_feasible(make, &device);
+          ZeroBN<hw::MlpLatencyPredictor>(predictor, cfg).check_feasible(make, &device);
         } catch (const Error& e) {
           std::fprintf(stderr, "  %s\n", e.what());
           rows.push_back({{"kind", "infeasible"}, {"model", model}, {"fraction", fraction},
@@ -193,7 +197,18 @@ int main(int argc, char** argv) {
           write_rows_atomically(out, rows);
           continue;
         }
-        auto res = zerobn.run(make, train, test, &device);
+        // Plain training of the same network, one epoch after each ZeroBN epoch: the time ratio
+        // compares epochs run in the same minutes of this shared machine.
+        auto plain = make();
+        zerobn::EpochTrainer plain_epochs(*plain, cfg, train, epochs, lr);
+        ZeroBN<hw::MlpLatencyPredictor> timed(predictor, [&] {
+          ZeroBNConfig c = cfg;
+          c.on_epoch_end = [&](int e) { plain_epochs.epoch(e); };
+          return c;
+        }());
+        auto res = timed.run(make, train, test, &device);
+        double zerobn_epoch_seconds = 0;  // the epochs this process ran (a resumed run restores the rest)
+        for (const auto& ep : res.epochs) zerobn_epoch_seconds += ep.seconds;
         auto slim = zerobn::network_slimming(make, predictor, cfg, res.ratio, train, test, &device);
         json row{{"kind", "budget"},
                  {"model", model},
@@ -218,7 +233,11 @@ int main(int argc, char** argv) {
                  {"train_seconds", res.train_seconds},
                  {"wall_seconds", res.wall_seconds},
                  {"plain_train_seconds", full_row["train_seconds"]},
-                 {"train_time_ratio", res.train_seconds / full_row["train_seconds"].get<double>()},
+                 {"plain_interleaved_seconds", plain_epochs.seconds()},
+                 {"train_time_ratio", zerobn_epoch_seconds / plain_epochs.seconds()},
+                 {"measured_raw_ms", res.measured_raw_ms},
+                 {"run_full_start_ms", res.full_measured_ms},
+                 {"run_full_end_ms", res.full_now_ms},
                  {"extraction_max_abs_diff", res.extraction_max_abs_diff}};
         std::vector<nn::Module*> side_by_side{res.compact.get(), slim.model.get()};
         zerobn::BaselineResult uni;
@@ -239,14 +258,18 @@ int main(int argc, char** argv) {
         json inter{{"zerobn_ms", m[0].median_ms}, {"slimming_ms", m[1].median_ms}, {"full_ms", m.back().median_ms}};
         if (uniform) inter["uniform_ms"] = m[2].median_ms;
         row["interleaved"] = inter;
+        // The budget is a fraction of the full network's latency: checked on both measured in
+        // one session (separate sessions drifted by up to 1.8× on this host, 2026-12-01).
+        const double measured_fraction = m[0].median_ms / m.back().median_ms;
+        row["measured_fraction"] = measured_fraction;
         json phases = json::array();
         for (const auto& ep : res.epochs)
           phases.push_back({{"epoch", ep.epoch}, {"phase", phase_name(ep.phase)}, {"ratio", ep.ratio},
                             {"predicted_ms", ep.predicted_ms}, {"measured_ms", ep.measured_ms},
                             {"calibration", ep.calibration}, {"seconds", ep.seconds}});
         row["epochs_log"] = phases;
-        row["checks"] = {{"latency<=T", res.measured_ms <= cfg.latency_ms},
-                         {"latency>=0.85T", res.measured_ms >= 0.85 * cfg.latency_ms},
+        row["checks"] = {{"latency<=T", measured_fraction <= fraction},
+                         {"latency>=0.85T", measured_fraction >= 0.85 * fraction},
                          {"acc>=slimming-0.003", res.test_accuracy >= slim.test_accuracy - 0.003},
                          {"time<=1.1x", row["train_time_ratio"].get<double>() <= 1.1},
                          {"masked=extracted", res.extraction_max_abs_diff <= 1e-4}};

@@ -27,6 +27,23 @@ struct MacsPredictor {
 };
 static_assert(hw::Predictor<MacsPredictor>);
 
+/// A device whose clock slows down by `drift` with every session (a shared host getting busier):
+/// it reports MACs-proportional latency times the current slowdown.
+struct DriftingDevice {
+  double drift = 0.25;
+  int sessions = 0;
+  hw::Fingerprint fingerprint() const { return {.device = "drifting"}; }
+  double exact_ms(nn::Module& m, const Shape& chw) const { return 1e-6 * double(nn::total_macs(m.describe(chw))); }
+  std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
+    const double slowdown = 1 + drift * sessions++;
+    std::vector<hw::Measurement> r;
+    for (auto* n : nets) r.push_back({.median_ms = exact_ms(*n, chw) * slowdown});
+    return r;
+  }
+  hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
+};
+static_assert(hw::Device<DriftingDevice>);
+
 const Dataset& small(const char* split, int64_t n) {
   static std::map<std::string, Dataset> cache;
   auto key = std::string(split) + std::to_string(n);
@@ -78,6 +95,7 @@ TEST_CASE("a short ZeroBN run: compact network meets the predicted budget and eq
   auto res = ZeroBN<MacsPredictor>(p, cfg).run<hw::OnednnCpuDevice>(make, small("train", 1024), small("test", 500), nullptr);
   REQUIRE(res.compact);
   CHECK(res.predicted_ms <= cfg.latency_ms);
+  CHECK(res.predicted_ms >= 0.85 * cfg.latency_ms);  // r is retargeted up to the last step
   CHECK(res.ratio > 0);
   CHECK(res.params < make()->parameter_count());
   CHECK(res.test_accuracy == doctest::Approx(res.masked_test_accuracy).epsilon(0.004));
@@ -147,4 +165,41 @@ TEST_CASE("with a device, each ZT phase calibrates the predictor by a measuremen
   // No assertion on r itself: whether 60% of a measured latency needs pruning depends on the
   // machine's drift between two measurements (seen: r = 0 once, on a shared host).
   CHECK(res.extraction_max_abs_diff <= 1e-4);
+}
+
+TEST_CASE("device measurements are scaled by the drift of the full network since the run started") {
+  MacsPredictor p;
+  auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
+  const Shape chw{1, 28, 28};
+  DriftingDevice dev;
+  auto full = make();
+  const double full_ms = dev.exact_ms(*full, chw);
+  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
+                   .batch = 64, .progress = false};
+  ZeroBN<MacsPredictor> z(p, cfg);
+  const auto f = z.check_feasible(make, &dev);  // session 0: no slowdown yet
+  CHECK(f.full_measured_ms == doctest::Approx(full_ms));
+  CHECK(f.smallest_measured_ms < f.full_measured_ms);
+  auto half = models::ref_cnn({.width = 0.25});
+  double raw = 0, full_now = 0;
+  const double corrected = z.measure_net(*half, dev, full.get(), f.full_measured_ms, &raw, &full_now);
+  CHECK(raw == doctest::Approx(1.25 * dev.exact_ms(*half, chw)));  // session 1: 25% slower
+  CHECK(full_now == doctest::Approx(1.25 * full_ms));
+  CHECK(corrected == doctest::Approx(dev.exact_ms(*half, chw)));
+  // Without a reference the slowdown goes straight into the figure.
+  CHECK(z.measure_net(*half, dev) == doctest::Approx(1.5 * dev.exact_ms(*half, chw)));
+
+  // A whole run on the drifting device: every session is slower, yet the budget is judged in the
+  // machine state of the start, and the result says how far the machine drifted.
+  dev.sessions = 0;  // the run starts on an undisturbed machine
+  int epochs_seen = 0;
+  cfg.on_epoch_end = [&](int e) { CHECK(e == epochs_seen++); };
+  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  CHECK(epochs_seen == 2);
+  CHECK(res.full_now_ms > 1.5 * res.full_measured_ms);
+  CHECK(res.measured_raw_ms > res.measured_ms);
+  CHECK(res.measured_ms == doctest::Approx(dev.exact_ms(*res.compact, chw)));
+  CHECK(res.budget_met);
+  CHECK(res.measured_ms <= cfg.latency_ms);
+  CHECK(res.measured_ms >= 0.8 * cfg.latency_ms);  // calibrated, retargeted: close under T
 }

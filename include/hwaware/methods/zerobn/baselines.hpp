@@ -21,17 +21,46 @@ struct BaselineResult {
   double train_seconds = 0;
 };
 
+/// Training one epoch at a time with ZeroBN's optimizer, cosine schedule and batches (over
+/// `epochs` in all). Stepped from ZeroBNConfig::on_epoch_end, plain training runs in the same time
+/// window as a ZeroBN run, epoch by epoch, so their time ratio does not carry the machine's drift.
+class EpochTrainer {
+ public:
+  EpochTrainer(nn::Module& m, const ZeroBNConfig& cfg, const Dataset& train, int epochs, float lr,
+               train::StepHooks hooks = {})
+      : m_(m),
+        opt_(optim::param_groups(m, cfg.weight_decay), {cfg.momentum, false}),
+        batcher_(train, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed}),
+        sched_{optim::ScheduleKind::cosine, lr, batcher_.batches_per_epoch() * std::max(1, epochs), 0},
+        hooks_(std::move(hooks)),
+        bar_(stderr, cfg.progress),
+        progress_(cfg.progress) {}
+
+  /// Trains one epoch; `e` numbers it for the shuffle and the progress bar. Returns its seconds.
+  double epoch(int e) {
+    const double s = train::train_epoch(m_, opt_, sched_, batcher_, e, 0.f, progress_ ? &bar_ : nullptr, hooks_).seconds;
+    seconds_ += s;
+    return s;
+  }
+  double seconds() const { return seconds_; }
+
+ private:
+  nn::Module& m_;
+  optim::Sgd opt_;
+  Batcher batcher_;
+  optim::LrSchedule sched_;
+  train::StepHooks hooks_;
+  report::ProgressBar bar_;
+  bool progress_;
+  double seconds_ = 0;
+};
+
 namespace detail {
 inline double train_for(nn::Module& m, const ZeroBNConfig& cfg, const Dataset& train, int epochs, float lr,
                         const train::StepHooks& hooks = {}, int first_epoch = 0) {
-  optim::Sgd opt(optim::param_groups(m, cfg.weight_decay), {cfg.momentum, false});
-  Batcher batcher(train, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed});
-  optim::LrSchedule sched{optim::ScheduleKind::cosine, lr, batcher.batches_per_epoch() * std::max(1, epochs), 0};
-  report::ProgressBar bar(stderr, cfg.progress);
-  double secs = 0;
-  for (int e = 0; e < epochs; ++e)
-    secs += train::train_epoch(m, opt, sched, batcher, first_epoch + e, 0.f, cfg.progress ? &bar : nullptr, hooks).seconds;
-  return secs;
+  EpochTrainer t(m, cfg, train, epochs, lr, hooks);
+  for (int e = 0; e < epochs; ++e) t.epoch(first_epoch + e);
+  return t.seconds();
 }
 
 template <class Dev>
