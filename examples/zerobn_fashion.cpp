@@ -58,15 +58,16 @@ int main(int argc, char** argv) {
     hw::OnednnCpuDevice device(threads, 1);
     auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
     auto full = make(model);
-    const double full_ms = device.measure(*full, {1, 28, 28}).median_ms;
+    double full_ms = device.measure(*full, {1, 28, 28}).median_ms;
     const double full_pred = predictor.predict_ms(full->describe({1, 28, 28}));
-    const double budget = budget_ms > 0 ? budget_ms : budget_fraction * full_ms;
+    double budget = budget_ms > 0 ? budget_ms : budget_fraction * full_ms;
     std::fprintf(stderr, "%s: full network %.4f ms measured (%.4f predicted); budget %.4f ms\n", model.c_str(), full_ms,
                  full_pred, budget);
 
     Dataset train = load_fashion_mnist("train", kFashionMnistDir, train_limit);
     Dataset test = load_fashion_mnist("test");
     ZeroBNConfig cfg{.latency_ms = budget,
+                     .budget_fraction = budget_ms > 0 ? 0.0 : budget_fraction,  // of the full network at the run's start
                      .epochs = epochs,
                      .sparsity = float(sparsity),
                      .guards = {min_channels, round_to},
@@ -78,6 +79,8 @@ int main(int argc, char** argv) {
     auto factory = [&] { return make(model); };
     ZeroBN<hw::MlpLatencyPredictor> zerobn(predictor, cfg);
     auto res = zerobn.run(factory, train, test, &device);
+    budget = res.budget_ms, cfg.latency_ms = res.budget_ms;
+    if (res.full_measured_ms > 0) full_ms = res.full_measured_ms;
     std::fprintf(stderr, "zerobn: r = %.2f, %lld params, predicted %.4f ms, measured %.4f ms (budget %.4f, %s), test accuracy %.4f\n",
                  res.ratio, (long long)res.params, res.predicted_ms, res.measured_ms, budget,
                  res.budget_met ? "met" : "NOT met", res.test_accuracy);
@@ -96,23 +99,27 @@ int main(int argc, char** argv) {
                                                               train, test, &device);
     }
 
-    std::printf("\n%-22s %10s %10s %12s %12s %9s %9s\n", "network", "params", "MMACs", "predicted ms", "measured ms",
-                "test acc", "train s");
-    auto row = [](const char* name, int64_t params, int64_t macs, double pred, double meas, double acc, double secs) {
-      std::printf("%-22s %10lld %10.2f %12.4f %12.4f %9.4f %9.1f\n", name, (long long)params, macs / 1e6, pred, meas,
-                  acc, secs);
+    // Every network of the table measured again in one interleaved session: their ratios to the
+    // full network carry no drift of this shared machine between separate measurements.
+    std::vector<nn::Module*> nets{full_run.model.get(), res.compact.get()};
+    if (baselines) nets.push_back(slim.model.get()), nets.push_back(uniform.model.get());
+    const auto session = device.measure_many(nets, {1, 28, 28});
+    std::printf("\n%-18s %9s %8s %12s %12s %13s %8s %8s\n", "network", "params", "MMACs", "predicted ms", "measured ms",
+                "session ms", "÷ full", "test acc");
+    auto row = [&](const char* name, const zerobn::BaselineResult* b, size_t i) {
+      const int64_t params = b ? b->params : res.params, macs = b ? b->macs : res.macs;
+      const double pred = b ? b->predicted_ms : res.predicted_ms, meas = b ? b->measured_ms : res.measured_ms;
+      std::printf("%-18s %9lld %8.2f %12.4f %12.4f %13.4f %8.3f %8.4f   (%.0f s training)\n", name, (long long)params,
+                  macs / 1e6, pred, meas, session[i].median_ms, session[i].median_ms / session[0].median_ms,
+                  b ? b->test_accuracy : res.test_accuracy, b ? b->train_seconds : res.train_seconds);
     };
-    row("full", full_run.params, full_run.macs, full_pred, full_run.measured_ms, full_run.test_accuracy,
-        full_run.train_seconds);
-    row("zerobn", res.params, res.macs, res.predicted_ms, res.measured_ms, res.test_accuracy, res.train_seconds);
-    if (baselines) {
-      row("network slimming", slim.params, slim.macs, slim.predicted_ms, slim.measured_ms, slim.test_accuracy,
-          slim.train_seconds);
-      row("uniform width", uniform.params, uniform.macs, uniform.predicted_ms, uniform.measured_ms,
-          uniform.test_accuracy, uniform.train_seconds);
-    }
-    std::printf("budget %.4f ms; zerobn ratio r = %.2f (%d on-device guarantee steps); measured/budget = %.3f\n", budget,
-                res.ratio, res.guarantee_steps, res.measured_ms / budget);
+    row("full", &full_run, 0);
+    row("zerobn", nullptr, 1);
+    if (baselines) row("network slimming", &slim, 2), row("uniform width", &uniform, 3);
+    std::printf("budget %.4f ms = %.2f of the full network; zerobn r = %.2f (%d on-device guarantee steps), "
+                "measured/budget %.3f (the full network drifted %.3f× during the run)\n",
+                budget, budget / full_ms, res.ratio, res.guarantee_steps, res.measured_ms / budget,
+                res.full_measured_ms > 0 ? res.full_now_ms / res.full_measured_ms : 1.0);
 
     if (!heatmap.empty() && !res.importance.empty()) {
       report::Heatmap h;
@@ -138,6 +145,8 @@ int main(int argc, char** argv) {
                        {"full_latency_ms", full_ms},
                        {"predicted_latency_ms", res.predicted_ms},
                        {"measured_latency_ms", res.measured_ms},
+                       {"measured_raw_ms", res.measured_raw_ms},
+                       {"session_fraction_of_full", session[1].median_ms / session[0].median_ms},
                        {"test_accuracy", res.test_accuracy},
                        {"masked_test_accuracy", res.masked_test_accuracy},
                        {"full_test_accuracy", full_run.test_accuracy},

@@ -203,3 +203,19 @@ TEST_CASE("device measurements are scaled by the drift of the full network since
   CHECK(res.measured_ms <= cfg.latency_ms);
   CHECK(res.measured_ms >= 0.8 * cfg.latency_ms);  // calibrated, retargeted: close under T
 }
+
+TEST_CASE("a budget fraction is taken of the full network measured when the run starts") {
+  MacsPredictor p;
+  auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
+  const Shape chw{1, 28, 28};
+  DriftingDevice dev{.drift = 0.5, .sessions = 2};  // the machine is already 2× slower than "exact"
+  ZeroBNConfig cfg{.budget_fraction = 0.5, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4}, .batch = 64,
+                   .progress = false};
+  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  CHECK(res.full_measured_ms == doctest::Approx(2.0 * dev.exact_ms(*make(), chw)));
+  CHECK(res.budget_ms == doctest::Approx(0.5 * res.full_measured_ms));
+  CHECK(res.measured_ms <= res.budget_ms);
+  CHECK(res.measured_ms / res.full_measured_ms > 0.4);  // the fraction holds across the drift
+  ZeroBN<MacsPredictor> bad(p, {.budget_fraction = 1.5});
+  CHECK_THROWS_WITH_AS(bad.check_feasible(make, &dev), doctest::Contains("fraction must be in (0, 1]"), Error);
+}

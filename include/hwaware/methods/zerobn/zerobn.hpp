@@ -37,6 +37,9 @@ using zerobn::GlobalBnRanking;
 
 struct ZeroBNConfig {
   double latency_ms = 0;          // the budget T, in ms, as measured on the device
+  // > 0: T = budget_fraction × the full network's latency measured at the start of the run
+  // (predicted, without a device); overrides latency_ms, and run() reports the T it used.
+  double budget_fraction = 0;
   int epochs = 20;
   double initial_fraction = 0.25; // share of epochs in Initial Training
   int interval = 2;               // ZT and RT alternate every `interval` epochs
@@ -88,6 +91,8 @@ struct ZeroBNFeasibility {
   double smallest_predicted_ms = 0;
   double smallest_measured_ms = -1;  // < 0: no device
   double full_measured_ms = -1;      // measured in the same session (the drift reference)
+  double full_predicted_ms = 0;
+  double budget_ms = 0;              // T: latency_ms, or budget_fraction × the full network
 };
 
 struct ZeroBNResult {
@@ -221,12 +226,16 @@ class ZeroBN {
   /// measured in the same session: its latency is the run's drift reference.
   template <class Dev = hw::OnednnCpuDevice>
   ZeroBNFeasibility check_feasible(const ModelFactory& make, Dev* device) const {
-    if (!(cfg_.latency_ms > 0)) throw Error("ZeroBN: the latency budget must be positive (got " + std::to_string(cfg_.latency_ms) + " ms)");
+    if (cfg_.budget_fraction != 0 && !(cfg_.budget_fraction > 0 && cfg_.budget_fraction <= 1))
+      throw Error("ZeroBN: the budget fraction must be in (0, 1] (got " + std::to_string(cfg_.budget_fraction) + ")");
+    if (cfg_.budget_fraction == 0 && !(cfg_.latency_ms > 0))
+      throw Error("ZeroBN: the latency budget must be positive (got " + std::to_string(cfg_.latency_ms) + " ms)");
     auto net = make();
     auto groups = nn::channel_groups(*net, cfg_.input_chw[0]);
     const auto smallest = ranking_.select(groups, 1.0, cfg_.guards);
     ZeroBNFeasibility f;
     f.smallest_predicted_ms = predict(*net, groups, smallest);
+    f.full_predicted_ms = predictor_.predict_ms(net->describe(cfg_.input_chw));
     if (device) {
       auto small = build_selection(make, smallest);
       if constexpr (requires { device->measure_many(std::vector<nn::Module*>{}, cfg_.input_chw); }) {
@@ -236,9 +245,16 @@ class ZeroBN {
         f.smallest_measured_ms = device->measure(*small, cfg_.input_chw).median_ms;
       }
     }
+    f.budget_ms = cfg_.latency_ms;
+    if (cfg_.budget_fraction > 0) {
+      if (device && f.full_measured_ms <= 0) f.full_measured_ms = device->measure(*net, cfg_.input_chw).median_ms;
+      f.budget_ms = cfg_.budget_fraction * (device ? f.full_measured_ms : f.full_predicted_ms);
+    }
     const double achievable = f.smallest_measured_ms > 0 ? f.smallest_measured_ms : f.smallest_predicted_ms;
-    if (cfg_.latency_ms < achievable)
-      throw Error("ZeroBN: the budget " + std::to_string(cfg_.latency_ms) + " ms is infeasible: the smallest network the guards allow (min " +
+    if (f.budget_ms < achievable)
+      throw Error("ZeroBN: the budget " + std::to_string(f.budget_ms) + " ms" +
+                  (cfg_.budget_fraction > 0 ? " (" + std::to_string(cfg_.budget_fraction) + " of the full network)" : "") +
+                  " is infeasible: the smallest network the guards allow (min " +
                   std::to_string(cfg_.guards.min_channels) + " channels per layer, multiples of " +
                   std::to_string(cfg_.guards.round_to) + ") takes " + std::to_string(achievable) + " ms" +
                   (f.smallest_measured_ms > 0 ? " measured on the device" : " predicted") + " (predicted " +
@@ -251,6 +267,7 @@ class ZeroBN {
   ZeroBNResult run(const ModelFactory& make, const Dataset& train, const Dataset& test, Dev* device = nullptr) {
     const auto wall_start = std::chrono::steady_clock::now();
     const ZeroBNFeasibility feasible = check_feasible(make, device);
+    cfg_.latency_ms = feasible.budget_ms;  // T from here on (config() reports it)
     ZeroBNResult res;
     res.budget_ms = cfg_.latency_ms;
     // The drift reference: the full architecture (fresh weights) and its latency at the start.
