@@ -119,7 +119,7 @@ std::vector<std::string> split(const std::string& s) {
 int main(int argc, char** argv) {
   CLI::App app{"ZeroBN against Network Slimming (and uniform width) at several latency budgets, measured here"};
   std::string models_arg = "vgg-small,resnet-8", fractions_arg = "0.3,0.5,0.7", out = "zerobn_eval.jsonl";
-  std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache";
+  std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache", ranking = "global";
   int epochs = 6, threads = 2, profile_networks = 60;
   int64_t train_limit = 20000, batch = 128;
   float lr = 0.05f;
@@ -136,6 +136,8 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir", cache_dir)->capture_default_str();
   app.add_option("--out", out, "JSON lines, one per finished row; an existing file is resumed")->capture_default_str();
   app.add_option("--table", table, "markdown table written at the end")->capture_default_str();
+  app.add_option("--ranking", ranking, "ZeroBN's channel ranking: global (|γ|, the paper's) or latency (|γ| per predicted ms saved)")
+      ->capture_default_str()->check(CLI::IsMember({"global", "latency"}));
   app.add_flag("--uniform", uniform, "also train uniform width scaling to each budget");
   app.add_flag("--quiet", quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
@@ -202,18 +204,19 @@ int main(int argc, char** argv) {
         // compares epochs run in the same minutes of this shared machine.
         auto plain = make();
         zerobn::EpochTrainer plain_epochs(*plain, cfg, train, epochs, lr);
-        ZeroBN<hw::MlpLatencyPredictor> timed(predictor, [&] {
-          ZeroBNConfig c = cfg;
-          c.on_epoch_end = [&](int e) { plain_epochs.epoch(e); };
-          return c;
-        }());
-        auto res = timed.run(make, train, test, &device);
+        ZeroBNConfig timed = cfg;
+        timed.on_epoch_end = [&](int e) { plain_epochs.epoch(e); };
+        auto run_with = [&](auto rank) {
+          return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, timed, rank).run(make, train, test, &device);
+        };
+        auto res = ranking == "latency" ? run_with(zerobn::LatencyAwareRanking{}) : run_with(GlobalBnRanking{});
         cfg.latency_ms = res.budget_ms;  // the T the run measured: the baselines get the same
         double zerobn_epoch_seconds = 0;  // the epochs this process ran (a resumed run restores the rest)
         for (const auto& ep : res.epochs) zerobn_epoch_seconds += ep.seconds;
         auto slim = zerobn::network_slimming(make, predictor, cfg, res.ratio, train, test, &device);
         json row{{"kind", "budget"},
                  {"model", model},
+                 {"ranking", ranking},
                  {"fraction", fraction},
                  {"budget_ms", res.budget_ms},
                  {"full_latency_ms", res.full_measured_ms},

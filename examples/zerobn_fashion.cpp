@@ -26,6 +26,7 @@ std::unique_ptr<nn::Module> make(const std::string& name, double width = 1.0) {
 int main(int argc, char** argv) {
   CLI::App app{"ZeroBN: prune a zoo network on Fashion-MNIST to a latency budget measured on this CPU"};
   std::string model = "vgg-small", checkpoint, heatmap = "zerobn_importance.svg", cache_dir = "hwaware-cache";
+  std::string ranking = "global";
   int epochs = 3, threads = 2, profile_networks = 60;
   double budget_ms = 0, budget_fraction = 0.5, sparsity = 1e-4;
   int64_t batch = 128, train_limit = 20000, min_channels = 4, round_to = 8;
@@ -45,6 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-limit", train_limit, "use the first N training images (-1: all 60,000)")->capture_default_str();
   app.add_option("--profile-networks", profile_networks, "random networks measured for the predictor")->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "where fitted predictors are cached")->capture_default_str();
+  app.add_option("--ranking", ranking, "channel ranking: global (|γ|, the paper's) or latency (|γ| per predicted ms saved)")
+      ->capture_default_str()->check(CLI::IsMember({"global", "latency"}));
   app.add_flag("--baselines", baselines, "also run Network Slimming and uniform width at the same epochs");
   app.add_option("--checkpoint", checkpoint, "save the ZeroBN run after every epoch");
   app.add_flag("--resume", resume, "continue from --checkpoint");
@@ -77,8 +80,10 @@ int main(int argc, char** argv) {
                      .resume = resume,
                      .progress = !quiet};
     auto factory = [&] { return make(model); };
-    ZeroBN<hw::MlpLatencyPredictor> zerobn(predictor, cfg);
-    auto res = zerobn.run(factory, train, test, &device);
+    auto run_with = [&](auto rank) {
+      return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, cfg, rank).run(factory, train, test, &device);
+    };
+    auto res = ranking == "latency" ? run_with(zerobn::LatencyAwareRanking{}) : run_with(GlobalBnRanking{});
     budget = res.budget_ms, cfg.latency_ms = res.budget_ms;
     if (res.full_measured_ms > 0) full_ms = res.full_measured_ms;
     std::fprintf(stderr, "zerobn: r = %.2f, %lld params, predicted %.4f ms, measured %.4f ms (budget %.4f, %s), test accuracy %.4f\n",
@@ -141,6 +146,7 @@ int main(int argc, char** argv) {
     }
     if (json) {
       nlohmann::json j{{"model", model},
+                       {"ranking", ranking},
                        {"budget_ms", budget},
                        {"full_latency_ms", full_ms},
                        {"predicted_latency_ms", res.predicted_ms},

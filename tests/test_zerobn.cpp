@@ -1,6 +1,7 @@
 // ZeroBN: phases, bisection on r against the predictor, infeasible budgets rejected before
 // training, a short real run whose compact network equals its masked one, and resume.
 #include <filesystem>
+#include <random>
 
 #include "gradcheck.hpp"
 #include "hwaware/data/dataset.hpp"
@@ -218,4 +219,51 @@ TEST_CASE("a budget fraction is taken of the full network measured when the run 
   CHECK(res.measured_ms / res.full_measured_ms > 0.4);  // the fraction holds across the drift
   ZeroBN<MacsPredictor> bad(p, {.budget_fraction = 1.5});
   CHECK_THROWS_WITH_AS(bad.check_feasible(make, &dev), doctest::Contains("fraction must be in (0, 1]"), Error);
+}
+
+TEST_CASE("latency-aware ranking: costs from the predictor, expensive channels go first, fewer channels dropped") {
+  auto net = models::vgg_small({.width = 0.5});
+  auto groups = nn::channel_groups(*net);
+  REQUIRE(groups.size() == 8);  // the input, six conv outputs, the logits
+  CHECK(!groups[0].prunable);
+  CHECK(!groups[7].prunable);
+  std::mt19937 rng(3);
+  std::uniform_real_distribution<float> u(0.5f, 1.5f);
+  for (auto& g : groups)
+    for (auto* bn : g.bns)
+      for (int64_t c = 0; c < g.channels; ++c) bn->gamma.value().data()[c] = u(rng);
+  MacsPredictor p;
+  ZeroBN<MacsPredictor, zerobn::LatencyAwareRanking> z(p, {.latency_ms = 1, .guards = {4, 4}});
+  GlobalBnRanking global;
+  z.update_costs(*net, groups, global.select(groups, 0.0, {4, 4}));
+  const auto& cost = z.ranking().cost;
+  REQUIRE(cost.size() == groups.size());
+  // A channel of conv 1 (28×28) feeds conv 2 at 28×28; one of conv 2 feeds conv 3 at 14×14 (after
+  // the pool); one of the last conv (7×7) feeds only the classifier.
+  CHECK(cost[2] > cost[1]);
+  CHECK(cost[1] > cost[6]);
+  CHECK(cost[3] > cost[6]);
+  for (double c : cost) CHECK(c > 0);
+
+  // The same predicted budget: the latency-aware ranking gets there dropping fewer channels.
+  const double full = p.predict_ms(net->describe({1, 28, 28}));
+  ZeroBN<MacsPredictor> plain(p, {.latency_ms = 0.5 * full, .guards = {4, 4}});
+  ZeroBN<MacsPredictor, zerobn::LatencyAwareRanking> aware(p, {.latency_ms = 0.5 * full, .guards = {4, 4}});
+  aware.update_costs(*net, groups, global.select(groups, 0.0, {4, 4}));
+  double pred_plain = 0, pred_aware = 0;
+  const double r_plain = plain.bisect_ratio(*net, groups, &pred_plain);
+  const double r_aware = aware.bisect_ratio(*net, groups, &pred_aware);
+  CHECK(pred_plain <= 0.5 * full);
+  CHECK(pred_aware <= 0.5 * full);
+  CHECK(r_aware < r_plain);
+
+  // Equal |γ| but a slightly higher one in the expensive group: |γ| alone keeps it, latency-aware drops it first.
+  for (auto& g : groups)
+    for (auto* bn : g.bns)
+      for (int64_t c = 0; c < g.channels; ++c) bn->gamma.value().data()[c] = &g == &groups[2] ? 1.1f : 1.0f;
+  const double small_r = 0.05;
+  const auto sg = global.select(groups, small_r, {1, 1});
+  const auto sa = aware.ranking().select(groups, small_r, {1, 1});
+  CHECK(sg[2].size() == static_cast<size_t>(groups[2].channels));
+  CHECK(sa[2].size() < static_cast<size_t>(groups[2].channels));
 }

@@ -185,6 +185,26 @@ class ZeroBN {
     return hi;
   }
 
+  /// For a cost-aware ranking: sets its per-channel costs from the predictor, around the network
+  /// that keeps `sel` (a channel's saving depends on its neighbours' widths). Otherwise a no-op.
+  void update_costs(nn::Module& net, std::vector<nn::ChannelGroup>& groups, const zerobn::Selection& sel) {
+    if constexpr (zerobn::CostAwareRanking<R>) {
+      std::vector<int64_t> kept(groups.size());
+      for (size_t g = 0; g < groups.size(); ++g)
+        kept[g] = groups[g].prunable ? static_cast<int64_t>(sel[g].size()) : groups[g].channels;
+      auto predict_sizes = [&](const std::vector<int64_t>& k) {
+        zerobn::Selection s(groups.size());
+        for (size_t g = 0; g < groups.size(); ++g)
+          if (groups[g].prunable)
+            for (int64_t c = 0; c < k[g]; ++c) s[g].push_back(c);
+        return predict(net, groups, s);
+      };
+      ranking_.set_costs(zerobn::channel_costs(groups, kept, std::max<int64_t>(1, cfg_.guards.round_to), predict_sizes));
+    }
+  }
+
+  const R& ranking() const { return ranking_; }
+
   /// Builds the architecture that keeps `sel` (fresh weights: only the shape matters).
   std::unique_ptr<nn::Module> build_selection(const ModelFactory& make, const zerobn::Selection& sel) const {
     auto net = make();
@@ -307,7 +327,11 @@ class ZeroBN {
       const bool new_zt = phase == Phase::zero && (e == 0 || zerobn_phase(e - 1, cfg_.epochs, cfg_.initial_fraction,
                                                                           cfg_.interval) != Phase::zero);
       if (phase == Phase::zero && (new_zt || ratio == 0 || cfg_.retarget_every > 0)) {
-        ratio = bisect_ratio(*net, groups, &log.predicted_ms, target, cfg_.retarget_every > 0 ? scale : 1.0);
+        const double s0 = cfg_.retarget_every > 0 ? scale : 1.0;
+        for (int pass = 0; pass < (zerobn::CostAwareRanking<R> ? 2 : 1); ++pass) {  // costs around the pruned net
+          update_costs(*net, groups, ranking_.select(groups, ratio, cfg_.guards));
+          ratio = bisect_ratio(*net, groups, &log.predicted_ms, target, s0);
+        }
         for (int c = 0; device && c < cfg_.calibration_steps; ++c) {
           const auto sel = ranking_.select(groups, ratio, cfg_.guards);
           log.measured_ms = measure_selection(make, sel, *device, reference.get(), reference_ms);
