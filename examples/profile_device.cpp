@@ -3,6 +3,8 @@
 // robust protocol (hw/device.hpp) and stored with the device fingerprint.
 //   ./build/examples/profile_device --out latency.jsonl            (≈ 3–5 min here)
 //   ./build/examples/profile_device --repeatability --json         (CV over 10 fresh processes)
+//   ./build/examples/profile_device --widths resnet-8 16,16,16,32,32,64,64 8,8,8,8,8,8,8 1,1,1,1,1,1,1
+//       (per-layer widths of one zoo model, measured in one interleaved session, ÷ the first)
 #include <CLI/CLI.hpp>
 #include <chrono>
 #include <cstdio>
@@ -50,6 +52,7 @@ int main(int argc, char** argv) {
   int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10;
   uint64_t seed = 1;
   bool json = false, repeatability = false, no_layers = false;
+  std::vector<std::string> widths;
   app.add_option("--out", out, "data set file (JSON lines)")->capture_default_str();
   app.add_option("--families", families_csv)->capture_default_str();
   app.add_option("--networks", networks, "random-width networks to measure")->capture_default_str();
@@ -63,12 +66,36 @@ int main(int argc, char** argv) {
   app.add_option("--fresh", fresh, "fresh processes for --repeatability")->capture_default_str();
   app.add_option("--measure-once", measure_model, "(internal) print one latency of this zoo model");
   app.add_option("--protocol", protocol, "(internal) robust | naive")->capture_default_str();
+  app.add_option("--widths", widths, "MODEL then per-layer width lists (comma-separated): measured together")
+      ->expected(2, 64);
   app.add_flag("--json", json);
   CLI11_PARSE(app, argc, argv);
 
   try {
     if (!measure_model.empty()) {
       std::printf("%.6f\n", measure_once(measure_model, protocol, threads));
+      return 0;
+    }
+    if (!widths.empty()) {
+      // A device's floor: how fast the same model gets as its layers narrow, in one session.
+      hw::OnednnCpuDevice device(threads, batch, {.rounds = rounds, .seed = seed});
+      std::vector<std::unique_ptr<nn::Module>> owned;
+      std::vector<nn::Module*> nets;
+      for (size_t i = 1; i < widths.size(); ++i) {
+        std::vector<int64_t> ch;
+        for (const auto& w : split_csv(widths[i])) ch.push_back(std::stoll(w));
+        owned.push_back(models::make_model(widths[0], {.channels = ch}));
+        nets.push_back(owned.back().get());
+      }
+      const auto m = device.measure_many(nets, {1, 28, 28});
+      nlohmann::json rows = nlohmann::json::array();
+      for (size_t i = 0; i < m.size(); ++i) {
+        std::printf("%-32s %9.4f ms  cv %.3f  ÷ first %.3f\n", widths[i + 1].c_str(), m[i].median_ms, m[i].cv,
+                    m[i].median_ms / m[0].median_ms);
+        rows.push_back({{"widths", widths[i + 1]}, {"median_ms", m[i].median_ms}, {"cv", m[i].cv},
+                        {"fraction_of_first", m[i].median_ms / m[0].median_ms}});
+      }
+      if (json) std::cout << nlohmann::json{{"model", widths[0]}, {"batch", batch}, {"threads", threads}, {"rows", rows}}.dump() << "\n";
       return 0;
     }
     if (repeatability) {

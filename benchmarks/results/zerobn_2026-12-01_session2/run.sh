@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The ZeroBN evaluation of 2026-12-01, second session (commit 53292d6: retargeted r, per-epoch
+# calibration, drift-corrected measurements, plain training interleaved epoch by epoch).
+# The full-network rows (plain training, accuracy) were kept from the first session's files.
+set -x
+export OMP_NUM_THREADS=2
+./build/examples/zerobn_evaluate --models vgg-small --fractions 0.3,0.5,0.7 --epochs 6 --train-limit 20000 --uniform \
+  --out vgg.jsonl --table vgg.md --cache-dir cache --quiet
+./build/examples/zerobn_evaluate --models resnet-8 --fractions 0.3,0.5,0.6,0.7 --epochs 6 --train-limit -1 --uniform \
+  --out resnet8.jsonl --table resnet8.md --cache-dir cache --quiet
+./build/examples/zerobn_evaluate --models resnet-8 --fractions 0.6 --epochs 6 --train-limit -1 --ranking latency \
+  --out resnet8_latency.jsonl --table resnet8_latency.md --cache-dir cache --quiet
