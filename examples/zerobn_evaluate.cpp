@@ -120,7 +120,7 @@ int main(int argc, char** argv) {
   CLI::App app{"ZeroBN against Network Slimming (and uniform width) at several latency budgets, measured here"};
   std::string models_arg = "vgg-small,resnet-8", fractions_arg = "0.3,0.5,0.7", out = "zerobn_eval.jsonl";
   std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache", ranking = "global";
-  int epochs = 6, threads = 2, profile_networks = 60;
+  int epochs = 6, threads = 2, profile_networks = 60, retarget_every = ZeroBNConfig{}.retarget_every;
   int64_t train_limit = 20000, batch = 128;
   float lr = 0.05f;
   bool uniform = false, quiet = false;
@@ -138,6 +138,8 @@ int main(int argc, char** argv) {
   app.add_option("--table", table, "markdown table written at the end")->capture_default_str();
   app.add_option("--ranking", ranking, "ZeroBN's channel ranking: global (|γ|, the paper's) or latency (|γ| per predicted ms saved)")
       ->capture_default_str()->check(CLI::IsMember({"global", "latency"}));
+  app.add_option("--retarget-every", retarget_every, "re-bisect r every N steps inside ZT epochs (0: the paper's r per ZT phase)")
+      ->capture_default_str();
   app.add_flag("--uniform", uniform, "also train uniform width scaling to each budget");
   app.add_flag("--quiet", quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
@@ -160,7 +162,7 @@ int main(int argc, char** argv) {
     for (const auto& model : split(models_arg)) {
       auto make = [&] { return std::unique_ptr<nn::Module>(models::make_model(model)); };
       auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
-      ZeroBNConfig base{.epochs = epochs, .lr = lr, .batch = batch, .progress = !quiet};
+      ZeroBNConfig base{.epochs = epochs, .retarget_every = retarget_every, .lr = lr, .batch = batch, .progress = !quiet};
 
       // The full network: latency (the budgets' reference) and plain training (accuracy, time).
       if (!find_row(rows, "full", model)) {
@@ -217,6 +219,7 @@ int main(int argc, char** argv) {
         json row{{"kind", "budget"},
                  {"model", model},
                  {"ranking", ranking},
+                 {"retarget_every", retarget_every},
                  {"fraction", fraction},
                  {"budget_ms", res.budget_ms},
                  {"full_latency_ms", res.full_measured_ms},

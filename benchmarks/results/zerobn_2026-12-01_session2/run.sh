@@ -10,3 +10,6 @@ export OMP_NUM_THREADS=2
   --out resnet8.jsonl --table resnet8.md --cache-dir cache --quiet
 ./build/examples/zerobn_evaluate --models resnet-8 --fractions 0.6 --epochs 6 --train-limit -1 --ranking latency \
   --out resnet8_latency.jsonl --table resnet8_latency.md --cache-dir cache --quiet
+# r fixed per ZT phase (the paper's schedule), to separate retargeting's effect on accuracy:
+./build/examples/zerobn_evaluate --models resnet-8 --fractions 0.6,0.7 --epochs 6 --train-limit -1 --retarget-every 0 \
+  --out resnet8_fixed_r.jsonl --table resnet8_fixed_r.md --cache-dir cache --quiet
