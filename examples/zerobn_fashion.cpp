@@ -29,7 +29,7 @@ int main(int argc, char** argv) {
   std::string ranking = "global";
   int epochs = 3, threads = 2, profile_networks = 60;
   double budget_ms = 0, budget_fraction = 0.5, sparsity = 1e-4;
-  int64_t batch = 128, train_limit = 20000, min_channels = 4, round_to = 8;
+  int64_t batch = 128, train_limit = 20000, min_channels = 4, round_to = 16;
   float lr = 0.05f;
   bool baselines = false, json = false, resume = false, quiet = false;
   app.add_option("--model", model, "vgg-small | resnet-8 | ref-cnn | mobilenetv2-tiny")->capture_default_str();
@@ -41,7 +41,7 @@ int main(int argc, char** argv) {
   app.add_option("--lr", lr)->capture_default_str();
   app.add_option("--sparsity", sparsity, "L1 weight s on BN scales")->capture_default_str();
   app.add_option("--min-channels", min_channels)->capture_default_str();
-  app.add_option("--round-to", round_to, "kept channel counts rounded to a multiple of this")->capture_default_str();
+  app.add_option("--round-to", round_to, "kept channel counts: multiples of this above it, powers of two up to it (16: AVX-512 blocks)")->capture_default_str();
   app.add_option("--threads", threads)->capture_default_str();
   app.add_option("--train-limit", train_limit, "use the first N training images (-1: all 60,000)")->capture_default_str();
   app.add_option("--profile-networks", profile_networks, "random networks measured for the predictor")->capture_default_str();
@@ -121,9 +121,10 @@ int main(int argc, char** argv) {
     row("full", &full_run, 0);
     row("zerobn", nullptr, 1);
     if (baselines) row("network slimming", &slim, 2), row("uniform width", &uniform, 3);
-    std::printf("budget %.4f ms = %.2f of the full network; zerobn r = %.2f (%d on-device guarantee steps), "
-                "measured/budget %.3f (the full network drifted %.3f× during the run)\n",
-                budget, budget / full_ms, res.ratio, res.guarantee_steps, res.measured_ms / budget,
+    std::printf("budget %.4f ms = %.2f of the full network; zerobn r = %.2f (%d on-device guarantee steps, "
+                "%lld recovery steps), measured/budget %.3f (the full network drifted %.3f× during the run)\n",
+                budget, budget / full_ms, res.ratio, res.guarantee_steps, static_cast<long long>(res.recovery_steps),
+                res.measured_ms / budget,
                 res.full_measured_ms > 0 ? res.full_now_ms / res.full_measured_ms : 1.0);
 
     if (!heatmap.empty() && !res.importance.empty()) {

@@ -267,3 +267,66 @@ TEST_CASE("latency-aware ranking: costs from the predictor, expensive channels g
   CHECK(sg[2].size() == static_cast<size_t>(groups[2].channels));
   CHECK(sa[2].size() < static_cast<size_t>(groups[2].channels));
 }
+
+TEST_CASE("guards: powers of two up to the block, multiples of it above, never below the minimum") {
+  const zerobn::SelectionGuards g{.min_channels = 4, .round_to = 16};
+  CHECK(g.fit(1, 64) == 4);
+  CHECK(g.fit(5, 64) == 8);
+  CHECK(g.fit(12, 64) == 16);  // 12 runs slower than 16 on AVX-512
+  CHECK(g.fit(17, 64) == 32);
+  CHECK(g.fit(41, 64) == 48);
+  CHECK(g.fit(9, 10) == 10);   // never more than the layer has
+  CHECK(g.fit(2, 3) == 3);
+  CHECK(g.below(64, 64) == 48);
+  CHECK(g.below(32, 64) == 16);
+  CHECK(g.below(16, 64) == 8);
+  CHECK(g.below(8, 64) == 4);
+  CHECK(g.below(4, 64) == 0);
+  const zerobn::SelectionGuards plain{.min_channels = 1, .round_to = 1};
+  CHECK(plain.fit(7, 64) == 7);
+  CHECK(plain.below(7, 64) == 6);
+  // Every selection keeps an allowed count in every prunable group.
+  auto net = models::resnet8();
+  auto groups = nn::channel_groups(*net);
+  for (double r : {0.1, 0.35, 0.6, 0.9, 1.0}) {
+    const auto sel = zerobn::GlobalBnRanking{}.select(groups, r, g);
+    for (size_t i = 0; i < groups.size(); ++i)
+      if (groups[i].prunable) CHECK(int64_t(sel[i].size()) == g.fit(int64_t(sel[i].size()), groups[i].channels));
+  }
+}
+
+TEST_CASE("a prediction the device contradicts is corrected after training: r raised, the new mask trained") {
+  MacsPredictor p{.ms_per_mmac = 1e-4, .ms_per_layer = 0};  // 100× optimistic against the device
+  auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
+  const Shape chw{1, 28, 28};
+  DriftingDevice dev{.drift = 0};
+  const double full_ms = dev.exact_ms(*make(), chw);
+  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
+                   .max_guarantee_steps = 100, .calibration_steps = 0, .measure_last_epoch = false,
+                   .recovery_epochs = 0.5, .batch = 64, .progress = false};
+  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  CHECK(res.epochs.back().ratio == 0);  // trusting the predictor, training pruned nothing
+  CHECK(res.guarantee_steps > 0);
+  CHECK(res.ratio > 0);
+  CHECK(res.recovery_steps == 4);       // half of the 8 batches of an epoch
+  CHECK(res.budget_met);
+  CHECK(res.measured_ms <= cfg.latency_ms);
+  CHECK(res.measured_ms == doctest::Approx(dev.exact_ms(*res.compact, chw)));
+  CHECK(res.extraction_max_abs_diff <= 1e-4);  // the recovered, masked network is the extracted one
+}
+
+TEST_CASE("in the last ZT epoch the device is asked: a wrong prediction is corrected before training ends") {
+  MacsPredictor p{.ms_per_mmac = 1e-4, .ms_per_layer = 0};
+  auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
+  const Shape chw{1, 28, 28};
+  DriftingDevice dev{.drift = 0};
+  const double full_ms = dev.exact_ms(*make(), chw);
+  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
+                   .calibration_steps = 2, .retarget_every = 4, .batch = 64, .progress = false};
+  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  CHECK(res.epochs.back().calibration > 50);  // measured / predicted: the device's word, not the predictor's
+  CHECK(res.measurements >= 2);
+  CHECK(res.budget_met);
+  CHECK(res.recovery_steps == 0);
+  CHECK(res.measured_ms >= 0.8 * cfg.latency_ms);
+}

@@ -32,10 +32,12 @@ struct StepHooks {
   std::function<void()> after_step;      // after the optimizer step (e.g. re-apply masks)
 };
 
-/// Trains `model` for one epoch. Throws DivergenceError naming the step on a non-finite loss.
+/// Trains `model` for one epoch (or its first `max_batches` batches, when ≥ 0). Throws
+/// DivergenceError naming the step on a non-finite loss.
 inline EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, const optim::LrSchedule& schedule,
                               Batcher& batcher, int epoch, float label_smoothing = 0.f,
-                              report::ProgressBar* progress = nullptr, const StepHooks& hooks = {}) {
+                              report::ProgressBar* progress = nullptr, const StepHooks& hooks = {},
+                              int64_t max_batches = -1) {
   model.train();
   batcher.start_epoch(epoch);
   Tensor images, labels;
@@ -44,7 +46,7 @@ inline EpochStats train_epoch(nn::Module& model, optim::Optimizer& opt, const op
   int64_t seen = 0, correct = 0, batches = 0;
   const auto t0 = std::chrono::steady_clock::now();
   if (progress) progress->start("epoch " + std::to_string(epoch + 1), batcher.batches_per_epoch());
-  while (batcher.next(images, labels)) {
+  while ((max_batches < 0 || batches < max_batches) && batcher.next(images, labels)) {
     const float lr = schedule.at(opt.steps());
     opt.zero_grad();
     Variable x(images);
