@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hwaware/hw/device.hpp"
+#include "hwaware/hw/features.hpp"
 #include "hwaware/models/zoo.hpp"
 
 namespace hwaware::hw {
@@ -33,13 +34,15 @@ inline const std::vector<double> kWidthFractions = {0.25, 0.375, 0.5, 0.75, 1.0,
 
 inline int64_t scaled_width(int64_t c, double f) { return std::max<int64_t>(1, std::llround(double(c) * f)); }
 
-/// A zoo network with each per-layer width drawn from [lo, hi] × its default.
-inline Probe random_network(const std::string& family, std::mt19937_64& rng, double lo = 0.25, double hi = 1.5) {
+/// A zoo network with each per-layer width drawn from [lo, hi] × its default; with `block` > 1,
+/// rounded up to counts that run fast (fast_channels: what ZeroBN's guards keep).
+inline Probe random_network(const std::string& family, std::mt19937_64& rng, double lo = 0.25, double hi = 1.5,
+                            int64_t block = 0) {
   std::uniform_real_distribution<double> u(lo, hi);
   std::vector<int64_t> c = models::default_channels(family);
   std::string name = family;
   for (auto& v : c) {
-    v = scaled_width(v, u(rng));
+    v = fast_channels(scaled_width(v, u(rng)), block);
     name += "-" + std::to_string(v);
   }
   return {"network", family, name, models::make_model(family, {.channels = c}), {1, 28, 28}};

@@ -7,6 +7,7 @@
 #include <numeric>
 #include <vector>
 
+#include "hwaware/hw/features.hpp"
 #include "hwaware/nn/channel_groups.hpp"
 
 namespace hwaware::zerobn {
@@ -27,17 +28,7 @@ struct SelectionGuards {
 
   /// The count a group of C channels keeps when k are wanted.
   int64_t fit(int64_t k, int64_t C) const {
-    int64_t want = std::max<int64_t>(k, std::min<int64_t>(C, min_channels));
-    if (round_to > 1) {
-      if (want > round_to) {
-        want = (want + round_to - 1) / round_to * round_to;
-      } else {
-        int64_t p = 1;
-        while (p < want) p *= 2;
-        want = std::min(p, round_to);
-      }
-    }
-    return std::min(C, want);
+    return std::min(C, hw::fast_channels(std::max<int64_t>(k, std::min<int64_t>(C, min_channels)), round_to));
   }
   /// The next allowed count below `kept` in a group of C channels (0: none).
   int64_t below(int64_t kept, int64_t C) const {

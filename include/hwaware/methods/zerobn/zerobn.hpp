@@ -27,6 +27,8 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "hwaware/hw/device.hpp"
@@ -242,14 +244,10 @@ class ZeroBN {
   template <class Dev>
   double measure_net(nn::Module& net, Dev& device, nn::Module* reference = nullptr, double reference_ms = -1,
                      double* raw = nullptr, double* reference_now = nullptr) const {
-    double ms = 0, ref_now = -1;
-    if constexpr (requires { device.measure_many(std::vector<nn::Module*>{}, cfg_.input_chw); }) {
-      if (reference && reference_ms > 0) {
-        const auto m = device.measure_many({&net, reference}, cfg_.input_chw);
-        ms = m[0].median_ms, ref_now = m[1].median_ms;
-      }
-    }
-    if (ref_now < 0) ms = device.measure(net, cfg_.input_chw).median_ms;
+    nn::Module* ref = nullptr;  // drift correction only from an interleaved session
+    if constexpr (requires { device.measure_many(std::vector<nn::Module*>{}, cfg_.input_chw); })
+      if (reference_ms > 0) ref = reference;
+    const auto [ms, ref_now] = measure_pair(net, ref, device);
     if (raw) *raw = ms;
     if (reference_now) *reference_now = ref_now;
     return ref_now > 0 ? ms * reference_ms / ref_now : ms;
@@ -280,18 +278,10 @@ class ZeroBN {
     f.full_predicted_ms = predictor_.predict_ms(net->describe(cfg_.input_chw));
     if (device) {
       auto small = build_selection(make, smallest);
-      if constexpr (requires { device->measure_many(std::vector<nn::Module*>{}, cfg_.input_chw); }) {
-        const auto m = device->measure_many({small.get(), net.get()}, cfg_.input_chw);
-        f.smallest_measured_ms = m[0].median_ms, f.full_measured_ms = m[1].median_ms;
-      } else {
-        f.smallest_measured_ms = device->measure(*small, cfg_.input_chw).median_ms;
-      }
+      std::tie(f.smallest_measured_ms, f.full_measured_ms) = measure_pair(*small, net.get(), *device);
     }
     f.budget_ms = cfg_.latency_ms;
-    if (cfg_.budget_fraction > 0) {
-      if (device && f.full_measured_ms <= 0) f.full_measured_ms = device->measure(*net, cfg_.input_chw).median_ms;
-      f.budget_ms = cfg_.budget_fraction * (device ? f.full_measured_ms : f.full_predicted_ms);
-    }
+    if (cfg_.budget_fraction > 0) f.budget_ms = cfg_.budget_fraction * (device ? f.full_measured_ms : f.full_predicted_ms);
     const double achievable = f.smallest_measured_ms > 0 ? f.smallest_measured_ms : f.smallest_predicted_ms;
     if (f.budget_ms < achievable)
       throw Error("ZeroBN: the budget " + std::to_string(f.budget_ms) + " ms" +
@@ -468,6 +458,20 @@ class ZeroBN {
 
  private:
   using BatchNorm2dRef = nn::BatchNorm2d*;
+
+  /// Medians of `net` and `other` (when given; else -1) in one interleaved session — or, on a
+  /// device without measure_many, one after the other.
+  template <class Dev>
+  std::pair<double, double> measure_pair(nn::Module& net, nn::Module* other, Dev& device) const {
+    if (!other) return {device.measure(net, cfg_.input_chw).median_ms, -1.0};
+    if constexpr (requires { device.measure_many(std::vector<nn::Module*>{}, cfg_.input_chw); }) {
+      const auto m = device.measure_many({&net, other}, cfg_.input_chw);
+      return {m[0].median_ms, m[1].median_ms};
+    } else {
+      const double a = device.measure(net, cfg_.input_chw).median_ms;
+      return {a, device.measure(*other, cfg_.input_chw).median_ms};
+    }
+  }
 
   static std::vector<int64_t> counts(const zerobn::Selection& sel) {
     std::vector<int64_t> k;
