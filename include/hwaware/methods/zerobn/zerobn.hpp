@@ -260,14 +260,6 @@ class ZeroBN {
     return ref_now > 0 ? ms * reference_ms / ref_now : ms;
   }
 
-  /// Measured latency of the architecture that keeps `sel` (see measure_net for the reference).
-  template <class Dev>
-  double measure_selection(const ModelFactory& make, const zerobn::Selection& sel, Dev& device,
-                           nn::Module* reference = nullptr, double reference_ms = -1) const {
-    auto net = build_selection(make, sel);
-    return measure_net(*net, device, reference, reference_ms);
-  }
-
   /// Throws when even the smallest network the guards allow misses the budget (predicted, and
   /// measured when a device is given) — before any training. With a device, the full network is
   /// measured in the same session: its latency is the run's drift reference.
