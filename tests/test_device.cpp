@@ -53,6 +53,30 @@ TEST_CASE("probes: layer grid around the zoo's layer signatures and random-width
   CHECK(hw::random_network("resnet-8", a).name == hw::random_network("resnet-8", b).name);
 }
 
+TEST_CASE("sampling: the scaled diagonal and log-uniform draws reach the narrow networks pruning produces") {
+  CHECK(hw::scaled_network("resnet-8", 0.25, 16).name == "resnet-8-4-4-4-8-8-16-16");
+  CHECK(hw::scaled_network("resnet-8", 0.75).name == "resnet-8-12-12-12-24-24-48-48");
+  CHECK(hw::scaled_network("resnet-8", 0.75, 16).name == "resnet-8-16-16-16-32-32-48-48");
+  const auto defaults = models::default_channels("resnet-8");
+  auto narrow_share = [&](hw::WidthDraw draw, double lo) {
+    std::mt19937_64 rng(3);
+    int narrow = 0, layers = 0;
+    for (int i = 0; i < 200; ++i) {
+      const auto net = hw::random_network("resnet-8", rng, lo, 1.1, 0, draw);
+      const auto d = net.module->describe(net.chw);
+      // the first conv's output width against its default
+      REQUIRE(d[0].type == "conv2d");
+      narrow += d[0].out_c * 4 <= defaults[0];
+      ++layers;
+    }
+    return double(narrow) / layers;
+  };
+  // At most a quarter of the default (f < 0.28 after rounding): log-uniform on [1/16, 1.1] puts
+  // ln 4.5 / ln 17.6 = 52% there, uniform on [0.2, 1.1] 9%.
+  CHECK(narrow_share(hw::WidthDraw::log_uniform, 0.0625) > 0.35);
+  CHECK(narrow_share(hw::WidthDraw::uniform, 0.2) < 0.15);
+}
+
 TEST_CASE("latency data sets: round trip, wrong fingerprint refused, corrupt line named") {
   const auto dir = std::filesystem::temp_directory_path();
   const std::string path = (dir / "hwaware_latency_test.jsonl").string();

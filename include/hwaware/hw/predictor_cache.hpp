@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -20,14 +21,16 @@ struct PredictorCacheOptions {
   size_t group = 12;        // probes measured interleaved at a time
   uint64_t seed = 17;
   bool log = true;          // progress on stderr
-  int64_t block = 16;       // the vector block of fast_channels for half of the random networks
+  int64_t block = 16;       // the vector block of fast_channels (two thirds of the random networks)
 };
+
+/// Fractions of the default width of the uniformly scaled networks every profile includes.
+inline const std::vector<double> kScaledFractions = {0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
 
 /// File the predictor of `family` on a device with fingerprint `fp` is cached in.
 inline std::string predictor_cache_path(const std::string& dir, const std::string& family, const Fingerprint& fp) {
-  // "-s2": the second sampling plan (half of the networks at fast channel counts); caches of the
-  // first are not reused.
-  return dir + "/mlp-" + family + "-" + std::to_string(fp.threads) + "t-b" + std::to_string(fp.batch) + "-s2.txt";
+  // "-s3": the third sampling plan (see cached_mlp_predictor); caches of earlier plans are not reused.
+  return dir + "/mlp-" + family + "-" + std::to_string(fp.threads) + "t-b" + std::to_string(fp.batch) + "-s3.txt";
 }
 
 /// The MLP predictor of `family` on `device`: the cached one when its fingerprint matches, else
@@ -49,9 +52,24 @@ inline MlpLatencyPredictor cached_mlp_predictor(OnednnCpuDevice& device, const s
   if (o.log) std::fprintf(stderr, "profiling %s on this device for the latency predictor...\n", family.c_str());
   auto probes = layer_probes({family});
   std::mt19937_64 rng(o.seed);
-  // Half the networks with arbitrary widths, half with the fast counts pruning keeps (a predictor
-  // fitted on the first kind only saw resnet-8's all-4 network at 0.84 of the full one; measured 0.42).
-  for (int i = 0; i < o.networks; ++i) probes.push_back(random_network(family, rng, 0.2, 1.1, i % 2 ? o.block : 0));
+  // The networks: a third with arbitrary widths in [0.2, 1.1] of the default; a third at the fast
+  // counts pruning keeps, same range; a third at fast counts drawn log-uniformly in [1/16, 1.1]
+  // (narrow networks); and the uniformly scaled networks at kScaledFractions, fast and arbitrary.
+  // Plan 1 (arbitrary widths only) saw resnet-8's all-4 network at 0.84 of the full one, plan 2
+  // (without the narrow third and the diagonal) at 0.61 and above its 8-wide first stage;
+  // measured 0.34–0.42 (2026-12-01).
+  for (int i = 0; i < o.networks; ++i) {
+    const int kind = i % 3;
+    if (kind == 2) probes.push_back(random_network(family, rng, 0.0625, 1.1, o.block, WidthDraw::log_uniform));
+    else probes.push_back(random_network(family, rng, 0.2, 1.1, kind == 1 ? o.block : 0));
+  }
+  std::set<std::string> names;
+  for (const auto& p : probes) names.insert(p.name);
+  for (double f : kScaledFractions)
+    for (int64_t block : {o.block, int64_t{0}}) {
+      Probe p = scaled_network(family, f, block);
+      if (names.insert(p.name).second) probes.push_back(std::move(p));
+    }
   auto samples = measure_probes(device, probes, o.group, [&](size_t done, size_t total) {
     if (o.log && (done == total || done % 120 == 0)) std::fprintf(stderr, "  measured %zu/%zu\n", done, total);
   });

@@ -34,15 +34,34 @@ inline const std::vector<double> kWidthFractions = {0.25, 0.375, 0.5, 0.75, 1.0,
 
 inline int64_t scaled_width(int64_t c, double f) { return std::max<int64_t>(1, std::llround(double(c) * f)); }
 
+/// How random_network draws a layer's width fraction in [lo, hi]: uniformly, or log-uniformly
+/// (as many networks between 1/8 and 1/4 of the default as between 1/2 and 1: pruned networks
+/// live at the narrow end, where a uniform draw rarely goes).
+enum class WidthDraw { uniform, log_uniform };
+
 /// A zoo network with each per-layer width drawn from [lo, hi] × its default; with `block` > 1,
 /// rounded up to counts that run fast (fast_channels: what ZeroBN's guards keep).
 inline Probe random_network(const std::string& family, std::mt19937_64& rng, double lo = 0.25, double hi = 1.5,
-                            int64_t block = 0) {
-  std::uniform_real_distribution<double> u(lo, hi);
+                            int64_t block = 0, WidthDraw draw = WidthDraw::uniform) {
+  std::uniform_real_distribution<double> u(draw == WidthDraw::uniform ? lo : std::log(lo),
+                                           draw == WidthDraw::uniform ? hi : std::log(hi));
   std::vector<int64_t> c = models::default_channels(family);
   std::string name = family;
   for (auto& v : c) {
-    v = fast_channels(scaled_width(v, u(rng)), block);
+    const double f = draw == WidthDraw::uniform ? u(rng) : std::exp(u(rng));
+    v = fast_channels(scaled_width(v, f), block);
+    name += "-" + std::to_string(v);
+  }
+  return {"network", family, name, models::make_model(family, {.channels = c}), {1, 28, 28}};
+}
+
+/// The zoo network with every layer at `fraction` of its default width (rounded by fast_channels
+/// with `block` > 1): uniform width scaling, the diagonal of the width space.
+inline Probe scaled_network(const std::string& family, double fraction, int64_t block = 0) {
+  std::vector<int64_t> c = models::default_channels(family);
+  std::string name = family;
+  for (auto& v : c) {
+    v = fast_channels(scaled_width(v, fraction), block);
     name += "-" + std::to_string(v);
   }
   return {"network", family, name, models::make_model(family, {.channels = c}), {1, 28, 28}};
