@@ -4,10 +4,14 @@
 //   ./build/examples/profile_device --out latency.jsonl            (≈ 3–5 min here)
 //   ./build/examples/profile_device --repeatability --json         (CV over 10 fresh processes)
 //   ./build/examples/profile_device --widths resnet-8 16,16,16,32,32,64,64 8,8,8,8,8,8,8 1,1,1,1,1,1,1
-//       (per-layer widths of one zoo model, measured in one interleaved session, ÷ the first)
+//       (per-layer widths of one zoo model, measured in one interleaved session, ÷ the first;
+//        --sessions 20: 20 sessions, median ratio and range; --predictor-cache DIR: the cached
+//        MLP predictor's figures beside them)
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/hw/sampling.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -49,7 +53,8 @@ double cv_of(const std::vector<double>& v) {
 int main(int argc, char** argv) {
   CLI::App app{"Measure this CPU's latency data set (oneDNN inference) for the latency predictors"};
   std::string out = "latency.jsonl", families_csv = "ref-cnn,vgg-small,resnet-8", measure_model, protocol = "robust";
-  int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10;
+  int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10, sessions = 1;
+  std::string predictor_cache;
   uint64_t seed = 1;
   bool json = false, repeatability = false, no_layers = false;
   std::vector<std::string> widths;
@@ -68,6 +73,10 @@ int main(int argc, char** argv) {
   app.add_option("--protocol", protocol, "(internal) robust | naive")->capture_default_str();
   app.add_option("--widths", widths, "MODEL then per-layer width lists (comma-separated): measured together")
       ->expected(2, 64);
+  app.add_option("--sessions", sessions, "with --widths: interleaved sessions back to back")->capture_default_str()
+      ->check(CLI::PositiveNumber);
+  app.add_option("--predictor-cache", predictor_cache,
+                 "with --widths: also the MLP predictor cached in this directory (--networks: its random networks)");
   app.add_flag("--json", json);
   CLI11_PARSE(app, argc, argv);
 
@@ -77,7 +86,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (!widths.empty()) {
-      // A device's floor: how fast the same model gets as its layers narrow, in one session.
+      // A device's floor: how fast the same model gets as its layers narrow, measured together;
+      // with --sessions N, N interleaved sessions back to back (the ratio's median and range);
+      // with --predictor-cache, beside the cached MLP predictor's figures (fitted first if missing).
       hw::OnednnCpuDevice device(threads, batch, {.rounds = rounds, .seed = seed});
       std::vector<std::unique_ptr<nn::Module>> owned;
       std::vector<nn::Module*> nets;
@@ -87,13 +98,39 @@ int main(int argc, char** argv) {
         owned.push_back(models::make_model(widths[0], {.channels = ch}));
         nets.push_back(owned.back().get());
       }
-      const auto m = device.measure_many(nets, {1, 28, 28});
+      std::vector<std::vector<double>> ms(nets.size()), ratio(nets.size());
+      for (int s = 0; s < sessions; ++s) {
+        const auto m = device.measure_many(nets, {1, 28, 28});
+        for (size_t i = 0; i < m.size(); ++i) {
+          ms[i].push_back(m[i].median_ms);
+          ratio[i].push_back(m[i].median_ms / m[0].median_ms);
+        }
+      }
+      std::vector<double> predicted;
+      if (!predictor_cache.empty()) {
+        auto p = hw::cached_mlp_predictor(device, widths[0], predictor_cache, {.networks = networks});
+        for (auto* n : nets) predicted.push_back(p.predict_ms(n->describe({1, 28, 28})));
+      }
+      auto median = [](std::vector<double> v) {
+        std::sort(v.begin(), v.end());
+        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+      };
       nlohmann::json rows = nlohmann::json::array();
-      for (size_t i = 0; i < m.size(); ++i) {
-        std::printf("%-32s %9.4f ms  cv %.3f  ÷ first %.3f\n", widths[i + 1].c_str(), m[i].median_ms, m[i].cv,
-                    m[i].median_ms / m[0].median_ms);
-        rows.push_back({{"widths", widths[i + 1]}, {"median_ms", m[i].median_ms}, {"cv", m[i].cv},
-                        {"fraction_of_first", m[i].median_ms / m[0].median_ms}});
+      for (size_t i = 0; i < nets.size(); ++i) {
+        const auto [lo, hi] = std::minmax_element(ratio[i].begin(), ratio[i].end());
+        const double med_ms = median(ms[i]), med_ratio = median(ratio[i]);
+        std::printf("%-32s %9.4f ms  ÷ first %.3f", widths[i + 1].c_str(), med_ms, med_ratio);
+        if (sessions > 1) std::printf(" [%.3f, %.3f]", *lo, *hi);
+        nlohmann::json row{{"widths", widths[i + 1]}, {"median_ms", med_ms}, {"fraction_of_first", med_ratio},
+                           {"fraction_min", *lo}, {"fraction_max", *hi}, {"sessions", sessions}};
+        if (!predicted.empty()) {
+          std::printf("  predicted %.4f ms (÷ first %.3f, predicted / measured %.3f)", predicted[i],
+                      predicted[i] / predicted[0], predicted[i] / med_ms);
+          row["predicted_ms"] = predicted[i];
+          row["predicted_fraction_of_first"] = predicted[i] / predicted[0];
+        }
+        std::printf("\n");
+        rows.push_back(row);
       }
       if (json) std::cout << nlohmann::json{{"model", widths[0]}, {"batch", batch}, {"threads", threads}, {"rows", rows}}.dump() << "\n";
       return 0;

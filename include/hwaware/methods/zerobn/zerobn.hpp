@@ -14,6 +14,8 @@
 //   (the paper) — here by default at every ZT epoch with a measured calibration, and every
 //   `retarget_every` steps inside it when the mask has left a band under T; in the last ZT epoch
 //   those retargets measure the architecture on the device, so training ends on a confirmed mask.
+//   A device figure is the median of measure_sessions interleaved sessions with the full network,
+//   drift-corrected, and an architecture's latency the median of all its figures in the run.
 // - The result is extracted for real and measured on the device; while it misses T, r is raised
 //   by 0.01 to the next architecture (the guarantee), and a raised mask is trained briefly before
 //   extraction. A budget below the smallest allowed network is rejected before training with the
@@ -67,15 +69,12 @@ struct ZeroBNConfig {
   // A retarget keeps r while the calibrated prediction of the current mask stays within
   // [retarget_band·target, target]: a mask that flips between architectures costs accuracy
   // (resnet-8 at 60%: 0.8573 retargeted every 50 steps, 0.8961 masked with r fixed; 2026-12-01).
-  double retarget_band = 0.9;
-  // With a device, the retargets of the last ZT epoch measure the current architecture (each
-  // distinct one once) and recalibrate on it, so training ends on a mask the device confirmed.
+  // 0.95 of the 0.95·T target keeps the mask above 0.9·T: at a band of 0.9 resnet-8 trained at
+  // 0.87·T and ended at 0.76·T in the final sessions (70%, 2026-12-01).
+  double retarget_band = 0.95;
+  // With a device, the retargets of the last ZT epoch measure the current architecture and
+  // recalibrate on it, so training ends on a mask the device confirmed.
   bool measure_last_epoch = true;
-  // A measurement more than this far from the calibrated prediction is a surprise: the
-  // architecture is measured twice more and the median of the three taken. One slow session
-  // read resnet-8 at r = 0.62 as 0.74 of the full network (0.42 the epoch before), and r went to
-  // 1.00 on it (2026-12-01).
-  double surprise_tolerance = 0.2;
   // When the extracted network still misses T, r is raised to the next architecture until the
   // device meets T, and the network is trained this share of an epoch with that mask fixed (lr =
   // recovery_lr_fraction × lr) before extraction. Without it, removing channels the training mask
@@ -86,6 +85,18 @@ struct ZeroBNConfig {
   // machine drifted since the run started (full now vs full at the start), so a slow phase of a
   // shared host does not read as a slow network. Needs a device with measure_many.
   bool drift_reference = true;
+  // Every device measurement is the median of this many interleaved sessions back to back (each
+  // with its own warm-up), so one disturbed session does not decide alone. Inside a run, an
+  // architecture's latency is the median of all its measurements so far (the guarantee's
+  // included): on this host a narrow resnet-8 read 0.38–0.50 of the full network in sessions
+  // minutes apart, and a single slow reading in the guarantee raised r from 0.62 to 0.97 after
+  // training (2026-12-01).
+  int measure_sessions = 3;
+  // In the guarantee, an architecture that misses T by less than recheck_margin·T is measured
+  // again (up to guarantee_rechecks times, its median over all its measurements deciding) before
+  // r is raised: a near miss is within this host's noise, and every raise removes trained channels.
+  int guarantee_rechecks = 2;
+  double recheck_margin = 0.15;
   // Called after every epoch, outside the timed training (e.g. one epoch of a baseline trained
   // in the same time window, for a drift-free time comparison).
   std::function<void(int epoch)> on_epoch_end;
@@ -254,10 +265,19 @@ class ZeroBN {
     nn::Module* ref = nullptr;  // drift correction only from an interleaved session
     if constexpr (requires { device.measure_many(std::vector<nn::Module*>{}, cfg_.input_chw); })
       if (reference_ms > 0) ref = reference;
-    const auto [ms, ref_now] = measure_pair(net, ref, device);
-    if (raw) *raw = ms;
-    if (reference_now) *reference_now = ref_now;
-    return ref_now > 0 ? ms * reference_ms / ref_now : ms;
+    struct Session {
+      double corrected, ms, ref_now;
+    };
+    std::vector<Session> s;
+    for (int i = 0; i < std::max(1, cfg_.measure_sessions); ++i) {
+      const auto [ms, ref_now] = measure_pair(net, ref, device);
+      s.push_back({ref_now > 0 ? ms * reference_ms / ref_now : ms, ms, ref_now});
+    }
+    std::stable_sort(s.begin(), s.end(), [](const Session& a, const Session& b) { return a.corrected < b.corrected; });
+    const Session& m = s[(s.size() - 1) / 2];  // the median session (the lower one of an even count)
+    if (raw) *raw = m.ms;
+    if (reference_now) *reference_now = m.ref_now;
+    return m.corrected;
   }
 
   /// Throws when even the smallest network the guards allow misses the budget (predicted, and
@@ -275,9 +295,19 @@ class ZeroBN {
     ZeroBNFeasibility f;
     f.smallest_predicted_ms = predict(*net, groups, smallest);
     f.full_predicted_ms = predictor_.predict_ms(net->describe(cfg_.input_chw));
-    if (device) {
+    if (device) {  // medians over measure_sessions sessions
       auto small = build_selection(make, smallest);
-      std::tie(f.smallest_measured_ms, f.full_measured_ms) = measure_pair(*small, net.get(), *device);
+      std::vector<double> a, b;
+      for (int i = 0; i < std::max(1, cfg_.measure_sessions); ++i) {
+        const auto [x, y] = measure_pair(*small, net.get(), *device);
+        a.push_back(x), b.push_back(y);
+      }
+      auto median = [](std::vector<double>& v) {
+        std::sort(v.begin(), v.end());
+        return v[(v.size() - 1) / 2];
+      };
+      f.smallest_measured_ms = median(a);
+      f.full_measured_ms = median(b);
     }
     f.budget_ms = cfg_.latency_ms;
     if (cfg_.budget_fraction > 0) f.budget_ms = cfg_.budget_fraction * (device ? f.full_measured_ms : f.full_predicted_ms);
@@ -323,25 +353,16 @@ class ZeroBN {
       res.train_seconds = meta.value("train_seconds", 0.0);
     }
     const double target = device ? cfg_.calibration_target * cfg_.latency_ms : cfg_.latency_ms;
-    // Device measurements during training, one per distinct architecture (kept counts): a
-    // re-measurement of the same shape would only add noise to the decisions taken on it.
-    std::map<std::vector<int64_t>, double> measured;
-    auto measure_arch = [&](const zerobn::Selection& sel) {
-      const auto key = counts(sel);
-      if (auto it = measured.find(key); it != measured.end()) return it->second;
+    // Device measurements of every architecture (kept counts) in the run; its latency is their median.
+    std::map<std::vector<int64_t>, std::vector<double>> measured;
+    auto measure_arch = [&](const zerobn::Selection& sel, double* raw = nullptr, double* reference_now = nullptr) {
+      auto& history = measured[counts(sel)];
       auto shape = build_selection(make, sel);
-      auto once = [&] {
-        ++res.measurements;
-        return measure_net(*shape, *device, reference.get(), reference_ms);
-      };
-      double ms = once();
-      const double expected = scale * predictor_.predict_ms(shape->describe(cfg_.input_chw));
-      if (std::abs(ms / expected - 1) > cfg_.surprise_tolerance) {
-        std::array<double, 3> m{ms, once(), once()};
-        std::sort(m.begin(), m.end());
-        ms = m[1];
-      }
-      return measured[key] = ms;
+      ++res.measurements;
+      history.push_back(measure_net(*shape, *device, reference.get(), reference_ms, raw, reference_now));
+      std::vector<double> v = history;
+      std::sort(v.begin(), v.end());
+      return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
     };
 
     double callback_seconds = 0;  // spent in on_epoch_end: not ZeroBN's time
@@ -364,7 +385,9 @@ class ZeroBN {
           update_costs(*net, groups, ranking_.select(groups, ratio, cfg_.guards));
           if (fresh) ratio = bisect_ratio(*net, groups, nullptr, target, s0);
         }
-        if (device) log.measured_ms = retarget(*net, groups, ratio, scale, target, measure_arch);
+        if (device)
+          log.measured_ms = retarget(*net, groups, ratio, scale, target,
+                                     [&](const zerobn::Selection& sel) { return measure_arch(sel); });
         else if (!fresh) retarget(*net, groups, ratio, scale, target, nullptr);
         log.calibration = scale;
       }
@@ -379,7 +402,8 @@ class ZeroBN {
         // after it, and the network fell to 0.27 accuracy, 2026-12-01); a miss is the guarantee's.
         const bool last = e == cfg_.epochs - 1;
         const bool measure_now = device && cfg_.measure_last_epoch && last;
-        const Measure measure = measure_now ? Measure(measure_arch) : nullptr;
+        const Measure measure = measure_now ? Measure([&](const zerobn::Selection& sel) { return measure_arch(sel); })
+                                            : nullptr;
         hooks.after_step = [&, steps, last, measure, step = int64_t{-1}]() mutable {
           ++step;  // call 0 is the one right here, before the epoch's first step
           if (cfg_.retarget_every > 0 && step > 0 && (!last || 2 * step <= steps) &&
@@ -427,9 +451,11 @@ class ZeroBN {
       auto shape = build_selection(make, sel);
       res.predicted_ms = predictor_.predict_ms(shape->describe(cfg_.input_chw));
       if (device) {
-        ++res.measurements;
-        res.measured_ms =
-            measure_net(*shape, *device, reference.get(), reference_ms, &res.measured_raw_ms, &res.full_now_ms);
+        res.measured_ms = measure_arch(sel, &res.measured_raw_ms, &res.full_now_ms);
+        for (int k = 0; k < cfg_.guarantee_rechecks && res.measured_ms > cfg_.latency_ms &&
+                        res.measured_ms <= (1 + cfg_.recheck_margin) * cfg_.latency_ms;
+             ++k)
+          res.measured_ms = measure_arch(sel, &res.measured_raw_ms, &res.full_now_ms);
       }
       return device ? res.measured_ms <= cfg_.latency_ms : res.predicted_ms <= cfg_.latency_ms;
     };
