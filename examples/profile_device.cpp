@@ -111,10 +111,7 @@ int main(int argc, char** argv) {
         auto p = hw::cached_mlp_predictor(device, widths[0], predictor_cache, {.networks = networks});
         for (auto* n : nets) predicted.push_back(p.predict_ms(n->describe({1, 28, 28})));
       }
-      auto median = [](std::vector<double> v) {
-        std::sort(v.begin(), v.end());
-        return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
-      };
+      const auto median = [](const std::vector<double>& v) { return hw::median(v); };
       nlohmann::json rows = nlohmann::json::array();
       for (size_t i = 0; i < nets.size(); ++i) {
         const auto [lo, hi] = std::minmax_element(ratio[i].begin(), ratio[i].end());

@@ -278,10 +278,7 @@ int main(int argc, char** argv) {
             frac[i].push_back(m[i].median_ms / m.back().median_ms);
           }
         }
-        auto median = [](std::vector<double> v) {
-          std::sort(v.begin(), v.end());
-          return v[v.size() / 2];
-        };
+        const auto median = [](const std::vector<double>& v) { return hw::median(v); };
         json inter{{"sessions", kFinalSessions}, {"zerobn_ms", median(ms[0])}, {"slimming_ms", median(ms[1])},
                    {"full_ms", median(ms.back())}, {"zerobn_fraction", median(frac[0])},
                    {"slimming_fraction", median(frac[1])}, {"zerobn_fraction_sessions", frac[0]}};

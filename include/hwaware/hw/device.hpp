@@ -41,26 +41,29 @@ struct ProtocolOptions {
   uint64_t seed = 1;
 };
 
+/// Median of `v` (the mean of the middle two for an even count; 0 when empty).
+inline double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
 /// Robust statistics of per-run times (ms): median after dropping outliers beyond k·MAD.
 inline Measurement summarize(std::vector<double> t, double reject_mads) {
   Measurement m;
   if (t.empty()) return m;
-  auto median_of = [](std::vector<double> v) {
-    std::sort(v.begin(), v.end());
-    const size_t n = v.size();
-    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-  };
-  const double med = median_of(t);
+  const double med = median(t);
   std::vector<double> dev(t.size());
   for (size_t i = 0; i < t.size(); ++i) dev[i] = std::abs(t[i] - med);
-  const double mad = 1.4826 * median_of(dev);
+  const double mad = 1.4826 * median(dev);
   std::vector<double> kept;
   for (double x : t)
     if (mad == 0 || std::abs(x - med) <= reject_mads * mad) kept.push_back(x);
   std::sort(kept.begin(), kept.end());
   m.runs = static_cast<int>(kept.size());
   m.rejected = static_cast<int>(t.size() - kept.size());
-  m.median_ms = median_of(kept);
+  m.median_ms = median(kept);
   m.min_ms = kept.front();
   auto quantile = [&](double q) {
     const double pos = q * double(kept.size() - 1);

@@ -39,32 +39,32 @@ inline int64_t scaled_width(int64_t c, double f) { return std::max<int64_t>(1, s
 /// live at the narrow end, where a uniform draw rarely goes).
 enum class WidthDraw { uniform, log_uniform };
 
-/// A zoo network with each per-layer width drawn from [lo, hi] × its default; with `block` > 1,
-/// rounded up to counts that run fast (fast_channels: what ZeroBN's guards keep).
-inline Probe random_network(const std::string& family, std::mt19937_64& rng, double lo = 0.25, double hi = 1.5,
-                            int64_t block = 0, WidthDraw draw = WidthDraw::uniform) {
-  std::uniform_real_distribution<double> u(draw == WidthDraw::uniform ? lo : std::log(lo),
-                                           draw == WidthDraw::uniform ? hi : std::log(hi));
+/// The zoo network of `family` with each layer's default width c scaled to
+/// fast_channels(scaled_width(c, fraction()), block), named by its widths.
+template <class Fraction>
+Probe network_at(const std::string& family, int64_t block, Fraction&& fraction) {
   std::vector<int64_t> c = models::default_channels(family);
   std::string name = family;
   for (auto& v : c) {
-    const double f = draw == WidthDraw::uniform ? u(rng) : std::exp(u(rng));
-    v = fast_channels(scaled_width(v, f), block);
+    v = fast_channels(scaled_width(v, fraction()), block);
     name += "-" + std::to_string(v);
   }
   return {"network", family, name, models::make_model(family, {.channels = c}), {1, 28, 28}};
 }
 
+/// A zoo network with each per-layer width drawn from [lo, hi] × its default; with `block` > 1,
+/// rounded up to counts that run fast (fast_channels: what ZeroBN's guards keep).
+inline Probe random_network(const std::string& family, std::mt19937_64& rng, double lo = 0.25, double hi = 1.5,
+                            int64_t block = 0, WidthDraw draw = WidthDraw::uniform) {
+  const bool log = draw == WidthDraw::log_uniform;
+  std::uniform_real_distribution<double> u(log ? std::log(lo) : lo, log ? std::log(hi) : hi);
+  return network_at(family, block, [&] { return log ? std::exp(u(rng)) : u(rng); });
+}
+
 /// The zoo network with every layer at `fraction` of its default width (rounded by fast_channels
 /// with `block` > 1): uniform width scaling, the diagonal of the width space.
 inline Probe scaled_network(const std::string& family, double fraction, int64_t block = 0) {
-  std::vector<int64_t> c = models::default_channels(family);
-  std::string name = family;
-  for (auto& v : c) {
-    v = fast_channels(scaled_width(v, fraction), block);
-    name += "-" + std::to_string(v);
-  }
-  return {"network", family, name, models::make_model(family, {.channels = c}), {1, 28, 28}};
+  return network_at(family, block, [&] { return fraction; });
 }
 
 /// Layer probes on a width grid around every layer signature of the given zoo families.

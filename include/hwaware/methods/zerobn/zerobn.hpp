@@ -302,12 +302,8 @@ class ZeroBN {
         const auto [x, y] = measure_pair(*small, net.get(), *device);
         a.push_back(x), b.push_back(y);
       }
-      auto median = [](std::vector<double>& v) {
-        std::sort(v.begin(), v.end());
-        return v[(v.size() - 1) / 2];
-      };
-      f.smallest_measured_ms = median(a);
-      f.full_measured_ms = median(b);
+      f.smallest_measured_ms = hw::median(a);
+      f.full_measured_ms = hw::median(b);
     }
     f.budget_ms = cfg_.latency_ms;
     if (cfg_.budget_fraction > 0) f.budget_ms = cfg_.budget_fraction * (device ? f.full_measured_ms : f.full_predicted_ms);
@@ -360,9 +356,7 @@ class ZeroBN {
       auto shape = build_selection(make, sel);
       ++res.measurements;
       history.push_back(measure_net(*shape, *device, reference.get(), reference_ms, raw, reference_now));
-      std::vector<double> v = history;
-      std::sort(v.begin(), v.end());
-      return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+      return hw::median(history);
     };
 
     double callback_seconds = 0;  // spent in on_epoch_end: not ZeroBN's time
