@@ -408,3 +408,59 @@ TEST_CASE("in the last ZT epoch the device is asked: a wrong prediction is corre
   CHECK(res.recovery_steps == 0);
   CHECK(res.measured_ms >= 0.8 * cfg.latency_ms);
 }
+
+TEST_CASE("select_counts keeps the most important channels of each group at fixed counts") {
+  auto net = models::vgg_small({.width = 0.25});
+  auto groups = nn::channel_groups(*net, 1);
+  REQUIRE(groups.size() >= 2);
+  std::vector<int64_t> counts;
+  for (auto& g : groups) {
+    counts.push_back(g.channels / 2);
+    if (!g.prunable) continue;
+    for (auto* bn : g.bns) {  // a permutation of 1..C (C = 8·k, 7 coprime to it)
+      float* gamma = bn->gamma.value().data();
+      for (int64_t c = 0; c < g.channels; ++c) gamma[c] = float((c * 7) % g.channels) + 1.f;
+    }
+  }
+  const auto sel = zerobn::select_counts(groups, counts);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!groups[g].prunable) continue;
+    REQUIRE(static_cast<int64_t>(sel[g].size()) == counts[g]);
+    const auto imp = nn::channel_importance(groups[g]);
+    float kept_min = 1e30f, dropped_max = -1;
+    std::vector<bool> in(static_cast<size_t>(groups[g].channels), false);
+    for (auto c : sel[g]) in[c] = true, kept_min = std::min(kept_min, imp[c]);
+    for (int64_t c = 0; c < groups[g].channels; ++c)
+      if (!in[c]) dropped_max = std::max(dropped_max, imp[c]);
+    CHECK(kept_min > dropped_max);
+    CHECK(std::is_sorted(sel[g].begin(), sel[g].end()));
+  }
+}
+
+TEST_CASE("the last epoch's second half trains one architecture, the one the device confirmed") {
+  const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_zerobn_frozen.ckpt").string();
+  std::filesystem::remove(ckpt);
+  MacsPredictor p{.ms_per_mmac = 1e-4, .ms_per_layer = 0};  // 10000× low: the device must correct it
+  auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
+  const Shape chw{1, 28, 28};
+  DriftingDevice dev{.drift = 0};
+  ZeroBNConfig cfg{.latency_ms = 0.5 * dev.exact_ms(*make(), chw), .epochs = 2, .initial_fraction = 0.5,
+                   .guards = {4, 4}, .calibration_steps = 3, .retarget_every = 2, .batch = 32, .checkpoint = ckpt,
+                   .progress = false};
+  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  // The checkpoint after the last epoch records the frozen architecture: the extracted one.
+  auto net = make();
+  optim::Sgd opt(optim::param_groups(*net, cfg.weight_decay), {cfg.momentum, false});
+  const auto meta = train::load_training_checkpoint(ckpt, *net, opt);
+  std::vector<int64_t> kept;
+  for (const auto& g : res.selection) kept.push_back(static_cast<int64_t>(g.size()));
+  const auto frozen = meta.at("architecture").get<std::vector<int64_t>>();
+  REQUIRE_FALSE(frozen.empty());
+  CHECK(res.guarantee_steps == 0);
+  CHECK(frozen == kept);
+  // ...and it is inside the band the device checked: [band·target, target], target = 0.95·T.
+  const double target = cfg.calibration_target * cfg.latency_ms;
+  CHECK(res.measured_ms <= target * (1 + 1e-9));
+  CHECK(res.measured_ms >= cfg.retarget_band * target * (1 - 1e-9));
+  std::filesystem::remove(ckpt);
+}

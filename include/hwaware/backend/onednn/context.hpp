@@ -46,7 +46,12 @@ inline int num_threads() { return omp_get_max_threads(); }
 /// win back: at batch 1 on this 2-core host, resnet-8 took as long on 2 threads as on 1, and a
 /// 1/8-width resnet-8 1.6× longer on 2 (0.113 vs 0.071 ms, oneDNN verbose showed the primitives
 /// themselves at 43 µs). A deployment runtime makes the same call (TFLite, PyTorch's grain size).
-inline constexpr int64_t kDefaultSerialWork = 1 << 20;
+/// 4 M MACs: resnet-8's 1.8 M-MAC convs on 2 threads were no faster (0.1355 vs 0.1290 ms, medians
+/// of 8 alternating sessions) and made batch-1 latency bimodal — the OpenMP worker spinning
+/// between parallel ops slowed the serial ones beside it, so one network's ratio to another moved
+/// between 0.48 and 0.74 in sessions of one process, against 0.571–0.573 (11 of 12 sessions) with
+/// every op serial; vgg-small's 7 M-MAC and larger convs keep both threads (2026-12-01, Xeon).
+inline constexpr int64_t kDefaultSerialWork = 1 << 22;
 inline int64_t& serial_work_threshold() {
   static int64_t t = kDefaultSerialWork;
   return t;

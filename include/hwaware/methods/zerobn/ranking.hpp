@@ -122,6 +122,24 @@ struct LatencyAwareRanking {
   }
 };
 
+/// Keeps `counts[g]` channels of every prunable group: its most important ones by |γ| (mean over
+/// tied BNs). Inside one group every ranking orders channels by |γ|, so this is what any of them
+/// selects once the architecture (the kept count per group) is fixed.
+inline Selection select_counts(const std::vector<nn::ChannelGroup>& groups, const std::vector<int64_t>& counts) {
+  Selection sel(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!groups[g].prunable) continue;
+    const auto imp = nn::channel_importance(groups[g]);
+    std::vector<int64_t> order(static_cast<size_t>(groups[g].channels));
+    std::iota(order.begin(), order.end(), int64_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return imp[a] > imp[b]; });
+    const int64_t k = std::clamp<int64_t>(g < counts.size() ? counts[g] : groups[g].channels, 1, groups[g].channels);
+    sel[g].assign(order.begin(), order.begin() + k);
+    std::sort(sel[g].begin(), sel[g].end());
+  }
+  return sel;
+}
+
 /// A ranking that takes per-group channel costs (ZeroBN feeds it from its predictor).
 template <class R>
 concept CostAwareRanking = Ranking<R> && requires(R& r, std::vector<double> c) { r.set_costs(c); };

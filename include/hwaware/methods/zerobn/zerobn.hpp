@@ -13,7 +13,8 @@
 //   the network with those channels removed is ≤ T, recomputed at the start of every ZT phase
 //   (the paper) — here by default at every ZT epoch with a measured calibration, and every
 //   `retarget_every` steps inside it when the mask has left a band under T; in the last ZT epoch
-//   those retargets measure the architecture on the device, so training ends on a confirmed mask.
+//   those retargets measure the architecture on the device, and its second half trains the last
+//   architecture the device confirmed (kept counts fixed), so training ends on a confirmed mask.
 //   A device figure is the median of measure_sessions interleaved sessions with the full network,
 //   drift-corrected, and an architecture's latency the median of all its figures in the run.
 // - The result is extracted for real and measured on the device; while it misses T, r is raised
@@ -341,11 +342,15 @@ class ZeroBN {
 
     int start = 0;
     double ratio = 0, scale = 1;  // r in force; measured / predicted of the last calibration
+    // The architecture (kept count per group) trained in the second half of the last epoch: the
+    // last one the device put inside the band, else the one at r when that half begins.
+    std::vector<int64_t> frozen, confirmed;
     if (cfg_.resume && !cfg_.checkpoint.empty() && std::filesystem::exists(cfg_.checkpoint)) {
       auto meta = train::load_training_checkpoint(cfg_.checkpoint, *net, opt);
       start = meta.at("epochs_done").get<int>();
       ratio = meta.value("ratio", 0.0);
       scale = meta.value("calibration", 1.0);
+      frozen = meta.value("architecture", std::vector<int64_t>{});
       res.train_seconds = meta.value("train_seconds", 0.0);
     }
     const double target = device ? cfg_.calibration_target * cfg_.latency_ms : cfg_.latency_ms;
@@ -357,6 +362,14 @@ class ZeroBN {
       ++res.measurements;
       history.push_back(measure_net(*shape, *device, reference.get(), reference_ms, raw, reference_now));
       return hw::median(history);
+    };
+    // After a measured retarget: the architecture at r, when its median is inside the band.
+    auto note_confirmed = [&] {
+      const auto c = counts(ranking_.select(groups, ratio, cfg_.guards));
+      const auto it = measured.find(c);
+      if (it == measured.end()) return;
+      const double ms = hw::median(it->second);
+      if (ms <= target && ms >= cfg_.retarget_band * target) confirmed = c;
     };
 
     double callback_seconds = 0;  // spent in on_epoch_end: not ZeroBN's time
@@ -379,9 +392,11 @@ class ZeroBN {
           update_costs(*net, groups, ranking_.select(groups, ratio, cfg_.guards));
           if (fresh) ratio = bisect_ratio(*net, groups, nullptr, target, s0);
         }
-        if (device)
+        if (device) {
           log.measured_ms = retarget(*net, groups, ratio, scale, target,
                                      [&](const zerobn::Selection& sel) { return measure_arch(sel); });
+          note_confirmed();
+        }
         else if (!fresh) retarget(*net, groups, ratio, scale, target, nullptr);
         log.calibration = scale;
       }
@@ -398,12 +413,19 @@ class ZeroBN {
         const bool measure_now = device && cfg_.measure_last_epoch && last;
         const Measure measure = measure_now ? Measure([&](const zerobn::Selection& sel) { return measure_arch(sel); })
                                             : nullptr;
+        // From there on the architecture is frozen at the last one the device put in the band
+        // (channels may still trade places inside a layer): a fixed r does not fix it, as the
+        // ranking moves channels between layers of unequal cost (see retarget_every).
         hooks.after_step = [&, steps, last, measure, step = int64_t{-1}]() mutable {
           ++step;  // call 0 is the one right here, before the epoch's first step
           if (cfg_.retarget_every > 0 && step > 0 && (!last || 2 * step <= steps) &&
-              (step % cfg_.retarget_every == 0 || step == steps))
+              (step % cfg_.retarget_every == 0 || step == steps)) {
             retarget(*net, groups, ratio, scale, target, measure);
-          mask = ranking_.select(groups, ratio, cfg_.guards);
+            if (measure) note_confirmed();
+          }
+          if (last && cfg_.retarget_every > 0 && 2 * step > steps && frozen.empty())
+            frozen = confirmed.empty() ? counts(ranking_.select(groups, ratio, cfg_.guards)) : confirmed;
+          mask = frozen.empty() ? ranking_.select(groups, ratio, cfg_.guards) : zerobn::select_counts(groups, frozen);
           zerobn::apply_mask(groups, mask);
         };
         hooks.after_step();
@@ -425,7 +447,7 @@ class ZeroBN {
       if (!cfg_.checkpoint.empty())
         train::save_training_checkpoint(cfg_.checkpoint, *net, opt, e + 1,
                                         {{"ratio", ratio}, {"calibration", scale}, {"train_seconds", res.train_seconds},
-                                         {"method", "zerobn"}});
+                                         {"architecture", frozen}, {"method", "zerobn"}});
       if (cfg_.on_epoch_end) {
         const auto t0 = std::chrono::steady_clock::now();
         cfg_.on_epoch_end(e);
@@ -434,7 +456,7 @@ class ZeroBN {
     }
 
     // The last epoch is ZT: the trained network carries its final mask.
-    mask = ranking_.select(groups, ratio, cfg_.guards);
+    mask = frozen.empty() ? ranking_.select(groups, ratio, cfg_.guards) : zerobn::select_counts(groups, frozen);
     zerobn::apply_mask(groups, mask);
     res.masked_test_accuracy = train::evaluate(*net, test).accuracy;
 
