@@ -195,13 +195,18 @@ int main(int argc, char** argv) {
         cfg.checkpoint = out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt";
         cfg.resume = true;
         std::fprintf(stderr, "%s: budget %.0f%% of the full network\n", model.c_str(), 100 * fraction);
-        try {
-          ZeroBN<hw::MlpLatencyPredictor>(predictor, cfg).check_feasible(make, &device);
-        } catch (const Error& e) {
+        // An infeasible budget is a row of its own (the check runs again inside run(), on a new
+        // measurement: either may be the one that rejects).
+        auto record_infeasible = [&](const InfeasibleBudget& e) {
           std::fprintf(stderr, "  %s\n", e.what());
           rows.push_back({{"kind", "infeasible"}, {"model", model}, {"fraction", fraction},
                           {"budget_ms", cfg.latency_ms}, {"full_latency_ms", full_ms}, {"message", e.what()}});
           write_rows_atomically(out, rows);
+        };
+        try {
+          ZeroBN<hw::MlpLatencyPredictor>(predictor, cfg).check_feasible(make, &device);
+        } catch (const InfeasibleBudget& e) {
+          record_infeasible(e);
           continue;
         }
         // Plain training of the same network, one epoch after each ZeroBN epoch: the time ratio
@@ -213,7 +218,13 @@ int main(int argc, char** argv) {
         auto run_with = [&](auto rank) {
           return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, timed, rank).run(make, train, test, &device);
         };
-        auto res = ranking == "latency" ? run_with(zerobn::LatencyAwareRanking{}) : run_with(GlobalBnRanking{});
+        ZeroBNResult res;
+        try {
+          res = ranking == "latency" ? run_with(zerobn::LatencyAwareRanking{}) : run_with(GlobalBnRanking{});
+        } catch (const InfeasibleBudget& e) {
+          record_infeasible(e);
+          continue;
+        }
         cfg.latency_ms = res.budget_ms;  // the T the run measured: the baselines get the same
         double zerobn_epoch_seconds = 0;  // the epochs this process ran (a resumed run restores the rest)
         for (const auto& ep : res.epochs) zerobn_epoch_seconds += ep.seconds;

@@ -82,7 +82,7 @@ TEST_CASE("an infeasible budget is rejected before training, with the achievable
   ZeroBN<MacsPredictor> z(p, {.latency_ms = 1e-6});
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn()); };
   CHECK_THROWS_WITH_AS(z.check_feasible<hw::OnednnCpuDevice>(make, nullptr),
-                       doctest::Contains("infeasible: the smallest network"), Error);
+                       doctest::Contains("infeasible: the smallest network"), InfeasibleBudget);
   hw::OnednnCpuDevice dev(2, 1, {.warmup_runs = 2, .warmup_ms = 1, .rounds = 3, .block_ms = 0.2});
   CHECK_THROWS_WITH_AS(z.check_feasible(make, &dev), doctest::Contains("measured on the device"), Error);
   ZeroBN<MacsPredictor> neg(p, {.latency_ms = -1});

@@ -22,6 +22,13 @@ class ShapeError : public Error {
   using Error::Error;
 };
 
+/// A budget no allowed network can meet (the message gives the achievable minimum); raised
+/// before any training.
+class InfeasibleBudget : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A file could not be read or is malformed (message names the file and the byte offset).
 class FileError : public Error {
  public:

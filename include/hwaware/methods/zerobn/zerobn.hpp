@@ -310,7 +310,7 @@ class ZeroBN {
     if (cfg_.budget_fraction > 0) f.budget_ms = cfg_.budget_fraction * (device ? f.full_measured_ms : f.full_predicted_ms);
     const double achievable = f.smallest_measured_ms > 0 ? f.smallest_measured_ms : f.smallest_predicted_ms;
     if (f.budget_ms < achievable)
-      throw Error("ZeroBN: the budget " + std::to_string(f.budget_ms) + " ms" +
+      throw InfeasibleBudget("ZeroBN: the budget " + std::to_string(f.budget_ms) + " ms" +
                   (cfg_.budget_fraction > 0 ? " (" + std::to_string(cfg_.budget_fraction) + " of the full network)" : "") +
                   " is infeasible: the smallest network the guards allow (min " +
                   std::to_string(cfg_.guards.min_channels) + " channels per layer, powers of two up to " +
