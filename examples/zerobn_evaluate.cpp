@@ -123,6 +123,7 @@ int main(int argc, char** argv) {
   std::string models_arg = "vgg-small,resnet-8", fractions_arg = "0.3,0.5,0.7", out = "zerobn_eval.jsonl";
   std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache", ranking = "global";
   int epochs = 6, threads = 2, profile_networks = 60, retarget_every = ZeroBNConfig{}.retarget_every;
+  double settle_fraction = ZeroBNConfig{}.settle_fraction;
   int64_t train_limit = 20000, batch = 128;
   float lr = 0.05f;
   bool uniform = false, quiet = false;
@@ -141,6 +142,9 @@ int main(int argc, char** argv) {
   app.add_option("--ranking", ranking, "ZeroBN's channel ranking: global (|γ|, the paper's) or latency (|γ| per predicted ms saved)")
       ->capture_default_str()->check(CLI::IsMember({"global", "latency"}));
   app.add_option("--retarget-every", retarget_every, "re-bisect r every N steps inside ZT epochs (0: the paper's r per ZT phase)")
+      ->capture_default_str();
+  app.add_option("--settle-fraction", settle_fraction,
+                 "share of the last epoch in which r may still move; the rest trains one architecture")
       ->capture_default_str();
   app.add_flag("--uniform", uniform, "also train uniform width scaling to each budget");
   app.add_flag("--quiet", quiet, "no progress bars");
@@ -164,7 +168,7 @@ int main(int argc, char** argv) {
     for (const auto& model : split(models_arg)) {
       auto make = [&] { return std::unique_ptr<nn::Module>(models::make_model(model)); };
       auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
-      ZeroBNConfig base{.epochs = epochs, .retarget_every = retarget_every, .lr = lr, .batch = batch, .progress = !quiet};
+      ZeroBNConfig base{.epochs = epochs, .retarget_every = retarget_every, .settle_fraction = settle_fraction, .lr = lr, .batch = batch, .progress = !quiet};
 
       // The full network: latency (the budgets' reference) and plain training (accuracy, time).
       if (!find_row(rows, "full", model)) {
@@ -233,12 +237,19 @@ int main(int argc, char** argv) {
                  {"model", model},
                  {"ranking", ranking},
                  {"retarget_every", retarget_every},
+                 {"settle_fraction", settle_fraction},
                  {"fraction", fraction},
                  {"budget_ms", res.budget_ms},
                  {"full_latency_ms", res.full_measured_ms},
                  {"predicted_latency_ms", res.predicted_ms},
                  {"measured_latency_ms", res.measured_ms},
                  {"ratio", res.ratio},
+                 {"kept_channels", [&] {  // per channel group (prunable ones), the architecture extracted
+                    std::vector<int64_t> k;
+                    for (const auto& g : res.selection)
+                      if (!g.empty()) k.push_back(static_cast<int64_t>(g.size()));
+                    return k;
+                  }()},
                  {"guarantee_steps", res.guarantee_steps},
                  {"recovery_steps", res.recovery_steps},
                  {"device_measurements", res.measurements},

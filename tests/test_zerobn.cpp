@@ -263,8 +263,9 @@ TEST_CASE("the guarantee re-measures a near miss before it raises r") {
     CAPTURE(rechecks);
     FirstReadSlowDevice dev;
     ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                     .calibration_steps = 0, .measure_last_epoch = false, .drift_reference = false,
-                     .measure_sessions = 1, .guarantee_rechecks = rechecks, .batch = 64, .progress = false};
+                     .calibration_steps = 0, .measure_last_epoch = false, .fill_slack = false,
+                     .drift_reference = false, .measure_sessions = 1, .guarantee_rechecks = rechecks, .batch = 64,
+                     .progress = false};
     auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
     const double exact = 1e-6 * double(nn::total_macs(res.compact->describe(chw)));
     CHECK(res.budget_met);
@@ -437,7 +438,7 @@ TEST_CASE("select_counts keeps the most important channels of each group at fixe
   }
 }
 
-TEST_CASE("the last epoch's second half trains one architecture, the one the device confirmed") {
+TEST_CASE("once r settles in the last epoch, one architecture trains: the one the device confirmed, slack filled") {
   const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_zerobn_frozen.ckpt").string();
   std::filesystem::remove(ckpt);
   MacsPredictor p{.ms_per_mmac = 1e-4, .ms_per_layer = 0};  // 10000× low: the device must correct it
@@ -463,4 +464,30 @@ TEST_CASE("the last epoch's second half trains one architecture, the one the dev
   CHECK(res.measured_ms <= target * (1 + 1e-9));
   CHECK(res.measured_ms >= cfg.retarget_band * target * (1 - 1e-9));
   std::filesystem::remove(ckpt);
+}
+
+TEST_CASE("fill_slack raises kept counts while the prediction stays within the budget, until none fits") {
+  MacsPredictor p;
+  auto net = models::resnet8({});
+  auto groups = nn::channel_groups(*net, 1);
+  ZeroBN<MacsPredictor> z(p, {.latency_ms = 1});
+  const auto smallest = z.ranking().select(groups, 1.0, z.config().guards);
+  std::vector<int64_t> kept;
+  for (const auto& g : smallest) kept.push_back(static_cast<int64_t>(g.size()));
+  const double full = p.predict_ms(net->describe({1, 28, 28}));
+  const double low = z.predict(*net, groups, smallest);
+  const double budget = low + 0.5 * (full - low);
+  const auto filled = z.fill_slack(*net, groups, kept, budget, 1.0);
+  auto sel = zerobn::select_counts(groups, filled);
+  const double ms = z.predict(*net, groups, sel);
+  CHECK(ms <= budget);
+  CHECK(ms > low);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!groups[g].prunable) continue;
+    CHECK(filled[g] >= kept[g]);
+    if (filled[g] == groups[g].channels) continue;
+    auto up = filled;
+    up[g] = z.config().guards.fit(filled[g] + 1, groups[g].channels);
+    CHECK(z.predict(*net, groups, zerobn::select_counts(groups, up)) > budget);  // nothing else fits
+  }
 }

@@ -76,6 +76,14 @@ struct ZeroBNConfig {
   // With a device, the retargets of the last ZT epoch measure the current architecture and
   // recalibrate on it, so training ends on a mask the device confirmed.
   bool measure_last_epoch = true;
+  // Share of the last epoch in which r may still move (with a device, on its measurements); the
+  // rest trains one architecture, the last the device put inside the band, its kept counts frozen.
+  double settle_fraction = 0.25;
+  // At the freeze, the slack the guards' rounding leaves under the target is filled (fill_slack),
+  // and with measure_last_epoch the filled architecture is measured, kept only if it meets the target:
+  // the ranking's architectures jump (resnet-8's 16-channel groups allow 4, 8 or 16), and at 70%
+  // the nearest one under the band's top read 0.80·T (2026-12-01).
+  bool fill_slack = true;
   // When the extracted network still misses T, r is raised to the next architecture until the
   // device meets T, and the network is trained this share of an epoch with that mask fixed (lr =
   // recovery_lr_fraction × lr) before extraction. Without it, removing channels the training mask
@@ -244,6 +252,33 @@ class ZeroBN {
 
   const R& ranking() const { return ranking_; }
 
+  /// Raises kept counts while the calibrated prediction (× `scale`) stays within `budget`: each
+  /// time the group whose next allowed count restores the largest share of its full width per
+  /// predicted ms. (Under a mask the dropped channels' |γ| is zero, so importance cannot choose.)
+  std::vector<int64_t> fill_slack(nn::Module& net, std::vector<nn::ChannelGroup>& groups, std::vector<int64_t> kept,
+                                  double budget, double scale) const {
+    auto at = [&](const std::vector<int64_t>& k) { return scale * predict(net, groups, zerobn::select_counts(groups, k)); };
+    double now = at(kept);
+    for (;;) {
+      size_t best = groups.size();
+      int64_t best_count = 0;
+      double best_score = -1, best_ms = 0;
+      for (size_t g = 0; g < groups.size(); ++g) {
+        const int64_t C = groups[g].channels;
+        if (!groups[g].prunable || kept[g] >= C) continue;
+        const int64_t next = cfg_.guards.fit(kept[g] + 1, C);
+        auto k = kept;
+        k[g] = next;
+        const double ms = at(k);
+        if (ms > budget) continue;
+        const double score = double(next - kept[g]) / double(C) / std::max(ms - now, 1e-9);
+        if (score > best_score) best = g, best_count = next, best_score = score, best_ms = ms;
+      }
+      if (best == groups.size()) return kept;
+      kept[best] = best_count, now = best_ms;
+    }
+  }
+
   /// Builds the architecture that keeps `sel`: with `weights` (a network of the full
   /// architecture), its trained parameters and BN statistics — the extraction; without, fresh
   /// weights (only the shape matters, for a measurement).
@@ -406,7 +441,7 @@ class ZeroBN {
         // `retarget_every` steps and after the epoch's last step (so the final mask is on target),
         // when the mask has left the band; in the last epoch on the device's word.
         const int64_t steps = batcher.batches_per_epoch();
-        // In the last epoch, r settles in its first half: the second half trains the final mask
+        // In the last epoch, r settles in its first settle_fraction: the rest trains the final mask
         // (a retarget at the last step moved resnet-8 from r = 0.43 to 0.73 with no training
         // after it, and the network fell to 0.27 accuracy, 2026-12-01); a miss is the guarantee's.
         const bool last = e == cfg_.epochs - 1;
@@ -416,15 +451,22 @@ class ZeroBN {
         // From there on the architecture is frozen at the last one the device put in the band
         // (channels may still trade places inside a layer): a fixed r does not fix it, as the
         // ranking moves channels between layers of unequal cost (see retarget_every).
-        hooks.after_step = [&, steps, last, measure, step = int64_t{-1}]() mutable {
+        const int64_t settle = std::lround(std::clamp(cfg_.settle_fraction, 0.0, 1.0) * double(steps));
+        hooks.after_step = [&, steps, last, measure, settle, step = int64_t{-1}]() mutable {
           ++step;  // call 0 is the one right here, before the epoch's first step
-          if (cfg_.retarget_every > 0 && step > 0 && (!last || 2 * step <= steps) &&
+          if (cfg_.retarget_every > 0 && step > 0 && (!last || step <= settle) &&
               (step % cfg_.retarget_every == 0 || step == steps)) {
             retarget(*net, groups, ratio, scale, target, measure);
             if (measure) note_confirmed();
           }
-          if (last && cfg_.retarget_every > 0 && 2 * step > steps && frozen.empty())
+          if (last && cfg_.retarget_every > 0 && step >= settle && frozen.empty()) {
             frozen = confirmed.empty() ? counts(ranking_.select(groups, ratio, cfg_.guards)) : confirmed;
+            if (cfg_.fill_slack) {
+              auto filled = fill_slack(*net, groups, frozen, target, scale);
+              if (filled != frozen && (!measure || measure(zerobn::select_counts(groups, filled)) <= target))
+                frozen = std::move(filled);
+            }
+          }
           mask = frozen.empty() ? ranking_.select(groups, ratio, cfg_.guards) : zerobn::select_counts(groups, frozen);
           zerobn::apply_mask(groups, mask);
         };
