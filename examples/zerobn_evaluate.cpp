@@ -139,8 +139,8 @@ int main(int argc, char** argv) {
   app.add_option("--cache-dir", cache_dir)->capture_default_str();
   app.add_option("--out", out, "JSON lines, one per finished row; an existing file is resumed")->capture_default_str();
   app.add_option("--table", table, "markdown table written at the end")->capture_default_str();
-  app.add_option("--ranking", ranking, "ZeroBN's channel ranking: global (|γ|, the paper's) or latency (|γ| per predicted ms saved)")
-      ->capture_default_str()->check(CLI::IsMember({"global", "latency"}));
+  app.add_option("--ranking", ranking, "ZeroBN's channel ranking: global (|γ|, the paper's), latency (|γ| per predicted ms saved) or layerwise (each layer by its own |γ|)")
+      ->capture_default_str()->check(CLI::IsMember({"global", "latency", "layerwise"}));
   app.add_option("--retarget-every", retarget_every, "re-bisect r every N steps inside ZT epochs (0: the paper's r per ZT phase)")
       ->capture_default_str();
   app.add_option("--settle-fraction", settle_fraction,
@@ -224,7 +224,9 @@ int main(int argc, char** argv) {
         };
         ZeroBNResult res;
         try {
-          res = ranking == "latency" ? run_with(zerobn::LatencyAwareRanking{}) : run_with(GlobalBnRanking{});
+          res = ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
+                : ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
+                                         : run_with(GlobalBnRanking{});
         } catch (const InfeasibleBudget& e) {
           record_infeasible(e);
           continue;

@@ -46,8 +46,8 @@ int main(int argc, char** argv) {
   app.add_option("--train-limit", train_limit, "use the first N training images (-1: all 60,000)")->capture_default_str();
   app.add_option("--profile-networks", profile_networks, "random networks measured for the predictor")->capture_default_str();
   app.add_option("--cache-dir", cache_dir, "where fitted predictors are cached")->capture_default_str();
-  app.add_option("--ranking", ranking, "channel ranking: global (|γ|, the paper's) or latency (|γ| per predicted ms saved)")
-      ->capture_default_str()->check(CLI::IsMember({"global", "latency"}));
+  app.add_option("--ranking", ranking, "channel ranking: global (|γ|, the paper's), latency (|γ| per predicted ms saved) or layerwise (each layer by its own |γ|)")
+      ->capture_default_str()->check(CLI::IsMember({"global", "latency", "layerwise"}));
   app.add_flag("--baselines", baselines, "also run Network Slimming and uniform width at the same epochs");
   app.add_option("--checkpoint", checkpoint, "save the ZeroBN run after every epoch");
   app.add_flag("--resume", resume, "continue from --checkpoint");
@@ -83,7 +83,9 @@ int main(int argc, char** argv) {
     auto run_with = [&](auto rank) {
       return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, cfg, rank).run(factory, train, test, &device);
     };
-    auto res = ranking == "latency" ? run_with(zerobn::LatencyAwareRanking{}) : run_with(GlobalBnRanking{});
+    auto res = ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
+                : ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
+                                         : run_with(GlobalBnRanking{});
     budget = res.budget_ms, cfg.latency_ms = res.budget_ms;
     if (res.full_measured_ms > 0) full_ms = res.full_measured_ms;
     std::fprintf(stderr, "zerobn: r = %.2f, %lld params, predicted %.4f ms, measured %.4f ms (budget %.4f, %s), test accuracy %.4f\n",

@@ -491,3 +491,25 @@ TEST_CASE("fill_slack raises kept counts while the prediction stays within the b
     CHECK(z.predict(*net, groups, zerobn::select_counts(groups, up)) > budget);  // nothing else fits
   }
 }
+
+TEST_CASE("layer-wise ranking: every group drops its own lowest-|γ| share, within the guards") {
+  auto net = models::resnet8({});
+  auto groups = nn::channel_groups(*net, 1);
+  for (auto& g : groups)
+    for (auto* bn : g.bns) {
+      float* gamma = bn->gamma.value().data();
+      for (int64_t c = 0; c < g.channels; ++c) gamma[c] = float((c * 5) % g.channels) + 1.f;
+    }
+  const zerobn::SelectionGuards guards{4, 16};
+  const auto sel = zerobn::LayerwiseBnRanking{}.select(groups, 0.5, guards);
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!groups[g].prunable) continue;
+    const int64_t C = groups[g].channels;
+    CHECK(static_cast<int64_t>(sel[g].size()) == guards.fit(C / 2, C));
+    const auto imp = nn::channel_importance(groups[g]);
+    for (auto c : sel[g]) CHECK(imp[c] > float(C - static_cast<int64_t>(sel[g].size())));  // the top ones
+  }
+  const auto none = zerobn::LayerwiseBnRanking{}.select(groups, 0.0, guards);
+  for (size_t g = 0; g < groups.size(); ++g)
+    if (groups[g].prunable) CHECK(static_cast<int64_t>(none[g].size()) == groups[g].channels);
+}

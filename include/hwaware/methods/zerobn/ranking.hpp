@@ -96,6 +96,30 @@ struct GlobalBnRanking {
   }
 };
 
+/// Layer-wise |γ| ranking (an hwaware policy): every prunable group drops the fraction r of its
+/// own channels, its lowest-|γ| ones, so widths shrink together instead of the globally least
+/// important layers collapsing first. On resnet-8 the global order left the 28×28 stage at 4 of
+/// 16 channels while stage 3 kept all 64 (50%, 0.818 accuracy) where uniform width scaling, at
+/// a lower latency, reached 0.893 (2026-12-01).
+struct LayerwiseBnRanking {
+  Selection select(std::vector<nn::ChannelGroup>& groups, double ratio, const SelectionGuards& guards) const {
+    Selection sel(groups.size());
+    const double r = std::clamp(ratio, 0.0, 1.0);
+    for (size_t g = 0; g < groups.size(); ++g) {
+      if (!groups[g].prunable) continue;
+      const int64_t C = groups[g].channels;
+      const auto imp = nn::channel_importance(groups[g]);
+      std::vector<int64_t> order(static_cast<size_t>(C));
+      std::iota(order.begin(), order.end(), int64_t{0});
+      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return imp[a] > imp[b]; });
+      const int64_t k = guards.fit(static_cast<int64_t>(std::ceil((1 - r) * double(C) - 1e-9)), C);
+      sel[g].assign(order.begin(), order.begin() + std::max<int64_t>(1, k));
+      std::sort(sel[g].begin(), sel[g].end());
+    }
+    return sel;
+  }
+};
+
 /// A latency-aware ranking (an hwaware extension; the idea of importance per latency saved is
 /// HALP's, Shen et al., NeurIPS 2022): a channel's score is |γ| / cost^α, cost being the predicted
 /// milliseconds one channel of its group saves. |γ| alone treats a channel of a 7×7 layer like one
@@ -171,6 +195,7 @@ std::vector<double> channel_costs(const std::vector<nn::ChannelGroup>& groups, c
 }
 
 static_assert(Ranking<GlobalBnRanking>);
+static_assert(Ranking<LayerwiseBnRanking>);
 static_assert(CostAwareRanking<LatencyAwareRanking>);
 
 /// Channels in the prunable groups, and how many a selection keeps.
