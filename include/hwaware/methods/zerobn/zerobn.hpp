@@ -467,10 +467,23 @@ class ZeroBN {
           }
           if (last && cfg_.retarget_every > 0 && step >= settle && frozen.empty()) {
             frozen = confirmed.empty() ? counts(ranking_.select(groups, ratio, cfg_.guards)) : confirmed;
-            if (cfg_.fill_slack) {
-              auto filled = fill_slack(*net, groups, frozen, target, scale);
-              if (filled != frozen && (!measure || measure(zerobn::select_counts(groups, filled)) <= target))
+            // A filled architecture the device puts over the target recalibrates the predictor
+            // on it, and the fill starts again from the frozen one (up to calibration_steps times).
+            double fill_scale = scale;
+            for (int round = 0; cfg_.fill_slack && round < std::max(1, cfg_.calibration_steps); ++round) {
+              auto filled = fill_slack(*net, groups, frozen, target, fill_scale);
+              if (filled == frozen) break;
+              if (!measure) {
                 frozen = std::move(filled);
+                break;
+              }
+              const auto sel = zerobn::select_counts(groups, filled);
+              const double ms = measure(sel);
+              if (ms <= target) {
+                frozen = std::move(filled);
+                break;
+              }
+              fill_scale = ms / predict(*net, groups, sel);
             }
           }
           mask = frozen.empty() ? ranking_.select(groups, ratio, cfg_.guards) : zerobn::select_counts(groups, frozen);
