@@ -13,8 +13,9 @@
 //   the network with those channels removed is ≤ T, recomputed at the start of every ZT phase
 //   (the paper) — here by default at every ZT epoch with a measured calibration, and every
 //   `retarget_every` steps inside it when the mask has left a band under T; in the last ZT epoch
-//   those retargets measure the architecture on the device, and its second half trains the last
-//   architecture the device confirmed (kept counts fixed), so training ends on a confirmed mask.
+//   those retargets measure the architecture on the device; after its first settle_fraction, one
+//   architecture trains (kept counts fixed): the last the device confirmed, its rounding slack
+//   filled (fill_slack) and measured, so training ends on a confirmed mask.
 //   A device figure is the median of measure_sessions interleaved sessions with the full network,
 //   drift-corrected, and an architecture's latency the median of all its figures in the run.
 // - The result is extracted for real and measured on the device; while it misses T, r is raised
@@ -383,8 +384,8 @@ class ZeroBN {
 
     int start = 0;
     double ratio = 0, scale = 1;  // r in force; measured / predicted of the last calibration
-    // The architecture (kept count per group) trained in the second half of the last epoch: the
-    // last one the device put inside the band, else the one at r when that half begins.
+    // The architecture (kept count per group) trained once r settles in the last epoch: the last
+    // one the device put inside the band (else the one at r then), slack filled.
     std::vector<int64_t> frozen, confirmed;
     if (cfg_.resume && !cfg_.checkpoint.empty() && std::filesystem::exists(cfg_.checkpoint)) {
       auto meta = train::load_training_checkpoint(cfg_.checkpoint, *net, opt);
