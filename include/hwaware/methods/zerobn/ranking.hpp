@@ -96,6 +96,24 @@ struct GlobalBnRanking {
   }
 };
 
+/// Keeps `counts[g]` channels of every prunable group: its most important ones by |γ| (mean over
+/// tied BNs). Inside one group every ranking orders channels by |γ|, so this is what any of them
+/// selects once the architecture (the kept count per group) is fixed.
+inline Selection select_counts(const std::vector<nn::ChannelGroup>& groups, const std::vector<int64_t>& counts) {
+  Selection sel(groups.size());
+  for (size_t g = 0; g < groups.size(); ++g) {
+    if (!groups[g].prunable) continue;
+    const auto imp = nn::channel_importance(groups[g]);
+    std::vector<int64_t> order(static_cast<size_t>(groups[g].channels));
+    std::iota(order.begin(), order.end(), int64_t{0});
+    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return imp[a] > imp[b]; });
+    const int64_t k = std::clamp<int64_t>(g < counts.size() ? counts[g] : groups[g].channels, 1, groups[g].channels);
+    sel[g].assign(order.begin(), order.begin() + k);
+    std::sort(sel[g].begin(), sel[g].end());
+  }
+  return sel;
+}
+
 /// Layer-wise |γ| ranking (an hwaware policy): every prunable group drops the fraction r of its
 /// own channels, its lowest-|γ| ones, so widths shrink together instead of the globally least
 /// important layers collapsing first. On resnet-8 the global order left the 28×28 stage at 4 of
@@ -103,20 +121,13 @@ struct GlobalBnRanking {
 /// a lower latency, reached 0.893 (2026-12-01).
 struct LayerwiseBnRanking {
   Selection select(std::vector<nn::ChannelGroup>& groups, double ratio, const SelectionGuards& guards) const {
-    Selection sel(groups.size());
     const double r = std::clamp(ratio, 0.0, 1.0);
+    std::vector<int64_t> counts(groups.size(), 0);
     for (size_t g = 0; g < groups.size(); ++g) {
-      if (!groups[g].prunable) continue;
       const int64_t C = groups[g].channels;
-      const auto imp = nn::channel_importance(groups[g]);
-      std::vector<int64_t> order(static_cast<size_t>(C));
-      std::iota(order.begin(), order.end(), int64_t{0});
-      std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return imp[a] > imp[b]; });
-      const int64_t k = guards.fit(static_cast<int64_t>(std::ceil((1 - r) * double(C) - 1e-9)), C);
-      sel[g].assign(order.begin(), order.begin() + std::max<int64_t>(1, k));
-      std::sort(sel[g].begin(), sel[g].end());
+      if (groups[g].prunable) counts[g] = guards.fit(static_cast<int64_t>(std::ceil((1 - r) * double(C) - 1e-9)), C);
     }
-    return sel;
+    return select_counts(groups, counts);
   }
 };
 
@@ -145,24 +156,6 @@ struct LatencyAwareRanking {
     return detail::select_by_score(groups, score, ratio, guards);
   }
 };
-
-/// Keeps `counts[g]` channels of every prunable group: its most important ones by |γ| (mean over
-/// tied BNs). Inside one group every ranking orders channels by |γ|, so this is what any of them
-/// selects once the architecture (the kept count per group) is fixed.
-inline Selection select_counts(const std::vector<nn::ChannelGroup>& groups, const std::vector<int64_t>& counts) {
-  Selection sel(groups.size());
-  for (size_t g = 0; g < groups.size(); ++g) {
-    if (!groups[g].prunable) continue;
-    const auto imp = nn::channel_importance(groups[g]);
-    std::vector<int64_t> order(static_cast<size_t>(groups[g].channels));
-    std::iota(order.begin(), order.end(), int64_t{0});
-    std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return imp[a] > imp[b]; });
-    const int64_t k = std::clamp<int64_t>(g < counts.size() ? counts[g] : groups[g].channels, 1, groups[g].channels);
-    sel[g].assign(order.begin(), order.begin() + k);
-    std::sort(sel[g].begin(), sel[g].end());
-  }
-  return sel;
-}
 
 /// A ranking that takes per-group channel costs (ZeroBN feeds it from its predictor).
 template <class R>

@@ -266,7 +266,8 @@ class ZeroBN {
     for (;;) {
       size_t best = groups.size();
       int64_t best_count = 0;
-      double best_score = -1e300, best_ms = 0;
+      std::pair<double, double> best_key;  // (share of full width, predicted ms per channel): smaller first
+      double best_ms = 0;
       for (size_t g = 0; g < groups.size(); ++g) {
         const int64_t C = groups[g].channels;
         if (!groups[g].prunable || kept[g] >= C) continue;
@@ -275,11 +276,8 @@ class ZeroBN {
         k[g] = next;
         const double ms = at(k);
         if (ms > budget) continue;
-        const double share = double(kept[g]) / double(C);
-        const double per_channel = std::max(ms - now, 0.0) / double(next - kept[g]);
-        // lexicographic: smaller share first, then cheaper per channel
-        const double score = -share * 1e6 - per_channel / (1.0 + per_channel);
-        if (score > best_score) best = g, best_count = next, best_score = score, best_ms = ms;
+        const std::pair key{double(kept[g]) / double(C), std::max(ms - now, 0.0) / double(next - kept[g])};
+        if (best == groups.size() || key < best_key) best = g, best_count = next, best_key = key, best_ms = ms;
       }
       if (best == groups.size()) return kept;
       kept[best] = best_count, now = best_ms;
