@@ -92,17 +92,19 @@ std::string markdown(const std::vector<json>& rows) {
     std::string uni = r.contains("uniform_test_accuracy")
                           ? fmt_ms(r["uniform_test_accuracy"]) + " (" + frac("uniform_fraction") + ")"
                           : "–";
+    std::string steps = std::to_string(r.value("guarantee_steps", 0));
+    if (const int waits = r.value("drift_waits", 0); waits > 0) steps += " (" + std::to_string(waits) + " drift pauses)";
     std::string checks;
     for (auto& [k, v] : r["checks"].items()) checks += (v.get<bool>() ? "✓ " : "✗ ") + k + " ";
     std::snprintf(b, sizeof b,
-                  "| %s | %.0f%% = %s ms | %.3f%s | %.2f | %lld | %.4f (%.4f) | %.4f (%s) | %s | %.4f | %.3f | %.1e | %d | %s|\n",
+                  "| %s | %.0f%% = %s ms | %.3f%s | %.2f | %lld | %.4f (%.4f) | %.4f (%s) | %s | %.4f | %.3f | %.1e | %s | %s|\n",
                   r["model"].get<std::string>().c_str(), 100 * r["fraction"].get<double>(),
                   fmt_ms(r["budget_ms"]).c_str(), r["measured_fraction"].get<double>(), range.c_str(),
                   r["ratio"].get<double>(), (long long)r["params"].get<int64_t>(), r["test_accuracy"].get<double>(),
                   r.value("masked_test_accuracy", -1.0), r["slimming_test_accuracy"].get<double>(),
                   frac("slimming_fraction").c_str(), uni.c_str(), r["full_test_accuracy"].get<double>(),
                   r["train_time_ratio"].get<double>(), r["extraction_max_abs_diff"].get<double>(),
-                  r.value("guarantee_steps", 0), checks.c_str());
+                  steps.c_str(), checks.c_str());
     o << b;
   }
   return o.str();
@@ -124,7 +126,7 @@ int main(int argc, char** argv) {
   std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache", ranking = "global";
   int epochs = 6, threads = 2, profile_networks = 60, retarget_every = ZeroBNConfig{}.retarget_every;
   double settle_fraction = ZeroBNConfig{}.settle_fraction;
-  int64_t train_limit = 20000, batch = 128;
+  int64_t train_limit = 20000, batch = 128, min_channels = zerobn::SelectionGuards{}.min_channels;
   float lr = 0.05f;
   bool uniform = false, quiet = false;
   app.add_option("--models", models_arg, "comma-separated zoo models")->capture_default_str();
@@ -146,6 +148,9 @@ int main(int argc, char** argv) {
   app.add_option("--settle-fraction", settle_fraction,
                  "share of the last epoch in which r may still move; the rest trains one architecture")
       ->capture_default_str();
+  app.add_option("--min-channels", min_channels,
+                 "fewest channels ZeroBN and Slimming keep per layer (and the narrowest uniform width)")
+      ->capture_default_str()->check(CLI::PositiveNumber);
   app.add_flag("--uniform", uniform, "also train uniform width scaling to each budget");
   app.add_flag("--quiet", quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
@@ -169,6 +174,7 @@ int main(int argc, char** argv) {
       auto make = [&] { return std::unique_ptr<nn::Module>(models::make_model(model)); };
       auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
       ZeroBNConfig base{.epochs = epochs, .retarget_every = retarget_every, .settle_fraction = settle_fraction, .lr = lr, .batch = batch, .progress = !quiet};
+      base.guards.min_channels = min_channels;
 
       // The full network: latency (the budgets' reference) and plain training (accuracy, time).
       if (!find_row(rows, "full", model)) {
@@ -253,9 +259,11 @@ int main(int argc, char** argv) {
                     return k;
                   }()},
                  {"guarantee_steps", res.guarantee_steps},
+                 {"drift_waits", res.drift_waits},
                  {"recovery_steps", res.recovery_steps},
                  {"device_measurements", res.measurements},
                  {"round_to", cfg.guards.round_to},
+                 {"min_channels", cfg.guards.min_channels},
                  {"test_accuracy", res.test_accuracy},
                  {"masked_test_accuracy", res.masked_test_accuracy},
                  {"full_test_accuracy", full_row["test_accuracy"]},

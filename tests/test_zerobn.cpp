@@ -85,6 +85,9 @@ TEST_CASE("an infeasible budget is rejected before training, with the achievable
                        doctest::Contains("infeasible: the smallest network"), InfeasibleBudget);
   hw::OnednnCpuDevice dev(2, 1, {.warmup_runs = 2, .warmup_ms = 1, .rounds = 3, .block_ms = 0.2});
   CHECK_THROWS_WITH_AS(z.check_feasible(make, &dev), doctest::Contains("measured on the device"), Error);
+  // With a budget fraction the full network is measured too, and the floor is given as its share.
+  ZeroBN<MacsPredictor> frac(p, {.budget_fraction = 1e-6});
+  CHECK_THROWS_WITH_AS(frac.check_feasible(make, &dev), doctest::Contains(" of it)"), InfeasibleBudget);
   ZeroBN<MacsPredictor> neg(p, {.latency_ms = -1});
   CHECK_THROWS_AS(neg.check_feasible<hw::OnednnCpuDevice>(make, nullptr), Error);
 }
@@ -279,6 +282,53 @@ TEST_CASE("the guarantee re-measures a near miss before it raises r") {
       CHECK(res.measured_ms == doctest::Approx(0.5 * (dev.first[1] + exact)));
     } else {
       CHECK(res.guarantee_steps > 0);  // the one slow reading raised r
+    }
+  }
+}
+
+TEST_CASE("a guarantee miss measured on a drifted machine is measured again after a pause, not believed") {
+  // A device that, while `busy` sessions remain, runs 1.5× slow for the full network and 3× slow for
+  // any other (contention that moves the ratio too, which the drift correction cannot undo).
+  struct ContendedDevice {
+    int busy = 0;
+    hw::Fingerprint fingerprint() const { return {.device = "contended"}; }
+    std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
+      const bool contended = busy > 0;
+      busy = std::max(0, busy - 1);
+      std::vector<hw::Measurement> r;
+      for (size_t i = 0; i < nets.size(); ++i) {
+        const double exact = 1e-6 * double(nn::total_macs(nets[i]->describe(chw)));
+        const double slow = !contended ? 1.0 : i + 1 == nets.size() && nets.size() > 1 ? 1.5 : 3.0;
+        r.push_back({.median_ms = exact * slow});
+      }
+      return r;
+    }
+    hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
+  };
+  MacsPredictor p{.ms_per_mmac = 1, .ms_per_layer = 0};  // = the device's exact figure
+  auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
+  const Shape chw{1, 28, 28};
+  const double full_ms = 1e-6 * double(nn::total_macs(make()->describe(chw)));
+  for (int waits : {20, 0}) {
+    CAPTURE(waits);
+    ContendedDevice dev;
+    ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
+                     .calibration_steps = 0, .measure_last_epoch = false, .fill_slack = false,
+                     .measure_sessions = 1, .guarantee_rechecks = 0, .drift_waits = waits,
+                     .drift_wait_seconds = 0, .batch = 64, .progress = false};
+    cfg.on_epoch_end = [&](int e) {
+      if (e == cfg.epochs - 1) dev.busy = 3;  // the machine gets busy as training ends
+    };
+    auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+    CHECK(res.budget_met);
+    REQUIRE(res.full_now_ms == doctest::Approx(res.full_measured_ms));  // the last reading was quiet
+    if (waits > 0) {
+      CHECK(res.drift_waits == 3);       // three contended readings dropped ...
+      CHECK(res.guarantee_steps == 0);   // ... and the trained architecture kept
+      CHECK(res.measured_ms == doctest::Approx(1e-6 * double(nn::total_macs(res.compact->describe(chw)))));
+    } else {
+      CHECK(res.drift_waits == 0);
+      CHECK(res.guarantee_steps > 0);    // the contended readings raised r
     }
   }
 }

@@ -33,6 +33,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
@@ -107,6 +108,17 @@ struct ZeroBNConfig {
   // r is raised: a near miss is within this host's noise, and every raise removes trained channels.
   int guarantee_rechecks = 2;
   double recheck_margin = 0.15;
+  // A miss in the guarantee measured while the machine runs far from its state at the start of
+  // the run (the full network's latency now vs then, beyond drift_tolerance) does not count: the
+  // figure is dropped and the architecture measured again after a pause of drift_wait_seconds, up
+  // to drift_waits pauses in the whole guarantee. Under such drift the narrow network's ratio to
+  // the full one moves as well, which the drift correction cannot undo: vgg-small at 30% read
+  // 1.47× slower in its full network during the guarantee, 22 raises took r from 0.48 to 0.70,
+  // and the result measured 0.87·T in the quiet sessions after (accuracy 0.8985 masked, 0.8885
+  // after; 2026-12-02). A run whose machine stays drifted waits at most drift_waits pauses.
+  double drift_tolerance = 0.15;
+  int drift_waits = 20;
+  double drift_wait_seconds = 3;
   // Called after every epoch, outside the timed training (e.g. one epoch of a baseline trained
   // in the same time window, for a drift-free time comparison).
   std::function<void(int epoch)> on_epoch_end;
@@ -158,6 +170,7 @@ struct ZeroBNResult {
   double wall_seconds = 0;          // all of run() but on_epoch_end: feasibility, training, extraction, guarantee
   double extraction_max_abs_diff = -1;  // max |logits(masked) − logits(compact)| on test images
   int guarantee_steps = 0;         // +0.01 steps of r after training
+  int drift_waits = 0;              // guarantee misses re-measured after a pause (machine drifted)
   int64_t recovery_steps = 0;       // training steps with the raised mask (0: the guarantee held)
   int measurements = 0;             // device measurements in the run (feasibility excluded)
   bool budget_met = false;          // measured (or, without a device, predicted) ≤ budget
@@ -357,7 +370,10 @@ class ZeroBN {
                   std::to_string(cfg_.guards.round_to) + " and multiples of it above) takes " + std::to_string(achievable) + " ms" +
                   (f.smallest_measured_ms > 0 ? " measured on the device" : " predicted") + " (predicted " +
                   std::to_string(f.smallest_predicted_ms) + " ms" +
-                  (f.full_measured_ms > 0 ? ", the full network " + std::to_string(f.full_measured_ms) + " ms" : "") + ")");
+                  (f.full_measured_ms > 0 ? ", the full network " + std::to_string(f.full_measured_ms) + " ms: " +
+                                                std::to_string(f.smallest_measured_ms / f.full_measured_ms) + " of it"
+                                          : "") +
+                  ")");
     return f;
   }
 
@@ -523,15 +539,38 @@ class ZeroBN {
     // The guarantee: measure the final architecture (without a device: predict it); while it
     // misses T, raise r by 0.01 to the next architecture and measure that. A raised mask is then
     // trained briefly (recovery) before the extraction.
+    auto drifted = [&] {
+      return reference_ms > 0 && res.full_now_ms > 0 &&
+             std::abs(res.full_now_ms / reference_ms - 1) > cfg_.drift_tolerance;
+    };
+    // One measurement of `sel` for the guarantee: a miss taken on a drifted machine is dropped
+    // from the architecture's history and measured again after a pause (see drift_tolerance).
+    auto measure_for_guarantee = [&](const zerobn::Selection& sel) {
+      double ms = measure_arch(sel, &res.measured_raw_ms, &res.full_now_ms);
+      while (ms > cfg_.latency_ms && drifted() && res.drift_waits < cfg_.drift_waits) {
+        ++res.drift_waits;
+        measured[counts(sel)].pop_back();
+        if (cfg_.progress)
+          std::fprintf(stderr, "guarantee: the full network reads %.3f× its start, %.4f ms not counted; pausing %.0f s\n",
+                       res.full_now_ms / reference_ms, ms, cfg_.drift_wait_seconds);
+        std::this_thread::sleep_for(std::chrono::duration<double>(cfg_.drift_wait_seconds));
+        ms = measure_arch(sel, &res.measured_raw_ms, &res.full_now_ms);
+      }
+      return ms;
+    };
     auto judge = [&](const zerobn::Selection& sel) {
       auto shape = build_selection(make, sel);
       res.predicted_ms = predictor_.predict_ms(shape->describe(cfg_.input_chw));
       if (device) {
-        res.measured_ms = measure_arch(sel, &res.measured_raw_ms, &res.full_now_ms);
+        res.measured_ms = measure_for_guarantee(sel);
         for (int k = 0; k < cfg_.guarantee_rechecks && res.measured_ms > cfg_.latency_ms &&
                         res.measured_ms <= (1 + cfg_.recheck_margin) * cfg_.latency_ms;
              ++k)
-          res.measured_ms = measure_arch(sel, &res.measured_raw_ms, &res.full_now_ms);
+          res.measured_ms = measure_for_guarantee(sel);
+        if (cfg_.progress)
+          std::fprintf(stderr, "guarantee: r=%.2f kept %s measured %.4f ms (raw %.4f, full now %.4f) budget %.4f\n",
+                       ratio, counts_str(counts(sel)).c_str(), res.measured_ms, res.measured_raw_ms, res.full_now_ms,
+                       cfg_.latency_ms);
       }
       return device ? res.measured_ms <= cfg_.latency_ms : res.predicted_ms <= cfg_.latency_ms;
     };
@@ -590,6 +629,11 @@ class ZeroBN {
     }
   }
 
+  static std::string counts_str(const std::vector<int64_t>& k) {
+    std::string out;
+    for (auto c : k) out += (out.empty() ? "" : ",") + std::to_string(c);
+    return out;
+  }
   static std::vector<int64_t> counts(const zerobn::Selection& sel) {
     std::vector<int64_t> k;
     for (const auto& g : sel) k.push_back(static_cast<int64_t>(g.size()));
