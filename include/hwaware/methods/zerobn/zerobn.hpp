@@ -417,6 +417,10 @@ class ZeroBN {
       auto shape = build_selection(make, sel);
       ++res.measurements;
       history.push_back(measure_net(*shape, *device, reference.get(), reference_ms, raw, reference_now));
+      if (cfg_.progress)
+        std::fprintf(stderr, "device: kept %s %.4f ms (median of its %zu figures %.4f ms, predicted %.4f ms)\n",
+                     counts_str(counts(sel)).c_str(), history.back(), history.size(), hw::median(history),
+                     predictor_.predict_ms(shape->describe(cfg_.input_chw)));
       return hw::median(history);
     };
     // After a measured retarget: the architecture at r, when its median is inside the band.
@@ -481,7 +485,21 @@ class ZeroBN {
             if (measure) note_confirmed();
           }
           if (last && cfg_.retarget_every > 0 && step >= settle && frozen.empty()) {
+            // The mask the ranking gives at r now may not be the one the device confirmed: with r
+            // fixed, channels trade places between layers of unequal cost from step to step. So a
+            // mask that left the confirmed architecture is measured and retargeted once more here.
+            // Without it, vgg-small at 30% froze an architecture predicted at 1.9× the one the
+            // epoch started with (r = 0.50 throughout), and 21 guarantee raises followed (2026-12-02).
+            if (measure && counts(ranking_.select(groups, ratio, cfg_.guards)) != confirmed) {
+              retarget(*net, groups, ratio, scale, target, measure);
+              note_confirmed();
+            }
             frozen = confirmed.empty() ? counts(ranking_.select(groups, ratio, cfg_.guards)) : confirmed;
+            if (cfg_.progress)
+              std::fprintf(stderr, "freeze at step %lld: kept %s (%s), predicted %.4f ms × calibration %.3f\n",
+                           static_cast<long long>(step), counts_str(frozen).c_str(),
+                           confirmed.empty() ? "the architecture at r" : "the last one the device put in the band",
+                           predict(*net, groups, zerobn::select_counts(groups, frozen)), scale);
             // A filled architecture the device puts over the target recalibrates the predictor
             // on it, and the fill starts again from the frozen one (up to calibration_steps times).
             double fill_scale = scale;
@@ -494,6 +512,9 @@ class ZeroBN {
               }
               const auto sel = zerobn::select_counts(groups, filled);
               const double ms = measure(sel);
+              if (cfg_.progress)
+                std::fprintf(stderr, "fill: kept %s predicted %.4f ms × %.3f, measured %.4f ms (target %.4f)\n",
+                             counts_str(filled).c_str(), predict(*net, groups, sel), fill_scale, ms, target);
               if (ms <= target) {
                 frozen = std::move(filled);
                 break;
