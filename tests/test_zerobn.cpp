@@ -181,7 +181,7 @@ TEST_CASE("device measurements are scaled by the drift of the full network since
   const double full_ms = dev.exact_ms(*full, chw);
   // One session per figure here, so that each session's slowdown is known below.
   ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                   .measure_sessions = 1, .batch = 64, .progress = false};
+                   .measure_sessions = 1, .drift_wait_seconds = 0, .batch = 64, .progress = false};
   ZeroBN<MacsPredictor> z(p, cfg);
   const auto f = z.check_feasible(make, &dev);  // session 0: no slowdown yet
   CHECK(f.full_measured_ms == doctest::Approx(full_ms));
@@ -338,8 +338,8 @@ TEST_CASE("a budget fraction is taken of the full network measured when the run 
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   DriftingDevice dev{.drift = 0.5, .sessions = 2};  // the machine is already 2× slower than "exact"
-  ZeroBNConfig cfg{.budget_fraction = 0.5, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4}, .batch = 64,
-                   .progress = false};
+  ZeroBNConfig cfg{.budget_fraction = 0.5, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
+                   .drift_wait_seconds = 0, .batch = 64, .progress = false};
   auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
   // the median of the feasibility check's three sessions (2×, 2.5×, 3× slow)
   CHECK(res.full_measured_ms == doctest::Approx(2.5 * dev.exact_ms(*make(), chw)));
