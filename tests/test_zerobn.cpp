@@ -29,13 +29,16 @@ struct MacsPredictor {
 };
 static_assert(hw::Predictor<MacsPredictor>);
 
+/// What the fake devices below report for an undisturbed machine: 1 ms per million MACs.
+double exact_macs_ms(nn::Module& m, const Shape& chw) { return 1e-6 * double(nn::total_macs(m.describe(chw))); }
+
 /// A device whose clock slows down by `drift` with every session (a shared host getting busier):
 /// it reports MACs-proportional latency times the current slowdown.
 struct DriftingDevice {
   double drift = 0.25;
   int sessions = 0;
   hw::Fingerprint fingerprint() const { return {.device = "drifting"}; }
-  double exact_ms(nn::Module& m, const Shape& chw) const { return 1e-6 * double(nn::total_macs(m.describe(chw))); }
+  double exact_ms(nn::Module& m, const Shape& chw) const { return exact_macs_ms(m, chw); }
   std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
     const double slowdown = 1 + drift * sessions++;
     std::vector<hw::Measurement> r;
@@ -220,7 +223,7 @@ TEST_CASE("a device figure is the median of several sessions: one disturbed sess
       const bool spike = sessions++ % spike_every == 0;
       std::vector<hw::Measurement> r;
       for (size_t i = 0; i < nets.size(); ++i)
-        r.push_back({.median_ms = 1e-6 * double(nn::total_macs(nets[i]->describe(chw))) * (spike && i == 0 ? 3 : 1)});
+        r.push_back({.median_ms = exact_macs_ms(*nets[i], chw) * (spike && i == 0 ? 3 : 1)});
       return r;
     }
     hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
@@ -228,8 +231,8 @@ TEST_CASE("a device figure is the median of several sessions: one disturbed sess
   MacsPredictor p;
   auto full = models::ref_cnn({.width = 0.5});
   auto half = models::ref_cnn({.width = 0.25});
-  const double exact = 1e-6 * double(nn::total_macs(half->describe({1, 28, 28})));
-  const double full_ms = 1e-6 * double(nn::total_macs(full->describe({1, 28, 28})));
+  const double exact = exact_macs_ms(*half, {1, 28, 28});
+  const double full_ms = exact_macs_ms(*full, {1, 28, 28});
   SpikyDevice dev;
   ZeroBN<MacsPredictor> three(p, {.latency_ms = 1});
   CHECK(three.measure_net(*half, dev, full.get(), full_ms) == doctest::Approx(exact));
@@ -261,7 +264,7 @@ TEST_CASE("the guarantee re-measures a near miss before it raises r") {
   MacsPredictor p{.ms_per_mmac = 1, .ms_per_layer = 0};  // = the device's exact figure
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
-  const double full_ms = 1e-6 * double(nn::total_macs(make()->describe(chw)));
+  const double full_ms = exact_macs_ms(*make(), chw);
   for (int rechecks : {2, 0}) {
     CAPTURE(rechecks);
     FirstReadSlowDevice dev;
@@ -270,7 +273,7 @@ TEST_CASE("the guarantee re-measures a near miss before it raises r") {
                      .drift_reference = false, .measure_sessions = 1, .guarantee_rechecks = rechecks, .batch = 64,
                      .progress = false};
     auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
-    const double exact = 1e-6 * double(nn::total_macs(res.compact->describe(chw)));
+    const double exact = exact_macs_ms(*res.compact, chw);
     CHECK(res.budget_met);
     if (rechecks > 0) {
       // the trained architecture read over T once (the precondition of this test) ...
@@ -297,7 +300,7 @@ TEST_CASE("a guarantee miss measured on a drifted machine is measured again afte
       busy = std::max(0, busy - 1);
       std::vector<hw::Measurement> r;
       for (size_t i = 0; i < nets.size(); ++i) {
-        const double exact = 1e-6 * double(nn::total_macs(nets[i]->describe(chw)));
+        const double exact = exact_macs_ms(*nets[i], chw);
         const double slow = !contended ? 1.0 : i + 1 == nets.size() && nets.size() > 1 ? 1.5 : 3.0;
         r.push_back({.median_ms = exact * slow});
       }
@@ -308,7 +311,7 @@ TEST_CASE("a guarantee miss measured on a drifted machine is measured again afte
   MacsPredictor p{.ms_per_mmac = 1, .ms_per_layer = 0};  // = the device's exact figure
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
-  const double full_ms = 1e-6 * double(nn::total_macs(make()->describe(chw)));
+  const double full_ms = exact_macs_ms(*make(), chw);
   for (int waits : {20, 0}) {
     CAPTURE(waits);
     ContendedDevice dev;
@@ -325,7 +328,7 @@ TEST_CASE("a guarantee miss measured on a drifted machine is measured again afte
     if (waits > 0) {
       CHECK(res.drift_waits == 3);       // three contended readings dropped ...
       CHECK(res.guarantee_steps == 0);   // ... and the trained architecture kept
-      CHECK(res.measured_ms == doctest::Approx(1e-6 * double(nn::total_macs(res.compact->describe(chw)))));
+      CHECK(res.measured_ms == doctest::Approx(exact_macs_ms(*res.compact, chw)));
     } else {
       CHECK(res.drift_waits == 0);
       CHECK(res.guarantee_steps > 0);    // the contended readings raised r

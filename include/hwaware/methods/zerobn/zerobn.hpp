@@ -490,11 +490,12 @@ class ZeroBN {
             // mask that left the confirmed architecture is measured and retargeted once more here.
             // Without it, vgg-small at 30% froze an architecture predicted at 1.9× the one the
             // epoch started with (r = 0.50 throughout), and 21 guarantee raises followed (2026-12-02).
-            if (measure && counts(ranking_.select(groups, ratio, cfg_.guards)) != confirmed) {
+            auto at_r = [&] { return counts(ranking_.select(groups, ratio, cfg_.guards)); };
+            if (measure && at_r() != confirmed) {
               retarget(*net, groups, ratio, scale, target, measure);
               note_confirmed();
             }
-            frozen = confirmed.empty() ? counts(ranking_.select(groups, ratio, cfg_.guards)) : confirmed;
+            frozen = confirmed.empty() ? at_r() : confirmed;
             if (cfg_.progress)
               std::fprintf(stderr, "freeze at step %lld: kept %s (%s), predicted %.4f ms × calibration %.3f\n",
                            static_cast<long long>(step), counts_str(frozen).c_str(),
