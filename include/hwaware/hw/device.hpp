@@ -16,21 +16,52 @@
 #include <memory>
 #include <numeric>
 #include <random>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <vector>
 
+#include "hwaware/hw/device_concept.hpp"
 #include "hwaware/hw/fingerprint.hpp"
+#include "hwaware/hw/measurement.hpp"
 #include "hwaware/hw/samples.hpp"
+#include "hwaware/backend/onednn/context.hpp"
 #include "hwaware/nn/blocks.hpp"
 
 namespace hwaware::hw {
 
-/// Device: runs a network (in inference) and reports the statistics of its latency.
-template <class D>
-concept Device = requires(D& d, nn::Module& m, const Shape& chw) {
-  { d.fingerprint() } -> std::same_as<Fingerprint>;
-  { d.measure(m, chw) } -> std::same_as<Measurement>;
-};
+inline std::string onednn_isa_name() {
+  switch (dnnl::get_effective_cpu_isa()) {
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::sse41: return "sse41";
+    default: return "other";
+  }
+}
 
+/// The inference runtime's execution policy, part of the fingerprint: latencies measured under
+/// another policy (another serial-op threshold, no fused residual tails) are not evidence here.
+inline std::string onednn_runtime_name() {
+  return "serial<" + std::to_string(onednn::serial_work_threshold()) + ">,fused-residual";
+}
+
+/// Fingerprint of this machine's CPU as the oneDNN device sees it.
+inline Fingerprint onednn_cpu_fingerprint(int threads, int batch) {
+  const dnnl_version_t* v = dnnl::version();
+  return {"onednn-cpu",
+          cpu_model_name(),
+          onednn_isa_name(),
+          std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch),
+          kLibraryVersion,
+          onednn_runtime_name(),
+          threads,
+          batch};
+}
+
+/// Options of OnednnCpuDevice's protocol (see the top of this header).
 struct ProtocolOptions {
   int warmup_runs = 10;
   double warmup_ms = 15;
@@ -40,44 +71,6 @@ struct ProtocolOptions {
   double reject_mads = 3.0;
   uint64_t seed = 1;
 };
-
-/// Median of `v` (the mean of the middle two for an even count; 0 when empty).
-inline double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-/// Robust statistics of per-run times (ms): median after dropping outliers beyond k·MAD.
-inline Measurement summarize(std::vector<double> t, double reject_mads) {
-  Measurement m;
-  if (t.empty()) return m;
-  const double med = median(t);
-  std::vector<double> dev(t.size());
-  for (size_t i = 0; i < t.size(); ++i) dev[i] = std::abs(t[i] - med);
-  const double mad = 1.4826 * median(dev);
-  std::vector<double> kept;
-  for (double x : t)
-    if (mad == 0 || std::abs(x - med) <= reject_mads * mad) kept.push_back(x);
-  std::sort(kept.begin(), kept.end());
-  m.runs = static_cast<int>(kept.size());
-  m.rejected = static_cast<int>(t.size() - kept.size());
-  m.median_ms = median(kept);
-  m.min_ms = kept.front();
-  auto quantile = [&](double q) {
-    const double pos = q * double(kept.size() - 1);
-    const size_t lo = size_t(pos);
-    const double f = pos - double(lo);
-    return lo + 1 < kept.size() ? kept[lo] * (1 - f) + kept[lo + 1] * f : kept[lo];
-  };
-  m.iqr_ms = quantile(0.75) - quantile(0.25);
-  const double mean = std::accumulate(kept.begin(), kept.end(), 0.0) / double(kept.size());
-  double var = 0;
-  for (double x : kept) var += (x - mean) * (x - mean);
-  m.cv = kept.size() > 1 ? std::sqrt(var / double(kept.size() - 1)) / mean : 0;
-  return m;
-}
 
 /// This CPU through oneDNN: inference (eval mode, BN folded, no autograd) at a batch size and
 /// thread count.
@@ -152,7 +145,7 @@ class OnednnCpuDevice {
   ProtocolOptions opt_;
 };
 
-static_assert(Device<OnednnCpuDevice>);
+static_assert(InterleavingDevice<OnednnCpuDevice>);
 
 /// relu(x + x): the residual add and the ReLU after it, as a block's tail runs them.
 class ResidualTailProbe : public nn::Module {

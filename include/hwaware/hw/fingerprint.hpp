@@ -4,10 +4,8 @@
 // data set carries one, and loading refuses a mismatch naming the field that differs.
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <oneapi/dnnl/dnnl.hpp>
 #include <string>
 
-#include "hwaware/backend/onednn/context.hpp"
 
 namespace hwaware::hw {
 
@@ -58,39 +56,6 @@ inline std::string cpu_model_name() {
       return p == std::string::npos ? line : line.substr(line.find_first_not_of(' ', p + 1));
     }
   return "unknown";
-}
-
-inline std::string onednn_isa_name() {
-  switch (dnnl::get_effective_cpu_isa()) {
-    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
-    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
-    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
-    case dnnl::cpu_isa::avx512_core: return "avx512_core";
-    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
-    case dnnl::cpu_isa::avx2: return "avx2";
-    case dnnl::cpu_isa::avx: return "avx";
-    case dnnl::cpu_isa::sse41: return "sse41";
-    default: return "other";
-  }
-}
-
-/// The inference runtime's execution policy, part of the fingerprint: latencies measured under
-/// another policy (another serial-op threshold, no fused residual tails) are not evidence here.
-inline std::string onednn_runtime_name() {
-  return "serial<" + std::to_string(onednn::serial_work_threshold()) + ">,fused-residual";
-}
-
-/// Fingerprint of this machine's CPU as the oneDNN device sees it.
-inline Fingerprint onednn_cpu_fingerprint(int threads, int batch) {
-  const dnnl_version_t* v = dnnl::version();
-  return {"onednn-cpu",
-          cpu_model_name(),
-          onednn_isa_name(),
-          std::to_string(v->major) + "." + std::to_string(v->minor) + "." + std::to_string(v->patch),
-          kLibraryVersion,
-          onednn_runtime_name(),
-          threads,
-          batch};
 }
 
 }  // namespace hwaware::hw

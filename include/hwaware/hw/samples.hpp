@@ -16,21 +16,12 @@
 #include <vector>
 
 #include "hwaware/hw/fingerprint.hpp"
+#include "hwaware/hw/measurement.hpp"
 #include "hwaware/nn/module.hpp"
 
 namespace hwaware::hw {
 
 using NetDesc = std::vector<nn::LayerDesc>;
-
-/// Statistics of repeated timings of one network on a device.
-struct Measurement {
-  double median_ms = 0;
-  double iqr_ms = 0;  // interquartile range of the retained samples
-  double cv = 0;      // std / mean of the retained samples
-  double min_ms = 0;
-  int runs = 0;       // retained samples
-  int rejected = 0;   // outliers dropped (beyond median ± 3·MAD)
-};
 
 struct LatencySample {
   std::string kind;    // "layer" or "network"
