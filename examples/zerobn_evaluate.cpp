@@ -124,8 +124,8 @@ int main(int argc, char** argv) {
   CLI::App app{"ZeroBN against Network Slimming (and uniform width) at several latency budgets, measured here"};
   std::string models_arg = "vgg-small,resnet-8", fractions_arg = "0.3,0.5,0.7", out = "zerobn_eval.jsonl";
   std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache", ranking = "global";
-  int epochs = 6, threads = 2, profile_networks = 60, retarget_every = ZeroBNConfig{}.retarget_every;
-  double settle_fraction = ZeroBNConfig{}.settle_fraction;
+  int epochs = 6, threads = 2, profile_networks = 60, retarget_every = zerobn::Schedule{}.retarget_every;
+  double settle_fraction = zerobn::Schedule{}.settle_fraction;
   int64_t train_limit = 20000, batch = 128, min_channels = zerobn::SelectionGuards{}.min_channels;
   float lr = 0.05f;
   bool uniform = false, quiet = false;
@@ -173,7 +173,11 @@ int main(int argc, char** argv) {
     for (const auto& model : split(models_arg)) {
       auto make = [&] { return std::unique_ptr<nn::Module>(models::make_model(model)); };
       auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
-      ZeroBNConfig base{.epochs = epochs, .retarget_every = retarget_every, .settle_fraction = settle_fraction, .lr = lr, .batch = batch, .progress = !quiet};
+      ZeroBNConfig base;
+      base.schedule.epochs = epochs;
+      base.schedule.retarget_every = retarget_every;
+      base.schedule.settle_fraction = settle_fraction;
+      base.training = {.lr = lr, .batch = batch, .progress = !quiet};
       base.guards.min_channels = min_channels;
 
       // The full network: latency (the budgets' reference) and plain training (accuracy, time).
@@ -182,13 +186,15 @@ int main(int argc, char** argv) {
         const double full_ms = device.measure(*full, chw).median_ms;
         std::fprintf(stderr, "%s: full network %.4f ms measured; plain training for %d epochs\n", model.c_str(),
                      full_ms, epochs);
-        zerobn::BaselineResult plain;
-        nn::manual_seed(base.seed);
-        plain.model = make();
-        plain.train_seconds = zerobn::detail::train_for(*plain.model, base, train, epochs, lr);
-        zerobn::detail::finish(plain, base, test, &device, predictor.predict_ms(plain.model->describe(chw)));
+        PrunedNetwork plain;
+        nn::manual_seed(base.training.seed);
+        plain.network = make();
+        plain.train_seconds = train_epochs(*plain.network, base.training, train, epochs, lr);
+        plain.predicted_ms = predictor.predict_ms(plain.network->describe(chw));
+        plain.measured_ms = device.measure(*plain.network, chw).median_ms;
+        describe_network(plain, test, chw);
         rows.push_back({{"kind", "full"}, {"model", model}, {"full_latency_ms", full_ms},
-                        {"measured_latency_ms", plain.measured_ms}, {"predicted_latency_ms", plain.predicted_ms},
+                        {"measured_latency_ms", *plain.measured_ms}, {"predicted_latency_ms", *plain.predicted_ms},
                         {"test_accuracy", plain.test_accuracy}, {"train_seconds", plain.train_seconds},
                         {"params", plain.params}, {"macs", plain.macs}, {"epochs", epochs},
                         {"train_images", train.size()}});
@@ -200,21 +206,19 @@ int main(int argc, char** argv) {
       for (double fraction : fractions) {
         if (find_row(rows, "budget", model, fraction) || find_row(rows, "infeasible", model, fraction)) continue;
         ZeroBNConfig cfg = base;
-        cfg.budget_fraction = fraction;  // of the full network measured when the row starts
-        cfg.latency_ms = fraction * full_ms;
-        cfg.checkpoint = out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt";
-        cfg.resume = true;
+        cfg.budget = Budget::fraction_of_full(fraction);  // of the full network measured when the row starts
+        cfg.checkpoint = {out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt", true};
         std::fprintf(stderr, "%s: budget %.0f%% of the full network\n", model.c_str(), 100 * fraction);
         // An infeasible budget is a row of its own (the check runs again inside run(), on a new
         // measurement: either may be the one that rejects).
         auto record_infeasible = [&](const InfeasibleBudget& e) {
           std::fprintf(stderr, "  %s\n", e.what());
           rows.push_back({{"kind", "infeasible"}, {"model", model}, {"fraction", fraction},
-                          {"budget_ms", cfg.latency_ms}, {"full_latency_ms", full_ms}, {"message", e.what()}});
+                          {"budget_ms", fraction * full_ms}, {"full_latency_ms", full_ms}, {"message", e.what()}});
           write_rows_atomically(out, rows);
         };
         try {
-          ZeroBN<hw::MlpLatencyPredictor>(predictor, cfg).check_feasible(make, &device);
+          ZeroBN<hw::MlpLatencyPredictor>(predictor, device, cfg).check_feasible(make);
         } catch (const InfeasibleBudget& e) {
           record_infeasible(e);
           continue;
@@ -222,11 +226,11 @@ int main(int argc, char** argv) {
         // Plain training of the same network, one epoch after each ZeroBN epoch: the time ratio
         // compares epochs run in the same minutes of this shared machine.
         auto plain = make();
-        zerobn::EpochTrainer plain_epochs(*plain, cfg, train, epochs, lr);
+        EpochTrainer plain_epochs(*plain, cfg.training, train, epochs, lr);
         ZeroBNConfig timed = cfg;
         timed.on_epoch_end = [&](int e) { plain_epochs.epoch(e); };
         auto run_with = [&](auto rank) {
-          return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, timed, rank).run(make, train, test, &device);
+          return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, device, timed, rank).run(make, train, test);
         };
         ZeroBNResult res;
         try {
@@ -237,20 +241,25 @@ int main(int argc, char** argv) {
           record_infeasible(e);
           continue;
         }
-        cfg.latency_ms = res.budget_ms;  // the T the run measured: the baselines get the same
         double zerobn_epoch_seconds = 0;  // the epochs this process ran (a resumed run restores the rest)
         for (const auto& ep : res.epochs) zerobn_epoch_seconds += ep.seconds;
-        auto slim = zerobn::network_slimming(make, predictor, cfg, res.ratio, train, test, &device);
+        // The baselines get the T the run measured; Slimming prunes to ZeroBN's final ratio.
+        const ModelFamily family = [&](double w) { return std::unique_ptr<nn::Module>(models::make_model(model, {.width = w})); };
+        auto slim = NetworkSlimming<hw::MlpLatencyPredictor>(
+                        predictor, device,
+                        {.budget = Budget::latency(res.budget), .ratio = res.ratio, .epochs = epochs,
+                         .guards = cfg.guards, .training = cfg.training})
+                        .prune(family, train, test);
         json row{{"kind", "budget"},
                  {"model", model},
                  {"ranking", ranking},
                  {"retarget_every", retarget_every},
                  {"settle_fraction", settle_fraction},
                  {"fraction", fraction},
-                 {"budget_ms", res.budget_ms},
-                 {"full_latency_ms", res.full_measured_ms},
-                 {"predicted_latency_ms", res.predicted_ms},
-                 {"measured_latency_ms", res.measured_ms},
+                 {"budget_ms", res.budget},
+                 {"full_latency_ms", res.full_measured_ms.value_or(0)},
+                 {"predicted_latency_ms", res.predicted},
+                 {"measured_latency_ms", res.measured_ms.value_or(0)},
                  {"ratio", res.ratio},
                  {"kept_channels", [&] {  // per channel group (prunable ones), the architecture extracted
                     std::vector<int64_t> k;
@@ -268,7 +277,7 @@ int main(int argc, char** argv) {
                  {"masked_test_accuracy", res.masked_test_accuracy},
                  {"full_test_accuracy", full_row["test_accuracy"]},
                  {"slimming_test_accuracy", slim.test_accuracy},
-                 {"slimming_measured_latency_ms", slim.measured_ms},
+                 {"slimming_measured_latency_ms", slim.measured_ms.value_or(0)},
                  {"slimming_train_seconds", slim.train_seconds},
                  {"params", res.params},
                  {"macs", res.macs},
@@ -280,20 +289,20 @@ int main(int argc, char** argv) {
                  {"plain_train_seconds", full_row["train_seconds"]},
                  {"plain_interleaved_seconds", plain_epochs.seconds()},
                  {"train_time_ratio", zerobn_epoch_seconds / plain_epochs.seconds()},
-                 {"measured_raw_ms", res.measured_raw_ms},
-                 {"run_full_start_ms", res.full_measured_ms},
-                 {"run_full_end_ms", res.full_now_ms},
+                 {"measured_raw_ms", res.measured_raw_ms.value_or(0)},
+                 {"run_full_start_ms", res.full_measured_ms.value_or(0)},
+                 {"run_full_end_ms", res.full_now_ms.value_or(0)},
                  {"extraction_max_abs_diff", res.extraction_max_abs_diff}};
-        std::vector<nn::Module*> side_by_side{res.compact.get(), slim.model.get()};
-        zerobn::BaselineResult uni;
+        std::vector<nn::Module*> side_by_side{res.compact.get(), slim.network.get()};
+        PrunedNetwork uni;
         if (uniform) {
-          uni = zerobn::uniform_width<hw::MlpLatencyPredictor>(
-              [&](double w) { return std::unique_ptr<nn::Module>(models::make_model(model, {.width = w})); },
-              predictor, cfg, train, test, &device);
+          UniformWidth<hw::MlpLatencyPredictor> scale(
+              predictor, device, {.budget = Budget::latency(res.budget), .epochs = epochs, .training = cfg.training});
+          uni = scale.prune(family, train, test);
           row["uniform_test_accuracy"] = uni.test_accuracy;
-          row["uniform_measured_latency_ms"] = uni.measured_ms;
-          row["uniform_width"] = uni.ratio_or_width;
-          side_by_side.push_back(uni.model.get());
+          row["uniform_measured_latency_ms"] = uni.measured_ms.value_or(0);
+          row["uniform_width"] = scale.width();
+          side_by_side.push_back(uni.network.get());
         }
         // All networks of the row measured again, interleaved with the full one, in kFinalSessions
         // sessions back to back: each network's ratio to the full one per session, and the median
@@ -322,7 +331,7 @@ int main(int argc, char** argv) {
         json phases = json::array();
         for (const auto& ep : res.epochs)
           phases.push_back({{"epoch", ep.epoch}, {"phase", phase_name(ep.phase)}, {"ratio", ep.ratio},
-                            {"predicted_ms", ep.predicted_ms}, {"measured_ms", ep.measured_ms},
+                            {"predicted_ms", ep.predicted}, {"measured_ms", ep.measured_ms.value_or(-1)},
                             {"calibration", ep.calibration}, {"seconds", ep.seconds}});
         row["epochs_log"] = phases;
         row["checks"] = {{"latency<=T", measured_fraction <= fraction},
@@ -333,7 +342,7 @@ int main(int argc, char** argv) {
         std::fprintf(stderr, "  %s\n", row.dump().c_str());
         rows.push_back(row);
         write_rows_atomically(out, rows);
-        std::filesystem::remove(cfg.checkpoint);
+        std::filesystem::remove(cfg.checkpoint.path);
       }
     }
     const std::string md = markdown(rows);

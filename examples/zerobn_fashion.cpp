@@ -69,53 +69,60 @@ int main(int argc, char** argv) {
 
     Dataset train = load_fashion_mnist("train", kFashionMnistDir, train_limit);
     Dataset test = load_fashion_mnist("test");
-    ZeroBNConfig cfg{.latency_ms = budget,
-                     .budget_fraction = budget_ms > 0 ? 0.0 : budget_fraction,  // of the full network at the run's start
-                     .epochs = epochs,
-                     .sparsity = float(sparsity),
-                     .guards = {min_channels, round_to},
-                     .lr = lr,
-                     .batch = batch,
-                     .checkpoint = checkpoint,
-                     .resume = resume,
-                     .progress = !quiet};
+    ZeroBNConfig cfg;
+    cfg.budget = budget_ms > 0 ? Budget::latency(budget_ms) : Budget::fraction_of_full(budget_fraction);
+    cfg.schedule.epochs = epochs;
+    cfg.schedule.sparsity = float(sparsity);
+    cfg.guards = {min_channels, round_to};
+    cfg.training = {.lr = lr, .batch = batch, .progress = !quiet};
+    cfg.checkpoint = {checkpoint, resume};
     auto factory = [&] { return make(model); };
     auto run_with = [&](auto rank) {
-      return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, cfg, rank).run(factory, train, test, &device);
+      return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, device, cfg, rank).run(factory, train, test);
     };
     auto res = ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
                 : ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
                                          : run_with(GlobalBnRanking{});
-    budget = res.budget_ms, cfg.latency_ms = res.budget_ms;
-    if (res.full_measured_ms > 0) full_ms = res.full_measured_ms;
+    budget = res.budget;
+    if (res.full_measured_ms) full_ms = *res.full_measured_ms;
+    const double measured = res.measured_ms.value_or(0);
     std::fprintf(stderr, "zerobn: r = %.2f, %lld params, predicted %.4f ms, measured %.4f ms (budget %.4f, %s), test accuracy %.4f\n",
-                 res.ratio, (long long)res.params, res.predicted_ms, res.measured_ms, budget,
+                 res.ratio, (long long)res.params, res.predicted, measured, budget,
                  res.budget_met ? "met" : "NOT met", res.test_accuracy);
 
-    // Full network trained the same way, for the accuracy reference.
-    zerobn::BaselineResult full_run, slim, uniform;
-    {
-      nn::manual_seed(cfg.seed);
-      full_run.model = make(model);
-      full_run.train_seconds = zerobn::detail::train_for(*full_run.model, cfg, train, epochs, lr);
-      zerobn::detail::finish(full_run, cfg, test, &device, full_pred);
-    }
+    // The full network trained the same way, for the accuracy reference; the baselines as Pruner
+    // policies at ZeroBN's T (Slimming pruned to ZeroBN's final ratio) in the same epochs.
+    const ModelFamily family = [&](double w) { return make(model, w); };
+    PrunedNetwork full_run, slim, uniform;
+    double uniform_width = 1;
+    nn::manual_seed(cfg.training.seed);
+    full_run.network = make(model);
+    full_run.train_seconds = train_epochs(*full_run.network, cfg.training, train, epochs, lr);
+    full_run.predicted_ms = full_pred;
+    describe_network(full_run, test, {1, 28, 28});
     if (baselines) {
-      slim = zerobn::network_slimming(factory, predictor, cfg, res.ratio, train, test, &device);
-      uniform = zerobn::uniform_width<hw::MlpLatencyPredictor>([&](double w) { return make(model, w); }, predictor, cfg,
-                                                              train, test, &device);
+      slim = NetworkSlimming<hw::MlpLatencyPredictor>(predictor, device,
+                                                      {.budget = Budget::latency(budget), .ratio = res.ratio,
+                                                       .epochs = epochs, .sparsity = float(sparsity),
+                                                       .guards = cfg.guards, .training = cfg.training})
+                 .prune(family, train, test);
+      UniformWidth<hw::MlpLatencyPredictor> scale(predictor, device,
+                                                  {.budget = Budget::latency(budget), .epochs = epochs, .training = cfg.training});
+      uniform = scale.prune(family, train, test);
+      uniform_width = scale.width();
     }
 
     // Every network of the table measured again in one interleaved session: their ratios to the
     // full network carry no drift of this shared machine between separate measurements.
-    std::vector<nn::Module*> nets{full_run.model.get(), res.compact.get()};
-    if (baselines) nets.push_back(slim.model.get()), nets.push_back(uniform.model.get());
+    std::vector<nn::Module*> nets{full_run.network.get(), res.compact.get()};
+    if (baselines) nets.push_back(slim.network.get()), nets.push_back(uniform.network.get());
     const auto session = device.measure_many(nets, {1, 28, 28});
     std::printf("\n%-18s %9s %8s %12s %12s %13s %8s %8s\n", "network", "params", "MMACs", "predicted ms", "measured ms",
                 "session ms", "÷ full", "test acc");
-    auto row = [&](const char* name, const zerobn::BaselineResult* b, size_t i) {
+    auto row = [&](const char* name, const PrunedNetwork* b, size_t i) {
       const int64_t params = b ? b->params : res.params, macs = b ? b->macs : res.macs;
-      const double pred = b ? b->predicted_ms : res.predicted_ms, meas = b ? b->measured_ms : res.measured_ms;
+      const double pred = b ? b->predicted_ms.value_or(0) : res.predicted;
+      const double meas = b ? b->measured_ms.value_or(0) : measured;
       std::printf("%-18s %9lld %8.2f %12.4f %12.4f %13.4f %8.3f %8.4f   (%.0f s training)\n", name, (long long)params,
                   macs / 1e6, pred, meas, session[i].median_ms, session[i].median_ms / session[0].median_ms,
                   b ? b->test_accuracy : res.test_accuracy, b ? b->train_seconds : res.train_seconds);
@@ -126,8 +133,8 @@ int main(int argc, char** argv) {
     std::printf("budget %.4f ms = %.2f of the full network; zerobn r = %.2f (%d on-device guarantee steps, "
                 "%lld recovery steps), measured/budget %.3f (the full network drifted %.3f× during the run)\n",
                 budget, budget / full_ms, res.ratio, res.guarantee_steps, static_cast<long long>(res.recovery_steps),
-                res.measured_ms / budget,
-                res.full_measured_ms > 0 ? res.full_now_ms / res.full_measured_ms : 1.0);
+                measured / budget,
+                res.full_measured_ms && res.full_now_ms ? *res.full_now_ms / *res.full_measured_ms : 1.0);
 
     if (!heatmap.empty() && !res.importance.empty()) {
       report::Heatmap h;
@@ -152,9 +159,9 @@ int main(int argc, char** argv) {
                        {"ranking", ranking},
                        {"budget_ms", budget},
                        {"full_latency_ms", full_ms},
-                       {"predicted_latency_ms", res.predicted_ms},
-                       {"measured_latency_ms", res.measured_ms},
-                       {"measured_raw_ms", res.measured_raw_ms},
+                       {"predicted_latency_ms", res.predicted},
+                       {"measured_latency_ms", measured},
+                       {"measured_raw_ms", res.measured_raw_ms.value_or(0)},
                        {"session_fraction_of_full", session[1].median_ms / session[0].median_ms},
                        {"test_accuracy", res.test_accuracy},
                        {"masked_test_accuracy", res.masked_test_accuracy},
@@ -167,10 +174,10 @@ int main(int argc, char** argv) {
                        {"full_train_seconds", full_run.train_seconds}};
       if (baselines) {
         j["slimming_test_accuracy"] = slim.test_accuracy;
-        j["slimming_measured_latency_ms"] = slim.measured_ms;
+        j["slimming_measured_latency_ms"] = slim.measured_ms.value_or(0);
         j["uniform_test_accuracy"] = uniform.test_accuracy;
-        j["uniform_measured_latency_ms"] = uniform.measured_ms;
-        j["uniform_width"] = uniform.ratio_or_width;
+        j["uniform_measured_latency_ms"] = uniform.measured_ms.value_or(0);
+        j["uniform_width"] = uniform_width;
       }
       std::cout << j.dump() << "\n";
     }

@@ -4,50 +4,23 @@
 #include <map>
 #include <random>
 
+#include "fake_devices.hpp"
 #include "gradcheck.hpp"
+#include "temp_dir.hpp"
 #include "hwaware/data/dataset.hpp"
 #include "hwaware/models/zoo.hpp"
 #include "hwaware/zerobn.hpp"
 
 using namespace hwaware;
 
+using fake::MacsPredictor;
+using fake::DriftingDevice;
+using Predicted = hw::PredictedDevice<MacsPredictor>;
+template <class D = Predicted>
+using ZeroBNOf = ZeroBN<MacsPredictor, GlobalBnRanking, D>;
+
 namespace {
-/// A transparent stand-in predictor for tests: latency proportional to MACs plus a per-layer cost.
-struct MacsPredictor {
-  double ms_per_mmac = 0.01, ms_per_layer = 0.001;
-  double predict_ms(const hw::NetDesc& n) const {
-    double ms = 0;
-    for (auto& l : n) ms += l.macs * 1e-6 * ms_per_mmac + ms_per_layer;
-    return ms;
-  }
-  std::vector<double> predict_batch_ms(const std::vector<hw::NetDesc>& b) const {
-    std::vector<double> r;
-    for (auto& n : b) r.push_back(predict_ms(n));
-    return r;
-  }
-  std::string name() const { return "macs"; }
-};
-static_assert(hw::Predictor<MacsPredictor>);
-
-/// What the fake devices below report for an undisturbed machine: 1 ms per million MACs.
-double exact_macs_ms(nn::Module& m, const Shape& chw) { return 1e-6 * double(nn::total_macs(m.describe(chw))); }
-
-/// A device whose clock slows down by `drift` with every session (a shared host getting busier):
-/// it reports MACs-proportional latency times the current slowdown.
-struct DriftingDevice {
-  double drift = 0.25;
-  int sessions = 0;
-  hw::Fingerprint fingerprint() const { return {.device = "drifting"}; }
-  double exact_ms(nn::Module& m, const Shape& chw) const { return exact_macs_ms(m, chw); }
-  std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
-    const double slowdown = 1 + drift * sessions++;
-    std::vector<hw::Measurement> r;
-    for (auto* n : nets) r.push_back({.median_ms = exact_ms(*n, chw) * slowdown});
-    return r;
-  }
-  hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
-};
-static_assert(hw::Device<DriftingDevice>);
+double exact_macs_ms(nn::Module& m, const Shape& chw) { return fake::exact_ms(m, chw); }
 
 const Dataset& small(const char* split, int64_t n) {
   static std::map<std::string, Dataset> cache;
@@ -55,99 +28,142 @@ const Dataset& small(const char* split, int64_t n) {
   if (!cache.count(key)) cache[key] = load_fashion_mnist(split, kFashionMnistDir, n);
   return cache[key];
 }
+
+/// A short run's configuration: `epochs` epochs on small data, quiet, no drift pauses.
+ZeroBNConfig quick(Budget b, int epochs, zerobn::SelectionGuards guards = {4, 4}) {
+  ZeroBNConfig c;
+  c.budget = b;
+  c.schedule.epochs = epochs;
+  c.guards = guards;
+  c.measurement.drift_wait_seconds = 0;
+  c.training.batch = 64;
+  c.training.progress = false;
+  return c;
+}
 }  // namespace
 
 TEST_CASE("phases: initial training, then ZT/RT blocks ending on ZT") {
   std::string s;
-  for (int e = 0; e < 8; ++e) s += phase_name(zerobn_phase(e, 8, 0.25, 2)), s += ' ';
+  for (int e = 0; e < 8; ++e) s += phase_name(zerobn_phase(e, {.epochs = 8})), s += ' ';
   CHECK(s == "IT IT ZT ZT RT RT ZT ZT ");
-  CHECK(zerobn_phase(9, 10, 0.25, 2) == Phase::zero);
+  CHECK(zerobn_phase(9, {.epochs = 10}) == Phase::zero);
 }
 
-TEST_CASE("bisection finds the smallest ratio whose predicted latency meets the budget") {
+TEST_CASE("the controller's bisection finds the smallest ratio whose predicted latency meets the budget") {
   auto net = models::vgg_small({.width = 0.5});
   auto groups = nn::channel_groups(*net);
   MacsPredictor p;
+  Predicted dev(p);
   const double full = p.predict_ms(net->describe({1, 28, 28}));
-  ZeroBN<MacsPredictor> z(p, {.latency_ms = 0.5 * full, .guards = {4, 1}});
-  double predicted = 0;
-  const double r = z.bisect_ratio(*net, groups, &predicted);
-  CHECK(predicted <= 0.5 * full);
+  ZeroBNOf<> z(p, dev, quick(Budget::latency(0.5 * full), 2, {4, 1}));
+  GlobalBnRanking rank;
+  auto at = [&](double r) { return z.predict(*net, groups, rank.select(groups, r, {4, 1})); };
+  const double r = BudgetController(0.5 * full, {}, false).bisect(at);
+  CHECK(at(r) <= 0.5 * full);
   CHECK(r > 0.05);
   CHECK(r < 1.0);
-  GlobalBnRanking rank;
-  const double just_below = z.predict(*net, groups, rank.select(groups, r - 0.011, {4, 1}));
-  CHECK(just_below > 0.5 * full);
+  CHECK(at(r - 0.011) > 0.5 * full);
 }
 
 TEST_CASE("an infeasible budget is rejected before training, with the achievable minimum") {
   MacsPredictor p;
-  ZeroBN<MacsPredictor> z(p, {.latency_ms = 1e-6});
+  Predicted predicted(p);
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn()); };
-  CHECK_THROWS_WITH_AS(z.check_feasible<hw::OnednnCpuDevice>(make, nullptr),
+  CHECK_THROWS_WITH_AS(ZeroBNOf<>(p, predicted, quick(Budget::latency(1e-6), 2)).check_feasible(make),
                        doctest::Contains("infeasible: the smallest network"), InfeasibleBudget);
   hw::OnednnCpuDevice dev(2, 1, {.warmup_runs = 2, .warmup_ms = 1, .rounds = 3, .block_ms = 0.2});
-  CHECK_THROWS_WITH_AS(z.check_feasible(make, &dev), doctest::Contains("measured on the device"), Error);
-  // With a budget fraction the full network is measured too, and the floor is given as its share.
-  ZeroBN<MacsPredictor> frac(p, {.budget_fraction = 1e-6});
-  CHECK_THROWS_WITH_AS(frac.check_feasible(make, &dev), doctest::Contains(" of it)"), InfeasibleBudget);
-  ZeroBN<MacsPredictor> neg(p, {.latency_ms = -1});
-  CHECK_THROWS_AS(neg.check_feasible<hw::OnednnCpuDevice>(make, nullptr), Error);
+  CHECK_THROWS_WITH_AS(ZeroBNOf<hw::OnednnCpuDevice>(p, dev, quick(Budget::latency(1e-6), 2)).check_feasible(make),
+                       doctest::Contains("measured on the device"), Error);
+  // With a budget fraction the floor is given as the full network's share.
+  CHECK_THROWS_WITH_AS(ZeroBNOf<hw::OnednnCpuDevice>(p, dev, quick(Budget::fraction_of_full(1e-6), 2)).check_feasible(make),
+                       doctest::Contains(" of it)"), InfeasibleBudget);
+  CHECK_THROWS_WITH_AS(ZeroBNOf<>(p, predicted, quick(Budget::mac_count(10), 2)).check_feasible(make),
+                       doctest::Contains("MACs predicted"), InfeasibleBudget);
+  CHECK_THROWS_AS(ZeroBNOf<>(p, predicted, quick(Budget::latency(-1), 2)).check_feasible(make), Error);
+  CHECK_THROWS_WITH_AS(ZeroBNOf<>(p, predicted, quick(Budget::energy(1), 2)).check_feasible(make),
+                       doctest::Contains("energy model"), Error);
 }
 
 TEST_CASE("a short ZeroBN run: compact network meets the predicted budget and equals the masked one") {
   MacsPredictor p;
+  Predicted dev(p);
   auto make = [] { return std::unique_ptr<nn::Module>(models::resnet8({.width = 0.5})); };
   const double full = p.predict_ms(make()->describe({1, 28, 28}));
-  ZeroBNConfig cfg{.latency_ms = 0.6 * full, .epochs = 4, .guards = {4, 4}, .batch = 64, .progress = false};
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run<hw::OnednnCpuDevice>(make, small("train", 1024), small("test", 500), nullptr);
+  const auto cfg = quick(Budget::latency(0.6 * full), 4);
+  auto res = ZeroBNOf<>(p, dev, cfg).run(make, small("train", 1024), small("test", 500));
   REQUIRE(res.compact);
-  CHECK(res.predicted_ms <= cfg.latency_ms);
-  CHECK(res.predicted_ms >= 0.85 * cfg.latency_ms);  // r is retargeted up to the last step
+  CHECK(res.predicted <= 0.6 * full);
+  CHECK(res.predicted >= 0.85 * 0.6 * full);  // r is retargeted up to the freeze
+  REQUIRE(res.measured_ms);
+  CHECK(*res.measured_ms == doctest::Approx(res.predicted));  // the predicted device is the predictor
+  CHECK(res.budget_met);
   CHECK(res.ratio > 0);
   CHECK(res.params < make()->parameter_count());
   CHECK(res.test_accuracy == doctest::Approx(res.masked_test_accuracy).epsilon(0.004));
-  // The masked network at the final selection and the extracted one: the same logits.
-  CHECK(res.extraction_max_abs_diff >= 0);
-  CHECK(res.extraction_max_abs_diff <= 1e-4);
+  CHECK(res.extraction_max_abs_diff <= 1e-4);  // the masked network at the final selection = the extracted one
   CHECK(res.wall_seconds >= res.train_seconds);
   CHECK(res.epochs.size() == 4);
   CHECK(res.epochs.back().phase == Phase::zero);
   CHECK(res.importance.size() == 4);
 }
 
-TEST_CASE("resume after a kill continues from the last checkpoint") {
-  const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_zerobn_resume.ckpt").string();
-  std::filesystem::remove(ckpt);
+TEST_CASE("a MACs budget is met exactly, without a device figure") {
   MacsPredictor p;
+  Predicted dev(p);
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
-  const double full = p.predict_ms(make()->describe({1, 28, 28}));
-  ZeroBNConfig first{.latency_ms = 0.7 * full, .epochs = 2, .guards = {4, 4}, .batch = 64,
-                     .checkpoint = ckpt, .progress = false};
-  ZeroBN<MacsPredictor>(p, first).run<hw::OnednnCpuDevice>(make, small("train", 512), small("test", 200), nullptr);
-  REQUIRE(std::filesystem::exists(ckpt));
-  ZeroBNConfig second = first;
-  second.epochs = 4;  // the "killed" run was meant to go on: it continues from its checkpoint
-  second.resume = true;
-  auto res = ZeroBN<MacsPredictor>(p, second).run<hw::OnednnCpuDevice>(make, small("train", 512), small("test", 200), nullptr);
-  REQUIRE(res.epochs.size() == 2);
-  CHECK(res.epochs.front().epoch == 2);
-  std::filesystem::remove(ckpt);
+  const double full = double(nn::total_macs(make()->describe({1, 28, 28})));
+  auto res = ZeroBNOf<>(p, dev, quick(Budget::mac_count(0.5 * full), 2)).run(make, small("train", 512), small("test", 200));
+  CHECK(res.budget_met);
+  CHECK(double(res.macs) <= 0.5 * full);
+  CHECK(res.predicted == doctest::Approx(double(res.macs)));
+  CHECK_FALSE(res.measured_ms);
+  CHECK(res.measurements == 0);
 }
 
-TEST_CASE("baselines: Network Slimming at a ratio and uniform width to the budget") {
+TEST_CASE("resume after a kill continues from the last checkpoint") {
+  const auto dir = hwtest::unique_temp_dir("zerobn_resume");
+  const std::string ckpt = (dir / "run.ckpt").string();
   MacsPredictor p;
+  Predicted dev(p);
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
-  auto make_w = [](double w) { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5 * w})); };
   const double full = p.predict_ms(make()->describe({1, 28, 28}));
-  ZeroBNConfig cfg{.latency_ms = 0.5 * full, .epochs = 2, .guards = {4, 4}, .batch = 64, .progress = false};
-  auto slim = zerobn::network_slimming<MacsPredictor>(make, p, cfg, 0.4, small("train", 512), small("test", 200));
-  CHECK(slim.params < make()->parameter_count());
-  CHECK(slim.test_accuracy > 0.1);
-  auto uni = zerobn::uniform_width<MacsPredictor>(make_w, p, cfg, small("train", 512), small("test", 200));
-  CHECK(uni.predicted_ms <= cfg.latency_ms);
-  CHECK(uni.ratio_or_width < 1.0);
-  CHECK(uni.ratio_or_width > 0.3);
+  auto first = quick(Budget::latency(0.7 * full), 2);
+  first.checkpoint.path = ckpt;
+  ZeroBNOf<>(p, dev, first).run(make, small("train", 512), small("test", 200));
+  REQUIRE(std::filesystem::exists(ckpt));
+  auto second = first;
+  second.schedule.epochs = 4;  // the "killed" run was meant to go on: it continues from its checkpoint
+  second.checkpoint.resume = true;
+  auto res = ZeroBNOf<>(p, dev, second).run(make, small("train", 512), small("test", 200));
+  REQUIRE(res.epochs.size() == 2);
+  CHECK(res.epochs.front().epoch == 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST_CASE("baselines as Pruner policies: Network Slimming at a ratio or to the budget, uniform width to the budget") {
+  MacsPredictor p;
+  Predicted dev(p);
+  const ModelFamily family = [](double w) { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5 * w})); };
+  const double full = p.predict_ms(family(1.0)->describe({1, 28, 28}));
+  TrainingOptions t{.batch = 64, .progress = false};
+  NetworkSlimming<MacsPredictor, GlobalBnRanking, Predicted> at_ratio(
+      p, dev, {.budget = Budget::latency(0.5 * full), .ratio = 0.4, .epochs = 2, .guards = {4, 4}, .training = t});
+  auto slim = at_ratio.prune(family, small("train", 512), small("test", 200));
+  CHECK(at_ratio.ratio() == 0.4);
+  CHECK(slim.params < family(1.0)->parameter_count());
+  NetworkSlimming<MacsPredictor, GlobalBnRanking, Predicted> to_budget(
+      p, dev, {.budget = Budget::latency(0.5 * full), .epochs = 2, .guards = {4, 4}, .training = t});
+  auto slim_b = to_budget.prune(family, small("train", 512), small("test", 200));
+  CHECK(slim_b.budget_met);
+  CHECK(*slim_b.measured_ms <= 0.5 * full);
+  CHECK(to_budget.ratio() > 0);
+  UniformWidth<MacsPredictor, Predicted> uniform(p, dev, {.budget = Budget::latency(0.5 * full), .epochs = 2, .training = t});
+  auto uni = uniform.prune(family, small("train", 512), small("test", 200));
+  CHECK(*uni.predicted_ms <= 0.5 * full);
+  CHECK(uni.budget_met);
+  CHECK(uniform.width() < 1.0);
+  CHECK(uniform.width() > 0.3);
+  static_assert(Pruner<decltype(uniform)> && Pruner<decltype(to_budget)> && Pruner<ZeroBNOf<>>);
 }
 
 TEST_CASE("with a device, each ZT phase calibrates the predictor by a measurement and the result meets T") {
@@ -156,133 +172,65 @@ TEST_CASE("with a device, each ZT phase calibrates the predictor by a measuremen
   MacsPredictor p{.ms_per_mmac = 0.5, .ms_per_layer = 0.1};
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   hw::OnednnCpuDevice dev(2, 1);  // the full protocol: the budget must not rest on a noisy measurement
-  auto full = make();
-  dev.measure(*full, {1, 28, 28});  // first call: primitive creation and JIT
-  const double full_ms = dev.measure(*full, {1, 28, 28}).median_ms;
-  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 8},
-                   .batch = 64, .progress = false};
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  auto cfg = quick(Budget::fraction_of_full(0.6), 2, {4, 8});
+  cfg.schedule.initial_fraction = 0.5;
+  auto res = ZeroBNOf<hw::OnednnCpuDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   REQUIRE(res.epochs.size() == 2);
   const auto& zt = res.epochs.back();
   CHECK(zt.phase == Phase::zero);
-  CHECK(zt.measured_ms > 0);
+  CHECK(zt.measured_ms);
   CHECK(zt.calibration > 0);
   CHECK(zt.calibration < 0.5);  // the stand-in is far off the real scale, and the calibration says so
-  CHECK(res.measured_ms > 0);
-  CHECK(res.budget_met == (res.measured_ms <= cfg.latency_ms));
-  // No assertion on r itself: whether 60% of a measured latency needs pruning depends on the
-  // machine's drift between two measurements (seen: r = 0 once, on a shared host).
+  REQUIRE(res.measured_ms);
+  CHECK(res.budget_met == (*res.measured_ms <= res.budget));
   CHECK(res.extraction_max_abs_diff <= 1e-4);
 }
 
-TEST_CASE("device measurements are scaled by the drift of the full network since the run started") {
+TEST_CASE("a run on a drifting device judges the budget in the machine state of its start") {
   MacsPredictor p;
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   DriftingDevice dev;
-  auto full = make();
-  const double full_ms = dev.exact_ms(*full, chw);
-  // One session per figure here, so that each session's slowdown is known below.
-  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                   .measure_sessions = 1, .drift_wait_seconds = 0, .batch = 64, .progress = false};
-  ZeroBN<MacsPredictor> z(p, cfg);
-  const auto f = z.check_feasible(make, &dev);  // session 0: no slowdown yet
-  CHECK(f.full_measured_ms == doctest::Approx(full_ms));
-  CHECK(f.smallest_measured_ms < f.full_measured_ms);
-  auto half = models::ref_cnn({.width = 0.25});
-  double raw = 0, full_now = 0;
-  const double corrected = z.measure_net(*half, dev, full.get(), f.full_measured_ms, &raw, &full_now);
-  CHECK(raw == doctest::Approx(1.25 * dev.exact_ms(*half, chw)));  // session 1: 25% slower
-  CHECK(full_now == doctest::Approx(1.25 * full_ms));
-  CHECK(corrected == doctest::Approx(dev.exact_ms(*half, chw)));
-  // Without a reference the slowdown goes straight into the figure.
-  CHECK(z.measure_net(*half, dev) == doctest::Approx(1.5 * dev.exact_ms(*half, chw)));
-
-  // A whole run on the drifting device: every session is slower, yet the budget is judged in the
-  // machine state of the start, and the result says how far the machine drifted.
-  dev.sessions = 0;  // the run starts on an undisturbed machine
+  const double full_ms = exact_macs_ms(*make(), chw);
+  auto cfg = quick(Budget::latency(0.6 * full_ms), 2);
+  cfg.schedule.initial_fraction = 0.5;
+  cfg.measurement.sessions = 1;
   int epochs_seen = 0;
   cfg.on_epoch_end = [&](int e) { CHECK(e == epochs_seen++); };
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  auto res = ZeroBNOf<DriftingDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   CHECK(epochs_seen == 2);
-  CHECK(res.full_now_ms > 1.5 * res.full_measured_ms);
-  CHECK(res.measured_raw_ms > res.measured_ms);
-  CHECK(res.measured_ms == doctest::Approx(dev.exact_ms(*res.compact, chw)));
+  REQUIRE(res.full_now_ms);
+  CHECK(*res.full_now_ms > 1.5 * *res.full_measured_ms);
+  CHECK(*res.measured_raw_ms > *res.measured_ms);
+  CHECK(*res.measured_ms == doctest::Approx(exact_macs_ms(*res.compact, chw)));
   CHECK(res.budget_met);
-  CHECK(res.measured_ms <= cfg.latency_ms);
-  CHECK(res.measured_ms >= 0.8 * cfg.latency_ms);  // calibrated, retargeted: close under T
-}
-
-TEST_CASE("a device figure is the median of several sessions: one disturbed session does not decide") {
-  // A device on which the first network of every `spike_every`-th session reads 3× slow (another
-  // tenant's burst hitting one measurement), the reference beside it undisturbed.
-  struct SpikyDevice {
-    int sessions = 0, spike_every = 3;
-    hw::Fingerprint fingerprint() const { return {.device = "spiky"}; }
-    std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
-      const bool spike = sessions++ % spike_every == 0;
-      std::vector<hw::Measurement> r;
-      for (size_t i = 0; i < nets.size(); ++i)
-        r.push_back({.median_ms = exact_macs_ms(*nets[i], chw) * (spike && i == 0 ? 3 : 1)});
-      return r;
-    }
-    hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
-  };
-  MacsPredictor p;
-  auto full = models::ref_cnn({.width = 0.5});
-  auto half = models::ref_cnn({.width = 0.25});
-  const double exact = exact_macs_ms(*half, {1, 28, 28});
-  const double full_ms = exact_macs_ms(*full, {1, 28, 28});
-  SpikyDevice dev;
-  ZeroBN<MacsPredictor> three(p, {.latency_ms = 1});
-  CHECK(three.measure_net(*half, dev, full.get(), full_ms) == doctest::Approx(exact));
-  CHECK(dev.sessions == 3);
-  dev.sessions = 0;
-  ZeroBN<MacsPredictor> one(p, {.latency_ms = 1, .measure_sessions = 1});
-  CHECK(one.measure_net(*half, dev, full.get(), full_ms) == doctest::Approx(3 * exact));
+  CHECK(*res.measured_ms <= res.budget);
+  CHECK(*res.measured_ms >= 0.8 * res.budget);  // calibrated, retargeted: close under T
 }
 
 TEST_CASE("the guarantee re-measures a near miss before it raises r") {
-  // A device whose first reading of every architecture is 12% slow (a disturbed session), exact after.
-  struct FirstReadSlowDevice {
-    std::map<int64_t, int> reads;  // by MACs
-    std::vector<double> first;     // first readings, in order
-    hw::Fingerprint fingerprint() const { return {.device = "first-read-slow"}; }
-    std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
-      std::vector<hw::Measurement> r;
-      for (size_t i = 0; i < nets.size(); ++i) {
-        const int64_t macs = nn::total_macs(nets[i]->describe(chw));
-        const double exact = 1e-6 * double(macs);
-        const bool slow = i == 0 && reads[macs]++ == 0;
-        if (slow) first.push_back(1.12 * exact);
-        r.push_back({.median_ms = slow ? 1.12 * exact : exact});
-      }
-      return r;
-    }
-    hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
-  };
   MacsPredictor p{.ms_per_mmac = 1, .ms_per_layer = 0};  // = the device's exact figure
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   const double full_ms = exact_macs_ms(*make(), chw);
   for (int rechecks : {2, 0}) {
     CAPTURE(rechecks);
-    FirstReadSlowDevice dev;
-    ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                     .calibration_steps = 0, .measure_last_epoch = false, .fill_slack = false,
-                     .drift_reference = false, .measure_sessions = 1, .guarantee_rechecks = rechecks, .batch = 64,
-                     .progress = false};
-    auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+    fake::FirstReadSlowDevice dev;
+    auto cfg = quick(Budget::latency(0.6 * full_ms), 2);
+    cfg.schedule.initial_fraction = 0.5, cfg.schedule.measure_last_epoch = false, cfg.schedule.fill_slack = false;
+    cfg.control.calibration_steps = 0;
+    cfg.measurement = {.sessions = 1, .drift_reference = false, .rechecks = rechecks};
+    auto res = ZeroBNOf<fake::FirstReadSlowDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
     const double exact = exact_macs_ms(*res.compact, chw);
     CHECK(res.budget_met);
     if (rechecks > 0) {
       // the trained architecture read over T once (the precondition of this test) ...
       REQUIRE(dev.first.size() >= 2);  // feasibility's smallest network, then the trained one
-      REQUIRE(dev.first[1] > cfg.latency_ms);
-      REQUIRE(dev.first[1] <= 1.15 * cfg.latency_ms);
+      REQUIRE(dev.first[1] > res.budget);
+      REQUIRE(dev.first[1] <= 1.15 * res.budget);
       // ... and was kept on the median of its readings (the slow one and an exact one)
       CHECK(res.guarantee_steps == 0);
-      CHECK(res.measured_ms == doctest::Approx(0.5 * (dev.first[1] + exact)));
+      CHECK(*res.measured_ms == doctest::Approx(0.5 * (dev.first[1] + exact)));
     } else {
       CHECK(res.guarantee_steps > 0);  // the one slow reading raised r
     }
@@ -290,45 +238,27 @@ TEST_CASE("the guarantee re-measures a near miss before it raises r") {
 }
 
 TEST_CASE("a guarantee miss measured on a drifted machine is measured again after a pause, not believed") {
-  // A device that, while `busy` sessions remain, runs 1.5× slow for the full network and 3× slow for
-  // any other (contention that moves the ratio too, which the drift correction cannot undo).
-  struct ContendedDevice {
-    int busy = 0;
-    hw::Fingerprint fingerprint() const { return {.device = "contended"}; }
-    std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
-      const bool contended = busy > 0;
-      busy = std::max(0, busy - 1);
-      std::vector<hw::Measurement> r;
-      for (size_t i = 0; i < nets.size(); ++i) {
-        const double exact = exact_macs_ms(*nets[i], chw);
-        const double slow = !contended ? 1.0 : i + 1 == nets.size() && nets.size() > 1 ? 1.5 : 3.0;
-        r.push_back({.median_ms = exact * slow});
-      }
-      return r;
-    }
-    hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
-  };
   MacsPredictor p{.ms_per_mmac = 1, .ms_per_layer = 0};  // = the device's exact figure
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   const double full_ms = exact_macs_ms(*make(), chw);
   for (int waits : {20, 0}) {
     CAPTURE(waits);
-    ContendedDevice dev;
-    ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                     .calibration_steps = 0, .measure_last_epoch = false, .fill_slack = false,
-                     .measure_sessions = 1, .guarantee_rechecks = 0, .drift_waits = waits,
-                     .drift_wait_seconds = 0, .batch = 64, .progress = false};
+    fake::ContendedDevice dev;
+    auto cfg = quick(Budget::latency(0.6 * full_ms), 2);
+    cfg.schedule.initial_fraction = 0.5, cfg.schedule.measure_last_epoch = false, cfg.schedule.fill_slack = false;
+    cfg.control.calibration_steps = 0;
+    cfg.measurement = {.sessions = 1, .rechecks = 0, .drift_waits = waits, .drift_wait_seconds = 0};
     cfg.on_epoch_end = [&](int e) {
-      if (e == cfg.epochs - 1) dev.busy = 3;  // the machine gets busy as training ends
+      if (e == 1) dev.busy = 3;  // the machine gets busy as training ends
     };
-    auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+    auto res = ZeroBNOf<fake::ContendedDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
     CHECK(res.budget_met);
-    REQUIRE(res.full_now_ms == doctest::Approx(res.full_measured_ms));  // the last reading was quiet
+    REQUIRE(*res.full_now_ms == doctest::Approx(*res.full_measured_ms));  // the last reading was quiet
     if (waits > 0) {
       CHECK(res.drift_waits == 3);       // three contended readings dropped ...
       CHECK(res.guarantee_steps == 0);   // ... and the trained architecture kept
-      CHECK(res.measured_ms == doctest::Approx(exact_macs_ms(*res.compact, chw)));
+      CHECK(*res.measured_ms == doctest::Approx(exact_macs_ms(*res.compact, chw)));
     } else {
       CHECK(res.drift_waits == 0);
       CHECK(res.guarantee_steps > 0);    // the contended readings raised r
@@ -341,16 +271,16 @@ TEST_CASE("a budget fraction is taken of the full network measured when the run 
   auto make = [] { return std::unique_ptr<nn::Module>(models::ref_cnn({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   DriftingDevice dev{.drift = 0.5, .sessions = 2};  // the machine is already 2× slower than "exact"
-  ZeroBNConfig cfg{.budget_fraction = 0.5, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                   .drift_wait_seconds = 0, .batch = 64, .progress = false};
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  auto cfg = quick(Budget::fraction_of_full(0.5), 2);
+  cfg.schedule.initial_fraction = 0.5;
+  auto res = ZeroBNOf<DriftingDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   // the median of the feasibility check's three sessions (2×, 2.5×, 3× slow)
-  CHECK(res.full_measured_ms == doctest::Approx(2.5 * dev.exact_ms(*make(), chw)));
-  CHECK(res.budget_ms == doctest::Approx(0.5 * res.full_measured_ms));
-  CHECK(res.measured_ms <= res.budget_ms);
-  CHECK(res.measured_ms / res.full_measured_ms > 0.4);  // the fraction holds across the drift
-  ZeroBN<MacsPredictor> bad(p, {.budget_fraction = 1.5});
-  CHECK_THROWS_WITH_AS(bad.check_feasible(make, &dev), doctest::Contains("fraction must be in (0, 1]"), Error);
+  CHECK(*res.full_measured_ms == doctest::Approx(2.5 * exact_macs_ms(*make(), chw)));
+  CHECK(res.budget == doctest::Approx(0.5 * *res.full_measured_ms));
+  CHECK(*res.measured_ms <= res.budget);
+  CHECK(*res.measured_ms / *res.full_measured_ms > 0.4);  // the fraction holds across the drift
+  CHECK_THROWS_WITH_AS(ZeroBNOf<DriftingDevice>(p, dev, quick(Budget::fraction_of_full(1.5), 2)).check_feasible(make),
+                       doctest::Contains("fraction must be in (0, 1]"), Error);
 }
 
 TEST_CASE("latency-aware ranking: costs from the predictor, expensive channels go first, fewer channels dropped") {
@@ -365,9 +295,15 @@ TEST_CASE("latency-aware ranking: costs from the predictor, expensive channels g
     for (auto* bn : g.bns)
       for (int64_t c = 0; c < g.channels; ++c) bn->gamma.value().data()[c] = u(rng);
   MacsPredictor p;
-  ZeroBN<MacsPredictor, zerobn::LatencyAwareRanking> z(p, {.latency_ms = 1, .guards = {4, 4}});
-  GlobalBnRanking global;
-  z.update_costs(*net, groups, global.select(groups, 0.0, {4, 4}));
+  Predicted dev(p);
+  using Aware = ZeroBN<MacsPredictor, zerobn::LatencyAwareRanking, Predicted>;
+  const zerobn::SelectionGuards guards{4, 4};
+  Aware z(p, dev, quick(Budget::latency(1), 2));
+  auto costs_of = [&](Aware& a) {
+    zerobn::update_costs(a.ranking(), groups, guards, GlobalBnRanking{}.select(groups, 0.0, guards),
+                         [&](const std::vector<int64_t>& k) { return a.predict_counts(*net, groups, k); });
+  };
+  costs_of(z);
   const auto& cost = z.ranking().cost;
   REQUIRE(cost.size() == groups.size());
   // A channel of conv 1 (28×28) feeds conv 2 at 28×28; one of conv 2 feeds conv 3 at 14×14 (after
@@ -379,14 +315,15 @@ TEST_CASE("latency-aware ranking: costs from the predictor, expensive channels g
 
   // The same predicted budget: the latency-aware ranking gets there dropping fewer channels.
   const double full = p.predict_ms(net->describe({1, 28, 28}));
-  ZeroBN<MacsPredictor> plain(p, {.latency_ms = 0.5 * full, .guards = {4, 4}});
-  ZeroBN<MacsPredictor, zerobn::LatencyAwareRanking> aware(p, {.latency_ms = 0.5 * full, .guards = {4, 4}});
-  aware.update_costs(*net, groups, global.select(groups, 0.0, {4, 4}));
-  double pred_plain = 0, pred_aware = 0;
-  const double r_plain = plain.bisect_ratio(*net, groups, &pred_plain);
-  const double r_aware = aware.bisect_ratio(*net, groups, &pred_aware);
-  CHECK(pred_plain <= 0.5 * full);
-  CHECK(pred_aware <= 0.5 * full);
+  ZeroBNOf<> plain(p, dev, quick(Budget::latency(0.5 * full), 2));
+  Aware aware(p, dev, quick(Budget::latency(0.5 * full), 2));
+  costs_of(aware);
+  const BudgetController control(0.5 * full, {}, false);
+  auto plain_at = [&](double r) { return plain.predict(*net, groups, plain.ranking().select(groups, r, guards)); };
+  auto aware_at = [&](double r) { return aware.predict(*net, groups, aware.ranking().select(groups, r, guards)); };
+  const double r_plain = control.bisect(plain_at), r_aware = control.bisect(aware_at);
+  CHECK(plain_at(r_plain) <= 0.5 * full);
+  CHECK(aware_at(r_aware) <= 0.5 * full);
   CHECK(r_aware < r_plain);
 
   // Equal |γ| but a slightly higher one in the expensive group: |γ| alone keeps it, latency-aware drops it first.
@@ -394,7 +331,7 @@ TEST_CASE("latency-aware ranking: costs from the predictor, expensive channels g
     for (auto* bn : g.bns)
       for (int64_t c = 0; c < g.channels; ++c) bn->gamma.value().data()[c] = &g == &groups[2] ? 1.1f : 1.0f;
   const double small_r = 0.05;
-  const auto sg = global.select(groups, small_r, {1, 1});
+  const auto sg = GlobalBnRanking{}.select(groups, small_r, {1, 1});
   const auto sa = aware.ranking().select(groups, small_r, {1, 1});
   CHECK(sg[2].size() == static_cast<size_t>(groups[2].channels));
   CHECK(sa[2].size() < static_cast<size_t>(groups[2].channels));
@@ -432,18 +369,17 @@ TEST_CASE("a prediction the device contradicts is corrected after training: r ra
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   DriftingDevice dev{.drift = 0};
-  const double full_ms = dev.exact_ms(*make(), chw);
-  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                   .max_guarantee_steps = 100, .calibration_steps = 0, .measure_last_epoch = false,
-                   .recovery_epochs = 0.5, .batch = 64, .progress = false};
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  auto cfg = quick(Budget::latency(0.6 * exact_macs_ms(*make(), chw)), 2);
+  cfg.schedule.initial_fraction = 0.5, cfg.schedule.measure_last_epoch = false, cfg.schedule.recovery_epochs = 0.5;
+  cfg.control.max_guarantee_steps = 100, cfg.control.calibration_steps = 0;
+  auto res = ZeroBNOf<DriftingDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   CHECK(res.epochs.back().ratio == 0);  // trusting the predictor, training pruned nothing
   CHECK(res.guarantee_steps > 0);
   CHECK(res.ratio > 0);
   CHECK(res.recovery_steps == 4);       // half of the 8 batches of an epoch
   CHECK(res.budget_met);
-  CHECK(res.measured_ms <= cfg.latency_ms);
-  CHECK(res.measured_ms == doctest::Approx(dev.exact_ms(*res.compact, chw)));
+  CHECK(*res.measured_ms <= res.budget);
+  CHECK(*res.measured_ms == doctest::Approx(exact_macs_ms(*res.compact, chw)));
   CHECK(res.extraction_max_abs_diff <= 1e-4);  // the recovered, masked network is the extracted one
 }
 
@@ -452,15 +388,14 @@ TEST_CASE("in the last ZT epoch the device is asked: a wrong prediction is corre
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   DriftingDevice dev{.drift = 0};
-  const double full_ms = dev.exact_ms(*make(), chw);
-  ZeroBNConfig cfg{.latency_ms = 0.6 * full_ms, .epochs = 2, .initial_fraction = 0.5, .guards = {4, 4},
-                   .calibration_steps = 2, .retarget_every = 4, .batch = 64, .progress = false};
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  auto cfg = quick(Budget::latency(0.6 * exact_macs_ms(*make(), chw)), 2);
+  cfg.schedule.initial_fraction = 0.5, cfg.schedule.retarget_every = 4;
+  auto res = ZeroBNOf<DriftingDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   CHECK(res.epochs.back().calibration > 50);  // measured / predicted: the device's word, not the predictor's
   CHECK(res.measurements >= 2);
   CHECK(res.budget_met);
   CHECK(res.recovery_steps == 0);
-  CHECK(res.measured_ms >= 0.8 * cfg.latency_ms);
+  CHECK(*res.measured_ms >= 0.8 * res.budget);
 }
 
 TEST_CASE("select_counts keeps the most important channels of each group at fixed counts") {
@@ -492,47 +427,48 @@ TEST_CASE("select_counts keeps the most important channels of each group at fixe
 }
 
 TEST_CASE("once r settles in the last epoch, one architecture trains: the one the device confirmed, slack filled") {
-  const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_zerobn_frozen.ckpt").string();
-  std::filesystem::remove(ckpt);
+  const auto dir = hwtest::unique_temp_dir("zerobn_frozen");
+  const std::string ckpt = (dir / "run.ckpt").string();
   MacsPredictor p{.ms_per_mmac = 1e-4, .ms_per_layer = 0};  // 10000× low: the device must correct it
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
   const Shape chw{1, 28, 28};
   DriftingDevice dev{.drift = 0};
-  ZeroBNConfig cfg{.latency_ms = 0.5 * dev.exact_ms(*make(), chw), .epochs = 2, .initial_fraction = 0.5,
-                   .guards = {4, 4}, .calibration_steps = 3, .retarget_every = 2, .batch = 32, .checkpoint = ckpt,
-                   .progress = false};
-  auto res = ZeroBN<MacsPredictor>(p, cfg).run(make, small("train", 512), small("test", 200), &dev);
+  auto cfg = quick(Budget::latency(0.5 * exact_macs_ms(*make(), chw)), 2);
+  cfg.schedule.initial_fraction = 0.5, cfg.schedule.retarget_every = 2;
+  cfg.control.calibration_steps = 3;
+  cfg.training.batch = 32;
+  cfg.checkpoint.path = ckpt;
+  auto res = ZeroBNOf<DriftingDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   // The checkpoint after the last epoch records the frozen architecture: the extracted one.
   auto net = make();
-  optim::Sgd opt(optim::param_groups(*net, cfg.weight_decay), {cfg.momentum, false});
+  optim::Sgd opt(optim::param_groups(*net, cfg.training.weight_decay), {cfg.training.momentum, false});
   const auto meta = train::load_training_checkpoint(ckpt, *net, opt);
-  std::vector<int64_t> kept;
-  for (const auto& g : res.selection) kept.push_back(static_cast<int64_t>(g.size()));
   const auto frozen = meta.at("architecture").get<std::vector<int64_t>>();
   REQUIRE_FALSE(frozen.empty());
   CHECK(res.guarantee_steps == 0);
-  CHECK(frozen == kept);
-  // ...and it is inside the band the device checked: [band·target, target], target = 0.95·T.
-  const double target = cfg.calibration_target * cfg.latency_ms;
-  CHECK(res.measured_ms <= target * (1 + 1e-9));
-  CHECK(res.measured_ms >= cfg.retarget_band * target * (1 - 1e-9));
-  std::filesystem::remove(ckpt);
+  CHECK(frozen == zerobn::counts(res.selection));
+  // ...and it is inside the band the device checked: [band·target, target], target = aim·T.
+  const double target = cfg.control.aim * res.budget;
+  CHECK(*res.measured_ms <= target * (1 + 1e-9));
+  CHECK(*res.measured_ms >= cfg.control.band * target * (1 - 1e-9));
+  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("fill_slack raises kept counts while the prediction stays within the budget, until none fits") {
   MacsPredictor p;
+  Predicted dev(p);
   auto net = models::resnet8({});
   auto groups = nn::channel_groups(*net, 1);
-  ZeroBN<MacsPredictor> z(p, {.latency_ms = 1});
-  const auto smallest = z.ranking().select(groups, 1.0, z.config().guards);
-  std::vector<int64_t> kept;
-  for (const auto& g : smallest) kept.push_back(static_cast<int64_t>(g.size()));
+  ZeroBNOf<> z(p, dev, quick(Budget::latency(1), 2, {4, 16}));
+  const auto& guards = z.config().guards;
+  const auto smallest = z.ranking().select(groups, 1.0, guards);
+  const auto kept = zerobn::counts(smallest);
   const double full = p.predict_ms(net->describe({1, 28, 28}));
   const double low = z.predict(*net, groups, smallest);
   const double budget = low + 0.5 * (full - low);
-  const auto filled = z.fill_slack(*net, groups, kept, budget, 1.0);
-  auto sel = zerobn::select_counts(groups, filled);
-  const double ms = z.predict(*net, groups, sel);
+  auto at = [&](const std::vector<int64_t>& k) { return z.predict_counts(*net, groups, k); };
+  const auto filled = zerobn::fill_slack(groups, guards, kept, budget, at);
+  const double ms = at(filled);
   CHECK(ms <= budget);
   CHECK(ms > low);
   for (size_t g = 0; g < groups.size(); ++g) {
@@ -540,8 +476,8 @@ TEST_CASE("fill_slack raises kept counts while the prediction stays within the b
     CHECK(filled[g] >= kept[g]);
     if (filled[g] == groups[g].channels) continue;
     auto up = filled;
-    up[g] = z.config().guards.fit(filled[g] + 1, groups[g].channels);
-    CHECK(z.predict(*net, groups, zerobn::select_counts(groups, up)) > budget);  // nothing else fits
+    up[g] = guards.fit(filled[g] + 1, groups[g].channels);
+    CHECK(at(up) > budget);  // nothing else fits
   }
 }
 

@@ -1,123 +1,153 @@
 #pragma once
-// The baselines ZeroBN is compared with, in the same harness and epoch budget:
-// - Network Slimming (Liu et al., ICCV 2017), three stages: train with the L1 penalty on BN
-//   scales, prune globally to a ratio, fine-tune — here with the total epochs split between
-//   training and fine-tuning;
-// - uniform width scaling: the largest width multiplier whose predicted latency meets the budget,
-//   trained from scratch for the same epochs.
-#include <functional>
-#include <memory>
+// The pruners ZeroBN is compared with, as Pruner policies in the same harness and epoch budget:
+// - NetworkSlimming (Liu et al., ICCV 2017): train with the L1 penalty on BN scales, prune
+//   globally to a ratio, fine-tune at a tenth of the learning rate (the authors' fine-tuning);
+//   the ratio is given, or bisected so the predicted latency (calibrated on the full network's
+//   device figure) meets the budget;
+// - UniformWidth: the largest width multiplier whose calibrated prediction meets the budget,
+//   trained from scratch.
+// Both report the device's figure of their result; neither corrects it on the device.
+#include <optional>
 
-#include "hwaware/methods/zerobn/zerobn.hpp"
+#include "hwaware/hw/measured_device.hpp"
+#include "hwaware/hw/mlp_predictor.hpp"
+#include "hwaware/methods/common/controller.hpp"
+#include "hwaware/methods/common/policies.hpp"
+#include "hwaware/methods/common/training.hpp"
+#include "hwaware/methods/zerobn/architecture.hpp"
 
-namespace hwaware::zerobn {
+namespace hwaware {
 
-struct BaselineResult {
-  std::unique_ptr<nn::Module> model;
-  double ratio_or_width = 0;
-  double predicted_ms = 0, measured_ms = -1;
-  double test_accuracy = 0;
-  int64_t params = 0, macs = 0;
-  double train_seconds = 0;
+namespace hw {
+class OnednnCpuDevice;
+}
+
+namespace zerobn::detail {
+/// The budget T and the calibration measured / predicted, both from one device figure of the
+/// full network (a MACs budget: exact, no device).
+template <hw::Predictor P, class D>
+std::pair<double, double> budget_and_scale(const Budget& b, const P& predictor, hw::MeasuredDevice<D>& device,
+                                           nn::Module& full, const Shape& chw) {
+  b.validate("pruner");
+  if (!b.on_device()) return {b.absolute(double(nn::total_macs(full.describe(chw)))), 1.0};
+  const double ms = device.measure(full).ms;
+  return {b.absolute(ms), ms / predictor.predict_ms(full.describe(chw))};
+}
+
+inline double budget_metric(const Budget& b, const hw::NetDesc& d, double predicted_ms, double scale) {
+  return b.on_device() ? scale * predicted_ms : double(nn::total_macs(d));
+}
+}  // namespace zerobn::detail
+
+struct SlimmingConfig {
+  Budget budget = Budget::fraction_of_full(0.5);
+  std::optional<double> ratio;  // prune this share of channels (else bisected to the budget)
+  int epochs = 20;
+  double train_share = 0.6;     // epochs of sparsity training; the rest fine-tunes
+  float sparsity = 1e-4f;
+  zerobn::SelectionGuards guards{};
+  ControlOptions control{};
+  hw::MeasurementProtocol measurement{};
+  TrainingOptions training{};
 };
 
-/// Training one epoch at a time with ZeroBN's optimizer, cosine schedule and batches (over
-/// `epochs` in all). Stepped from ZeroBNConfig::on_epoch_end, plain training runs in the same time
-/// window as a ZeroBN run, epoch by epoch, so their time ratio does not carry the machine's drift.
-class EpochTrainer {
+template <hw::Predictor P = hw::MlpLatencyPredictor, zerobn::Ranking R = zerobn::GlobalBnRanking,
+          class D = hw::OnednnCpuDevice>
+  requires hw::Device<D>
+class NetworkSlimming {
  public:
-  EpochTrainer(nn::Module& m, const ZeroBNConfig& cfg, const Dataset& train, int epochs, float lr,
-               train::StepHooks hooks = {})
-      : m_(m),
-        opt_(optim::param_groups(m, cfg.weight_decay), {cfg.momentum, false}),
-        batcher_(train, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed}),
-        sched_{optim::ScheduleKind::cosine, lr, batcher_.batches_per_epoch() * std::max(1, epochs), 0},
-        hooks_(std::move(hooks)),
-        bar_(stderr, cfg.progress),
-        progress_(cfg.progress) {}
+  NetworkSlimming(P predictor, D& device, SlimmingConfig config, R ranking = {})
+      : predictor_(std::move(predictor)), device_(device), cfg_(std::move(config)), ranking_(std::move(ranking)) {}
 
-  /// Trains one epoch; `e` numbers it for the shuffle and the progress bar. Returns its seconds.
-  double epoch(int e) {
-    const double s = train::train_epoch(m_, opt_, sched_, batcher_, e, 0.f, progress_ ? &bar_ : nullptr, hooks_).seconds;
-    seconds_ += s;
-    return s;
+  PrunedNetwork prune(const ModelFamily& family, const Dataset& train, const Dataset& test) {
+    const auto& t = cfg_.training;
+    hw::MeasuredDevice<D> device(device_, cfg_.measurement, t.input_chw);
+    nn::manual_seed(t.seed);
+    PrunedNetwork r;
+    r.network = family(1.0);
+    const auto [budget, scale] = zerobn::detail::budget_and_scale(cfg_.budget, predictor_, device, *r.network, t.input_chw);
+    auto groups = nn::channel_groups(*r.network, t.input_chw[0]);
+    train::StepHooks l1;
+    const auto bns = zerobn::all_bns(groups);
+    l1.after_backward = [&] { zerobn::add_l1_subgradient(bns, cfg_.sparsity); };
+    const int e1 = std::max(1, int(std::lround(cfg_.epochs * cfg_.train_share)));
+    r.train_seconds = train_epochs(*r.network, t, train, e1, t.lr, l1);
+    BudgetController control(budget, cfg_.control, false);
+    auto metric_at = [&](double ratio) {
+      const auto d = zerobn::describe_selected(*r.network, groups, ranking_.select(groups, ratio, cfg_.guards), t.input_chw);
+      return zerobn::detail::budget_metric(cfg_.budget, d, cfg_.budget.on_device() ? predictor_.predict_ms(d) : 0, scale);
+    };
+    ratio_ = cfg_.ratio ? *cfg_.ratio : control.bisect(metric_at);
+    const auto sel = ranking_.select(groups, ratio_, cfg_.guards);
+    for (size_t g = 0; g < groups.size(); ++g)
+      if (groups[g].prunable) nn::keep_channels(groups[g], sel[g]);
+    if (cfg_.epochs > e1) r.train_seconds += train_epochs(*r.network, t, train, cfg_.epochs - e1, t.lr * 0.1f, {}, e1);
+    const auto d = r.network->describe(t.input_chw);
+    r.predicted_ms = predictor_.predict_ms(d);
+    if (cfg_.budget.on_device()) r.measured_ms = device.measure(*r.network).ms;
+    r.budget_ms = cfg_.budget.on_device() ? budget : 0;
+    r.budget_met = cfg_.budget.on_device() ? *r.measured_ms <= budget : double(nn::total_macs(d)) <= budget;
+    describe_network(r, test, t.input_chw);
+    return r;
   }
-  double seconds() const { return seconds_; }
+  /// The ratio the last prune() used.
+  double ratio() const { return ratio_; }
 
  private:
-  nn::Module& m_;
-  optim::Sgd opt_;
-  Batcher batcher_;
-  optim::LrSchedule sched_;
-  train::StepHooks hooks_;
-  report::ProgressBar bar_;
-  bool progress_;
-  double seconds_ = 0;
+  P predictor_;
+  D& device_;
+  SlimmingConfig cfg_;
+  R ranking_;
+  double ratio_ = 0;
 };
 
-namespace detail {
-inline double train_for(nn::Module& m, const ZeroBNConfig& cfg, const Dataset& train, int epochs, float lr,
-                        const train::StepHooks& hooks = {}, int first_epoch = 0) {
-  EpochTrainer t(m, cfg, train, epochs, lr, hooks);
-  for (int e = 0; e < epochs; ++e) t.epoch(first_epoch + e);
-  return t.seconds();
-}
+struct UniformWidthConfig {
+  Budget budget = Budget::fraction_of_full(0.5);
+  int epochs = 20;
+  double min_width = 0.02;
+  ControlOptions control{};
+  hw::MeasurementProtocol measurement{};
+  TrainingOptions training{};
+};
 
-template <class Dev>
-void finish(BaselineResult& r, const ZeroBNConfig& cfg, const Dataset& test, Dev* device, double predicted) {
-  r.predicted_ms = predicted;
-  r.measured_ms = device ? device->measure(*r.model, cfg.input_chw).median_ms : -1;
-  r.test_accuracy = train::evaluate(*r.model, test).accuracy;
-  r.params = r.model->parameter_count();
-  r.macs = nn::total_macs(r.model->describe(cfg.input_chw));
-}
-}  // namespace detail
+template <hw::Predictor P = hw::MlpLatencyPredictor, class D = hw::OnednnCpuDevice>
+  requires hw::Device<D>
+class UniformWidth {
+ public:
+  UniformWidth(P predictor, D& device, UniformWidthConfig config)
+      : predictor_(std::move(predictor)), device_(device), cfg_(std::move(config)) {}
 
-/// Network Slimming at `ratio` with `train_share` of the epochs for stage 1, the rest fine-tuning
-/// (at a tenth of the learning rate, as the authors fine-tune).
-template <hw::Predictor P, class Dev = hw::OnednnCpuDevice, Ranking R = GlobalBnRanking>
-BaselineResult network_slimming(const std::function<std::unique_ptr<nn::Module>()>& make, const P& predictor,
-                                const ZeroBNConfig& cfg, double ratio, const Dataset& train, const Dataset& test,
-                                Dev* device = nullptr, double train_share = 0.6, R ranking = {}) {
-  nn::manual_seed(cfg.seed);
-  BaselineResult r;
-  r.model = make();
-  auto groups = nn::channel_groups(*r.model, cfg.input_chw[0]);
-  std::vector<nn::BatchNorm2d*> bns;
-  for (auto& g : groups) bns.insert(bns.end(), g.bns.begin(), g.bns.end());
-  train::StepHooks l1;
-  l1.after_backward = [&] { add_l1_subgradient(bns, cfg.sparsity); };
-  const int e1 = std::max(1, int(std::lround(cfg.epochs * train_share)));
-  r.train_seconds = detail::train_for(*r.model, cfg, train, e1, cfg.lr, l1);
-  const auto sel = ranking.select(groups, ratio, cfg.guards);
-  for (size_t g = 0; g < groups.size(); ++g)
-    if (groups[g].prunable) nn::keep_channels(groups[g], sel[g]);
-  if (cfg.epochs - e1 > 0) r.train_seconds += detail::train_for(*r.model, cfg, train, cfg.epochs - e1, cfg.lr * 0.1f, {}, e1);
-  r.ratio_or_width = ratio;
-  detail::finish(r, cfg, test, device, predictor.predict_ms(r.model->describe(cfg.input_chw)));
-  return r;
-}
-
-/// Uniform width scaling to the budget: bisection on the width multiplier against the predictor.
-template <hw::Predictor P, class Dev = hw::OnednnCpuDevice>
-BaselineResult uniform_width(const std::function<std::unique_ptr<nn::Module>(double width)>& make, const P& predictor,
-                             const ZeroBNConfig& cfg, const Dataset& train, const Dataset& test, Dev* device = nullptr) {
-  auto at = [&](double w) { return predictor.predict_ms(make(w)->describe(cfg.input_chw)); };
-  double lo = 0.02, hi = 1.0;
-  if (at(hi) > cfg.latency_ms) {
-    while (hi - lo > 0.01) {
-      const double mid = 0.5 * (lo + hi);
-      (at(mid) <= cfg.latency_ms ? lo : hi) = mid;
-    }
-    hi = lo;
+  PrunedNetwork prune(const ModelFamily& family, const Dataset& train, const Dataset& test) {
+    const auto& t = cfg_.training;
+    hw::MeasuredDevice<D> device(device_, cfg_.measurement, t.input_chw);
+    auto full = family(1.0);
+    const auto [budget, scale] = zerobn::detail::budget_and_scale(cfg_.budget, predictor_, device, *full, t.input_chw);
+    const double span = 1.0 - cfg_.min_width;  // knob k: width 1 − k·span
+    auto metric_at = [&](double k) {
+      const auto d = family(1.0 - k * span)->describe(t.input_chw);
+      return zerobn::detail::budget_metric(cfg_.budget, d, cfg_.budget.on_device() ? predictor_.predict_ms(d) : 0, scale);
+    };
+    width_ = 1.0 - BudgetController(budget, cfg_.control, false).bisect(metric_at) * span;
+    nn::manual_seed(t.seed);
+    PrunedNetwork r;
+    r.network = family(width_);
+    r.train_seconds = train_epochs(*r.network, t, train, cfg_.epochs, t.lr);
+    const auto d = r.network->describe(t.input_chw);
+    r.predicted_ms = predictor_.predict_ms(d);
+    if (cfg_.budget.on_device()) r.measured_ms = device.measure(*r.network).ms;
+    r.budget_ms = cfg_.budget.on_device() ? budget : 0;
+    r.budget_met = cfg_.budget.on_device() ? *r.measured_ms <= budget : double(nn::total_macs(d)) <= budget;
+    describe_network(r, test, t.input_chw);
+    return r;
   }
-  nn::manual_seed(cfg.seed);
-  BaselineResult r;
-  r.model = make(hi);
-  r.ratio_or_width = hi;
-  r.train_seconds = detail::train_for(*r.model, cfg, train, cfg.epochs, cfg.lr);
-  detail::finish(r, cfg, test, device, at(hi));
-  return r;
-}
+  /// The width multiplier the last prune() chose.
+  double width() const { return width_; }
 
-}  // namespace hwaware::zerobn
+ private:
+  P predictor_;
+  D& device_;
+  UniformWidthConfig cfg_;
+  double width_ = 1;
+};
+
+}  // namespace hwaware
