@@ -9,7 +9,7 @@
 namespace hwaware::ops {
 
 inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
     throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);  // names the op and both shapes before any conversion
@@ -60,7 +60,7 @@ struct BatchNormState {
 /// PyTorch does); otherwise it uses the running statistics.
 inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, BatchNormState st,
                             bool training, bool fuse_relu) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   BatchNormForward f = dispatch([&](auto B) {
     return training ? B.batchnorm_forward_train(x.value(), gamma.value(), beta.value(), st.eps, fuse_relu)
                     : B.batchnorm_forward_infer(x.value(), gamma.value(), beta.value(), *st.running_mean,
@@ -92,7 +92,7 @@ inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Vari
 }
 
 inline Variable activation(const Variable& x, Activation a) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.activation_forward(x.value(), a); });
   return make_result(std::move(y), {&x}, activation_name(a), [xv = x.value(), a, kind](Node& self) {
     BackendGuard guard(kind);
@@ -105,7 +105,7 @@ inline Variable relu6(const Variable& x) { return activation(x, Activation::relu
 inline Variable sigmoid(const Variable& x) { return activation(x, Activation::sigmoid); }
 
 inline Variable pool2d(const Variable& x, const Pool2dParams& p) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   const bool training = grad_enabled() && x.requires_grad();
   PoolForward f = dispatch([&](auto B) { return B.pool2d_forward(x.value(), p, training); });
   return make_result(std::move(f.y), {&x}, p.kind == PoolKind::max ? "max_pool2d" : "avg_pool2d",
@@ -135,7 +135,7 @@ inline Variable flatten(const Variable& x) {
 
 /// y = x·wᵀ + b with x [N,I], w [O,I].
 inline Variable linear(const Variable& x, const Variable& w, const Variable* bias) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.linear_forward(x.value(), w.value(), bias ? &bias->value() : nullptr); });
   return make_result(std::move(y), {&x, &w, bias}, "linear",
                      [xv = x.value(), wv = w.value(), has_bias = bias != nullptr, kind](Node& self) {
