@@ -1,6 +1,8 @@
 #pragma once
 // Differentiable ops: each runs its forward kernel on the current backend and records a backward
 // closure that captures only the tensors its backward kernel reads, and the backend it ran on.
+#include <cmath>
+#include <functional>
 #include <vector>
 
 #include "hwaware/autograd/variable.hpp"
@@ -192,6 +194,30 @@ inline Variable concat(const std::vector<Variable>& xs) {
     }
   }
   return Variable(std::move(node));
+}
+
+/// A scalar function of a tensor computed outside autograd (a latency predictor, a cost model):
+/// returns f(x) for x in plain layout and writes ∂f/∂x into grad_out.
+using ExternalScalarFn = std::function<double(const Tensor& x_plain, Tensor& grad_out)>;
+
+/// Brings an outside function into the graph: a [1] Variable whose value is f(x) and whose
+/// backward adds upstream · grad_out to x's gradient. f is called once, here, with x's value in
+/// plain NCHW layout and grad_out a zero-filled plain tensor of x's shape; it returns f(x) and
+/// fills grad_out with ∂f/∂x (eagerly, since predictors produce value and gradient in one pass;
+/// grad_out may be replaced by a tensor of the same shape in any layout). f must not keep the
+/// references. Throws ShapeError when grad_out comes back with another shape, Error when f(x) is
+/// not finite; exceptions from f pass through.
+inline Variable external_scalar(const Variable& x, const ExternalScalarFn& f) {
+  Tensor grad_out = Tensor::zeros(x.shape());
+  const double value = f(x.value().to_plain(), grad_out);
+  check_shapes(grad_out.defined() && grad_out.shape() == x.shape(), "external_scalar",
+               "f must leave grad_out with x's shape", grad_out.defined() ? grad_out.shape() : Shape{}, x.shape());
+  if (!std::isfinite(value))
+    throw Error("external_scalar: f returned " + std::to_string(value) + " for x of shape " + shape_str(x.shape()));
+  return make_result(Tensor::full({1}, float(value)), {&x}, "external_scalar",
+                     [g = std::move(grad_out), l = x.value().layout()](Node& self) {
+                       accumulate_input_grad(self, 0, common::scale(g, self.grad.data()[0]).to_layout(l));
+                     });
 }
 
 struct LossResult {
