@@ -189,3 +189,19 @@ TEST_CASE("a hooked leaf used twice sees 2·v·r; retain and hooks need a variab
   ops::mul(v, v).backward(r);
   CHECK(hwtest::closeness(v.grad(), want, 1e-6, 1e-6) <= 1.0);
 }
+
+TEST_CASE("a throwing hook propagates and leaves the leaves' earlier gradients in place") {
+  Chain c = build_chain();
+  const Tensor r = random_tensor(c.y.shape(), 4);
+  c.y.backward(r);
+  const Tensor first = c.w1.grad().clone();
+  int w1_calls = 0;
+  c.w1.register_hook([&](const Tensor&) { ++w1_calls; });  // its gradient is set aside for the pass
+  c.a = ops::conv2d(c.x, c.w1, nullptr, kConv);
+  c.y = head(c.a, c.w2);
+  c.a.register_hook([](const Tensor&) { throw Error("hook failed"); });
+  CHECK_THROWS_WITH_AS(c.y.backward(r), "hook failed", Error);
+  CHECK(w1_calls == 0);
+  REQUIRE(c.w1.grad().defined());
+  CHECK(hwtest::closeness(c.w1.grad(), first, 0, 0) == 0);
+}

@@ -152,7 +152,7 @@ inline void run_hooks(Node& n, EarlierGrads& earlier) {
     for (const auto& hook : n.hooks) hook(g);
   }
   for (auto& [node, g] : earlier)
-    if (node == &n && g.defined()) accumulate_grad(n, std::move(g));
+    if (node == &n && g.defined()) accumulate_grad(n, std::exchange(g, Tensor()));
 }
 
 /// One node of the reverse walk: hooks, then its backward closure, then the release of its graph.
@@ -196,8 +196,15 @@ inline void Variable::backward(const Tensor& seed) {
   detail::EarlierGrads earlier;
   for (const auto& n : order)
     if (!n->hooks.empty() && n->grad.defined()) earlier.emplace_back(n.get(), std::exchange(n->grad, Tensor()));
-  accumulate_grad(*node_, seed);
-  for (auto it = order.rbegin(); it != order.rend(); ++it) detail::backward_step(**it, earlier);
+  try {
+    accumulate_grad(*node_, seed);
+    for (auto it = order.rbegin(); it != order.rend(); ++it) detail::backward_step(**it, earlier);
+  } catch (...) {
+    // A throwing kernel or hook: the gradients set aside go back, as if there had been no hooks.
+    for (auto& [node, g] : earlier)
+      if (g.defined()) accumulate_grad(*node, std::exchange(g, Tensor()));
+    throw;
+  }
 }
 
 /// Wraps an op's output; records `fn` when grad mode is on and some input requires a gradient.
