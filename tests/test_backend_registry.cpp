@@ -34,7 +34,9 @@ struct CountingReference {
     for (auto& c : calls) c = 0;
   }
 
-  static Layout conv2d_input_layout(int64_t c, int64_t o) { return ++calls[k_conv_layout], Ref::conv2d_input_layout(c, o); }
+  static Layout conv2d_input_layout(int64_t c, int64_t o) {
+    return ++calls[k_conv_layout], Ref::conv2d_input_layout(c, o);
+  }
   static Tensor conv2d_forward(const Tensor& x, const Tensor& w, const Tensor* b, Conv2dParams p) {
     return ++calls[k_conv_fwd], Ref::conv2d_forward(x, w, b, p);
   }
@@ -61,7 +63,9 @@ struct CountingReference {
                                            const Tensor& v, const Tensor& ws, float eps, bool relu, bool running) {
     return ++calls[k_bn_bwd], Ref::batchnorm_backward(dy, x, g, m, v, ws, eps, relu, running);
   }
-  static Tensor activation_forward(const Tensor& x, Activation a) { return ++calls[k_act_fwd], Ref::activation_forward(x, a); }
+  static Tensor activation_forward(const Tensor& x, Activation a) {
+    return ++calls[k_act_fwd], Ref::activation_forward(x, a);
+  }
   static Tensor activation_backward(const Tensor& dy, const Tensor& x, Activation a) {
     return ++calls[k_act_bwd], Ref::activation_backward(dy, x, a);
   }
