@@ -147,3 +147,69 @@ TEST_CASE("a second backward through an already used graph is refused, not silen
   Variable loss2 = ops::cross_entropy(ops::sigmoid(h), Tensor::zeros({2}, Layout::plain, DType::i32)).loss;
   CHECK_THROWS_WITH_AS(loss2.backward(), doctest::Contains("already used by an earlier backward"), Error);
 }
+
+namespace {
+/// f(x) = ½ xᵀAx + bᵀx + (Σx)³/30 over x's plain elements with a fixed non-symmetric A: nonlinear,
+/// every element coupled. Its gradient: ½(A + Aᵀ)x + b + (Σx)²/10.
+double external_quadratic(const Tensor& x, Tensor& grad) {
+  const int64_t n = x.numel();
+  const Tensor A = random_tensor({n, n}, 31), b = random_tensor({n}, 32);
+  double f = 0, sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    double ax = 0, atx = 0;
+    for (int64_t j = 0; j < n; ++j) {
+      ax += double(A.data()[i * n + j]) * x.data()[j];
+      atx += double(A.data()[j * n + i]) * x.data()[j];
+    }
+    f += 0.5 * x.data()[i] * ax + double(b.data()[i]) * x.data()[i];
+    grad.data()[i] = float(0.5 * (ax + atx) + b.data()[i]);
+    sum += x.data()[i];
+  }
+  for (int64_t i = 0; i < n; ++i) grad.data()[i] += float(sum * sum / 10);
+  return f + sum * sum * sum / 30;
+}
+}  // namespace
+
+TEST_CASE("external_scalar: gradient of an outside function, alone and composed with ordinary ops") {
+  check_gradients([](std::vector<Variable>& v) { return ops::external_scalar(v[0], external_quadratic); },
+                  {random_tensor({2, 3, 2, 2}, 33)}, 1e-2, 1e-2);
+  // loss = cross entropy + λ·external, λ a constant: gradients reach both the logits' weights and x
+  Tensor labels = Tensor::empty({3}, Layout::plain, DType::i32);
+  labels.idata()[0] = 1, labels.idata()[1] = 0, labels.idata()[2] = 3;
+  const Variable lambda(Tensor::full({1}, 0.3f));
+  auto loss = [&](std::vector<Variable>& v) {
+    Variable ce = ops::cross_entropy(ops::linear(v[0], v[1], nullptr), labels).loss;
+    return ops::add(ce, ops::mul(ops::external_scalar(v[1], external_quadratic), lambda));
+  };
+  check_gradients(loss, {random_tensor({3, 5}, 34), random_tensor({4, 5}, 35)}, 1e-2, 1e-2);
+  std::vector<Variable> v{Variable(random_tensor({3, 5}, 34)), Variable(random_tensor({4, 5}, 35))};
+  Tensor unused = Tensor::zeros({4, 5});
+  const double want = ops::cross_entropy(ops::linear(v[0], v[1], nullptr), labels).loss.value().data()[0] +
+                      0.3 * external_quadratic(v[1].value(), unused);
+  CHECK(loss(v).value().data()[0] == doctest::Approx(want).epsilon(1e-5));
+}
+
+TEST_CASE("external_scalar on a blocked oneDNN activation: f sees plain values, the gradient returns blocked") {
+  BackendGuard g(BackendKind::onednn);
+  check_gradients([](std::vector<Variable>& v) {
+    Variable a = ops::conv2d(v[0], v[1], nullptr, {1, 1, 1, 1, 1, 1, 1});  // 20 channels: blocked
+    return ops::external_scalar(a, [](const Tensor& x, Tensor& grad) {
+      CHECK(x.layout() == Layout::plain);
+      double f = 0;
+      for (int64_t i = 0; i < x.numel(); ++i) f += std::sin(double(x.data()[i])) * (i % 7);
+      for (int64_t i = 0; i < x.numel(); ++i) grad.data()[i] = float(std::cos(double(x.data()[i])) * (i % 7));
+      return f;
+    });
+  }, {random_tensor({1, 3, 3, 3}, 36), random_tensor({20, 3, 3, 3}, 37)}, 1e-2, 2e-2);
+}
+
+TEST_CASE("external_scalar refuses a gradient of the wrong shape and a non-finite value") {
+  Variable x(random_tensor({2, 3}, 38), true);
+  CHECK_THROWS_WITH_AS(ops::external_scalar(x, [](const Tensor&, Tensor& grad) {
+                         grad = Tensor::zeros({6});
+                         return 1.0;
+                       }),
+                       doctest::Contains("external_scalar"), ShapeError);
+  CHECK_THROWS_WITH_AS(ops::external_scalar(x, [](const Tensor&, Tensor&) { return std::nan(""); }),
+                       doctest::Contains("external_scalar"), Error);
+}

@@ -1,6 +1,8 @@
 #pragma once
 // Differentiable ops: each runs its forward kernel on the current backend and records a backward
 // closure that captures only the tensors its backward kernel reads, and the backend it ran on.
+#include <cmath>
+#include <functional>
 #include <vector>
 
 #include "hwaware/autograd/variable.hpp"
@@ -9,7 +11,7 @@
 namespace hwaware::ops {
 
 inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
     throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);  // names the op and both shapes before any conversion
@@ -60,7 +62,7 @@ struct BatchNormState {
 /// PyTorch does); otherwise it uses the running statistics.
 inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, BatchNormState st,
                             bool training, bool fuse_relu) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   BatchNormForward f = dispatch([&](auto B) {
     return training ? B.batchnorm_forward_train(x.value(), gamma.value(), beta.value(), st.eps, fuse_relu)
                     : B.batchnorm_forward_infer(x.value(), gamma.value(), beta.value(), *st.running_mean,
@@ -92,7 +94,7 @@ inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Vari
 }
 
 inline Variable activation(const Variable& x, Activation a) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.activation_forward(x.value(), a); });
   return make_result(std::move(y), {&x}, activation_name(a), [xv = x.value(), a, kind](Node& self) {
     BackendGuard guard(kind);
@@ -105,7 +107,7 @@ inline Variable relu6(const Variable& x) { return activation(x, Activation::relu
 inline Variable sigmoid(const Variable& x) { return activation(x, Activation::sigmoid); }
 
 inline Variable pool2d(const Variable& x, const Pool2dParams& p) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   const bool training = grad_enabled() && x.requires_grad();
   PoolForward f = dispatch([&](auto B) { return B.pool2d_forward(x.value(), p, training); });
   return make_result(std::move(f.y), {&x}, p.kind == PoolKind::max ? "max_pool2d" : "avg_pool2d",
@@ -135,7 +137,7 @@ inline Variable flatten(const Variable& x) {
 
 /// y = x·wᵀ + b with x [N,I], w [O,I].
 inline Variable linear(const Variable& x, const Variable& w, const Variable* bias) {
-  const BackendKind kind = current_backend();
+  const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.linear_forward(x.value(), w.value(), bias ? &bias->value() : nullptr); });
   return make_result(std::move(y), {&x, &w, bias}, "linear",
                      [xv = x.value(), wv = w.value(), has_bias = bias != nullptr, kind](Node& self) {
@@ -192,6 +194,30 @@ inline Variable concat(const std::vector<Variable>& xs) {
     }
   }
   return Variable(std::move(node));
+}
+
+/// A scalar function of a tensor computed outside autograd (a latency predictor, a cost model):
+/// returns f(x) for x in plain layout and writes ∂f/∂x into grad_out.
+using ExternalScalarFn = std::function<double(const Tensor& x_plain, Tensor& grad_out)>;
+
+/// Brings an outside function into the graph: a [1] Variable whose value is f(x) and whose
+/// backward adds upstream · grad_out to x's gradient. f is called once, here, with x's value in
+/// plain NCHW layout and grad_out a zero-filled plain tensor of x's shape; it returns f(x) and
+/// fills grad_out with ∂f/∂x (eagerly, since predictors produce value and gradient in one pass;
+/// grad_out may be replaced by a tensor of the same shape in any layout). f must not keep the
+/// references. Throws ShapeError when grad_out comes back with another shape, Error when f(x) is
+/// not finite; exceptions from f pass through.
+inline Variable external_scalar(const Variable& x, const ExternalScalarFn& f) {
+  Tensor grad_out = Tensor::zeros(x.shape());
+  const double value = f(x.value().to_plain(), grad_out);
+  check_shapes(grad_out.defined() && grad_out.shape() == x.shape(), "external_scalar",
+               "f must leave grad_out with x's shape", grad_out.defined() ? grad_out.shape() : Shape{}, x.shape());
+  if (!std::isfinite(value))
+    throw Error("external_scalar: f returned " + std::to_string(value) + " for x of shape " + shape_str(x.shape()));
+  return make_result(Tensor::full({1}, float(value)), {&x}, "external_scalar",
+                     [g = std::move(grad_out), l = x.value().layout()](Node& self) {
+                       accumulate_input_grad(self, 0, common::scale(g, self.grad.data()[0]).to_layout(l));
+                     });
 }
 
 struct LossResult {
