@@ -297,7 +297,9 @@ int main(int argc, char** argv) {
         PrunedNetwork uni;
         if (uniform) {
           UniformWidth<hw::MlpLatencyPredictor> scale(
-              predictor, device, {.budget = Budget::latency(res.budget), .epochs = epochs, .training = cfg.training});
+              predictor, device,
+              {.budget = Budget::latency(res.budget), .full_ms = res.full_measured_ms, .epochs = epochs,
+               .training = cfg.training});
           uni = scale.prune(family, train, test);
           row["uniform_test_accuracy"] = uni.test_accuracy;
           row["uniform_measured_latency_ms"] = uni.measured_ms.value_or(0);

@@ -99,7 +99,8 @@ int main(int argc, char** argv) {
     full_run.network = make(model);
     full_run.train_seconds = train_epochs(*full_run.network, cfg.training, train, epochs, lr);
     full_run.predicted_ms = full_pred;
-    describe_network(full_run, test, {1, 28, 28});
+    full_run.measured_ms = device.measure(*full_run.network, cfg.training.input_chw).median_ms;
+    describe_network(full_run, test, cfg.training.input_chw);
     if (baselines) {
       slim = NetworkSlimming<hw::MlpLatencyPredictor>(predictor, device,
                                                       {.budget = Budget::latency(budget), .ratio = res.ratio,
@@ -107,7 +108,8 @@ int main(int argc, char** argv) {
                                                        .guards = cfg.guards, .training = cfg.training})
                  .prune(family, train, test);
       UniformWidth<hw::MlpLatencyPredictor> scale(predictor, device,
-                                                  {.budget = Budget::latency(budget), .epochs = epochs, .training = cfg.training});
+                                                  {.budget = Budget::latency(budget), .full_ms = res.full_measured_ms,
+                                                   .epochs = epochs, .training = cfg.training});
       uniform = scale.prune(family, train, test);
       uniform_width = scale.width();
     }

@@ -107,6 +107,7 @@ TEST_CASE("a user's pruner runs through the same entry point as the library's") 
   const double full = board.measure(*kFamily(1.0), {1, 28, 28}).median_ms;
   user::MeasuredWidthPruner<user::RemoteBoard> mine{board, 0.5 * full, {.batch = 64, .progress = false}};
   const auto r = prune(mine, kFamily, data("train", 512), data("test", 200));
+  REQUIRE(r.measured_ms);
   CHECK(mine.chosen == 0.5);  // MACs fall ~quadratically with width: 0.75 is over half, 0.5 under
   CHECK(*r.measured_ms <= 0.5 * full);
   CHECK(r.macs < nn::total_macs(kFamily(1.0)->describe({1, 28, 28})));

@@ -133,4 +133,5 @@ TEST_CASE("a predicted device reports its predictor's figure and says so in its 
   CHECK(dev.measure(*net, kChw).median_ms == doctest::Approx(2 * fake::exact_ms(*net, kChw)));
   CHECK(dev.fingerprint().device == "predicted:macs");
   static_assert(hw::InterleavingDevice<hw::PredictedDevice<fake::MacsPredictor>>);
+  static_assert(hw::NoiseFreeDevice<hw::PredictedDevice<fake::MacsPredictor>> && !hw::NoiseFreeDevice<fake::DriftingDevice>);
 }

@@ -155,10 +155,12 @@ TEST_CASE("baselines as Pruner policies: Network Slimming at a ratio or to the b
       p, dev, {.budget = Budget::latency(0.5 * full), .epochs = 2, .guards = {4, 4}, .training = t});
   auto slim_b = to_budget.prune(family, small("train", 512), small("test", 200));
   CHECK(slim_b.budget_met);
+  REQUIRE(slim_b.measured_ms);
   CHECK(*slim_b.measured_ms <= 0.5 * full);
   CHECK(to_budget.ratio() > 0);
   UniformWidth<MacsPredictor, Predicted> uniform(p, dev, {.budget = Budget::latency(0.5 * full), .epochs = 2, .training = t});
   auto uni = uniform.prune(family, small("train", 512), small("test", 200));
+  REQUIRE(uni.predicted_ms);
   CHECK(*uni.predicted_ms <= 0.5 * full);
   CHECK(uni.budget_met);
   CHECK(uniform.width() < 1.0);

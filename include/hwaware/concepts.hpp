@@ -4,17 +4,18 @@
 //
 // | concept                    | header                          | default policy                     |
 // |----------------------------|---------------------------------|------------------------------------|
-// | KernelBackend              | backend/backend.hpp             | onednn::Backend (reference: oracle)|
+// | KernelBackend              | backend/kernel_backend.hpp      | onednn::Backend (reference: oracle)|
 // | hw::Device                 | hw/device_concept.hpp           | hw::OnednnCpuDevice                |
 // | hw::InterleavingDevice     | hw/device_concept.hpp           | hw::OnednnCpuDevice                |
+// | hw::NoiseFreeDevice        | hw/device_concept.hpp           | hw::PredictedDevice<P>             |
 // | hw::Predictor              | hw/predictor_concept.hpp        | hw::MlpLatencyPredictor            |
 // | hw::DifferentiablePredictor| hw/predictor_concept.hpp        | hw::MlpLatencyPredictor            |
 // | hw::EnergyPredictor        | hw/predictor_concept.hpp        | hw::AnalyticPredictor              |
 // | zerobn::Ranking            | methods/zerobn/ranking.hpp      | zerobn::GlobalBnRanking            |
 // | Pruner                     | methods/common/policies.hpp     | ZeroBN<>                           |
 // | Shrinker                   | methods/common/policies.hpp     | EfficientNetRule                   |
-// | Searcher                   | methods/common/policies.hpp     | (LightNAS, to come)                |
-#include "hwaware/backend/backend.hpp"
+// | Searcher                   | methods/common/policies.hpp     | (none yet)                         |
+#include "hwaware/backend/kernel_backend.hpp"
 #include "hwaware/hw/device_concept.hpp"
 #include "hwaware/hw/predictor_concept.hpp"
 #include "hwaware/methods/common/policies.hpp"

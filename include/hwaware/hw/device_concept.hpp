@@ -39,4 +39,10 @@ concept InterleavingDevice = Device<D> && requires(D& d, const std::vector<nn::M
   { d.measure_many(nets, chw) } -> std::same_as<std::vector<Measurement>>;
 };
 
+/// A Device whose figures carry no noise (a model standing in for hardware, e.g. PredictedDevice):
+/// it declares `static constexpr bool noise_free = true`. Its figures need no repeats, and a
+/// budget controller need not aim under the budget to leave room for noise.
+template <class D>
+concept NoiseFreeDevice = Device<D> && requires { requires D::noise_free; };
+
 }  // namespace hwaware::hw

@@ -64,7 +64,9 @@ class MeasuredDevice {
   using Key = std::vector<int64_t>;
 
   MeasuredDevice(D& device, MeasurementProtocol protocol, std::vector<int64_t> chw, report::Log log = report::Log{false})
-      : device_(device), protocol_(protocol), chw_(std::move(chw)), log_(log) {}
+      : device_(device), protocol_(protocol), chw_(std::move(chw)), log_(log) {
+    if constexpr (NoiseFreeDevice<D>) protocol_.sessions = 1, protocol_.rechecks = 0;  // repeats add nothing
+  }
 
   D& device() { return device_; }
   const MeasurementProtocol& protocol() const { return protocol_; }

@@ -14,6 +14,7 @@ namespace hwaware::hw {
 template <Predictor P>
 class PredictedDevice {
  public:
+  static constexpr bool noise_free = true;
   explicit PredictedDevice(P predictor) : predictor_(std::move(predictor)) {}
 
   Fingerprint fingerprint() const { return {.device = "predicted:" + std::string(predictor_.name())}; }

@@ -39,7 +39,7 @@ struct ControlOptions {
 
 class BudgetController {
  public:
-  using Metric = std::function<double(double knob)>;  // the architecture at a knob → ms
+  using Metric = std::function<double(double knob)>;  // the architecture at a knob → the budget's unit (ms, MACs)
 
   /// `measured`: a device judges the result (aim below T); otherwise predictions are final.
   BudgetController(double budget, ControlOptions o, bool measured)

@@ -24,13 +24,14 @@ class OnednnCpuDevice;
 
 namespace zerobn::detail {
 /// The budget T and the calibration measured / predicted, both from one device figure of the
-/// full network (a MACs budget: exact, no device).
+/// full network: `full_ms` when given (e.g. the figure a ZeroBN run started from, so the baselines
+/// share its machine state), else measured now. A MACs budget is exact and needs no device.
 template <hw::Predictor P, class D>
 std::pair<double, double> budget_and_scale(const Budget& b, const P& predictor, hw::MeasuredDevice<D>& device,
-                                           nn::Module& full, const Shape& chw) {
+                                           nn::Module& full, const Shape& chw, std::optional<double> full_ms) {
   b.validate("pruner");
   if (!b.on_device()) return {b.absolute(double(nn::total_macs(full.describe(chw)))), 1.0};
-  const double ms = device.measure(full).ms;
+  const double ms = full_ms ? *full_ms : device.measure(full).ms;
   return {b.absolute(ms), ms / predictor.predict_ms(full.describe(chw))};
 }
 
@@ -41,7 +42,8 @@ inline double budget_metric(const Budget& b, const hw::NetDesc& d, double predic
 
 struct SlimmingConfig {
   Budget budget = Budget::fraction_of_full(0.5);
-  std::optional<double> ratio;  // prune this share of channels (else bisected to the budget)
+  std::optional<double> ratio;    // prune this share of channels (else bisected to the budget)
+  std::optional<double> full_ms;  // the full network's device figure (measured when empty)
   int epochs = 20;
   double train_share = 0.6;     // epochs of sparsity training; the rest fine-tunes
   float sparsity = 1e-4f;
@@ -65,7 +67,11 @@ class NetworkSlimming {
     nn::manual_seed(t.seed);
     PrunedNetwork r;
     r.network = family(1.0);
-    const auto [budget, scale] = zerobn::detail::budget_and_scale(cfg_.budget, predictor_, device, *r.network, t.input_chw);
+    // Pruned to a given ratio under an absolute budget, nothing needs the full network's figure.
+    const bool given = cfg_.ratio && cfg_.budget.unit == Budget::Unit::latency_ms;
+    const auto [budget, scale] = given ? std::pair{cfg_.budget.value, 1.0}
+                                       : zerobn::detail::budget_and_scale(cfg_.budget, predictor_, device, *r.network,
+                                                                          t.input_chw, cfg_.full_ms);
     auto groups = nn::channel_groups(*r.network, t.input_chw[0]);
     train::StepHooks l1;
     const auto bns = zerobn::all_bns(groups);
@@ -103,6 +109,7 @@ class NetworkSlimming {
 
 struct UniformWidthConfig {
   Budget budget = Budget::fraction_of_full(0.5);
+  std::optional<double> full_ms;  // the full network's device figure (measured when empty)
   int epochs = 20;
   double min_width = 0.02;
   ControlOptions control{};
@@ -121,7 +128,8 @@ class UniformWidth {
     const auto& t = cfg_.training;
     hw::MeasuredDevice<D> device(device_, cfg_.measurement, t.input_chw);
     auto full = family(1.0);
-    const auto [budget, scale] = zerobn::detail::budget_and_scale(cfg_.budget, predictor_, device, *full, t.input_chw);
+    const auto [budget, scale] =
+        zerobn::detail::budget_and_scale(cfg_.budget, predictor_, device, *full, t.input_chw, cfg_.full_ms);
     const double span = 1.0 - cfg_.min_width;  // knob k: width 1 − k·span
     auto metric_at = [&](double k) {
       const auto d = family(1.0 - k * span)->describe(t.input_chw);

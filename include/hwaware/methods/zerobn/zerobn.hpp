@@ -8,7 +8,10 @@
 // (then one architecture trains: the last the device confirmed, its slack filled). The extracted
 // network is judged on the device and r raised until it meets T (a raised mask is trained
 // briefly). A budget below the smallest allowed network is rejected before training.
-// @tparam P a hw::Predictor; R a zerobn::Ranking; D a hw::Device (hw::PredictedDevice<P>: no hardware)
+// @tparam P a hw::Predictor: network description → ms; bisection runs on it, calibrated by D.
+// @tparam R a zerobn::Ranking: which channels to keep at ratio r (the guards applied).
+// @tparam D a hw::Device: judges latency budgets (hw::PredictedDevice<P>: no hardware at hand).
+//         The default, hw::OnednnCpuDevice, is complete once <hwaware/zerobn.hpp> is included.
 #include <chrono>
 #include <filesystem>
 #include <optional>
@@ -22,9 +25,7 @@
 
 namespace hwaware {
 
-namespace hw {
-class OnednnCpuDevice;  // the default device (hwaware/hw/device.hpp, included by hwaware/zerobn.hpp)
-}
+namespace hw { class OnednnCpuDevice; }  // the default device: hw/device.hpp, included by hwaware/zerobn.hpp
 
 using zerobn::GlobalBnRanking;
 
@@ -135,7 +136,7 @@ class ZeroBN {
     s.res.budget = f.budget;
     s.res.full_measured_ms = f.full_measured_ms;
     if (f.full_measured_ms) s.device.set_reference(std::move(full), *f.full_measured_ms);
-    s.control.emplace(f.budget, cfg_.control, on_device());
+    s.control.emplace(f.budget, cfg_.control, on_device() && !hw::NoiseFreeDevice<D>);  // aim under T for noise
     const auto& t = cfg_.training;
     nn::manual_seed(t.seed);
     s.net = s.make();
@@ -157,7 +158,6 @@ class ZeroBN {
   /// A device figure of the architecture `sel` keeps (the median of all its figures in the run).
   double measure(Run& s, const zerobn::Selection& sel) {
     auto shape = zerobn::build_selection(s.make, sel, cfg_.training.input_chw[0]);
-    ++s.res.measurements;
     return s.device.measure(*shape, zerobn::counts(sel)).median_ms;
   }
   /// The architecture at a knob r, predicted and measured.
@@ -294,7 +294,6 @@ class ZeroBN {
       auto shape = zerobn::build_selection(s.make, s.final_sel, cfg_.training.input_chw[0]);
       s.res.predicted = metric(shape->describe(cfg_.training.input_chw));
       if (!on_device()) return s.res.predicted <= s.res.budget;
-      ++s.res.measurements;
       const auto v = s.device.judge(*shape, zerobn::counts(s.final_sel), s.res.budget);
       s.res.measured_ms = v.ms, s.res.measured_raw_ms = v.last.raw_ms;
       s.log.line("guarantee: r=%.2f kept %s measured %.4f ms (budget %.4f)", r,
@@ -305,6 +304,7 @@ class ZeroBN {
     const auto g = s.control->guarantee(s.ratio, judge, same);
     s.res.budget_met = g.met, s.res.guarantee_steps = g.steps;
     s.res.drift_waits = s.device.drift_waits();
+    s.res.measurements = s.device.figures();  // every figure of the run, rechecks and re-measures included
     s.res.full_now_ms = s.device.reference_now_ms();
     s.res.ratio = s.ratio;
   }
