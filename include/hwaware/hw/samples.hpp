@@ -15,13 +15,16 @@
 #include <unistd.h>
 #include <vector>
 
+#include "hwaware/core/error.hpp"
+#include "hwaware/core/layer_desc.hpp"
 #include "hwaware/hw/fingerprint.hpp"
 #include "hwaware/hw/measurement.hpp"
-#include "hwaware/nn/module.hpp"
 
 namespace hwaware::hw {
 
-using NetDesc = std::vector<nn::LayerDesc>;
+/// The network description (core/layer_desc.hpp), also reachable as hw::LayerDesc, hw::NetDesc.
+using hwaware::LayerDesc;
+using hwaware::NetDesc;
 
 struct LatencySample {
   std::string kind;    // "layer" or "network"
@@ -32,16 +35,17 @@ struct LatencySample {
   double energy_mj = -1;  // < 0: not measured
 };
 
-inline nlohmann::json layer_to_json(const nn::LayerDesc& d) {
-  return {{"name", d.name},     {"type", d.type},     {"in", {d.in_c, d.in_h, d.in_w}}, {"out", {d.out_c, d.out_h, d.out_w}},
+/// A layer as a JSON object; the kind is stored by name under "type".
+inline nlohmann::json layer_to_json(const LayerDesc& d) {
+  return {{"name", d.name},     {"type", std::string(to_string(d.kind))},     {"in", {d.in_c, d.in_h, d.in_w}}, {"out", {d.out_c, d.out_h, d.out_w}},
           {"kernel", d.kernel}, {"stride", d.stride}, {"padding", d.padding},        {"groups", d.groups},
           {"macs", d.macs},     {"params", d.params}, {"fused_relu", d.fused_relu}};
 }
 
-inline nn::LayerDesc layer_from_json(const nlohmann::json& j) {
-  nn::LayerDesc d;
+inline LayerDesc layer_from_json(const nlohmann::json& j) {
+  LayerDesc d;
   d.name = j.at("name");
-  d.type = j.at("type");
+  d.kind = parse_layer_kind(j.at("type").get<std::string>());
   d.in_c = j.at("in")[0], d.in_h = j.at("in")[1], d.in_w = j.at("in")[2];
   d.out_c = j.at("out")[0], d.out_h = j.at("out")[1], d.out_w = j.at("out")[2];
   d.kernel = j.at("kernel"), d.stride = j.at("stride"), d.padding = j.at("padding"), d.groups = j.at("groups");
@@ -129,7 +133,7 @@ struct LatencyDataset {
       }
     } catch (const nlohmann::json::exception& e) {
       throw FileError("latency data set '" + path + "', line " + std::to_string(lineno) + ": " + e.what());
-    } catch (const FileError& e) {
+    } catch (const Error& e) {  // a malformed header or an unknown layer kind
       throw FileError("latency data set '" + path + "', line " + std::to_string(lineno) + ": " + e.what());
     }
     if (expected) {
