@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/hw/detail/text_model_io.hpp"
 #include "hwaware/hw/features.hpp"
@@ -320,7 +321,7 @@ inline double LutPredictor::nearest_signature(const LutOp& op) const {
 }
 
 inline void LutPredictor::save(const std::string& path) const {
-  detail::write_file_atomically(path, "lut latency predictor", [&](std::ostream& out) {
+  write_file_atomically(path, [&](std::ostream& out) {
     std::string s = std::string(kFormat) + " " + std::to_string(kFormatVersion) + "\n";
     s += fingerprint_.to_json().dump() + "\n";
     s += "entries " + std::to_string(entries()) + "\n";

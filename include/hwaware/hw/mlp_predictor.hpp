@@ -62,6 +62,7 @@
 #include <string>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/hw/detail/text_model_io.hpp"
 #include "hwaware/hw/features.hpp"
@@ -637,7 +638,7 @@ inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySamp
 
 inline void MlpLatencyPredictor::save(const std::string& path) const {
   require_fitted("save");
-  detail::write_file_atomically(path, "mlp latency predictor", [&](std::ostream& out) {
+  write_file_atomically(path, [&](std::ostream& out) {
     std::string s = std::string(kFormat) + " " + std::to_string(kFormatVersion) + "\n";
     s += fingerprint_.to_json().dump() + "\n";
     s += "vector_block " + std::to_string(block_) + "\n";

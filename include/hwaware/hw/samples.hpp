@@ -7,14 +7,12 @@
 //   {"format":"hwaware-latency","version":1,"units":{"latency":"ms","energy":"mJ"},"fingerprint":{...}}
 //   {"kind":"network","family":"resnet-8","name":"...","layers":[{LayerDesc}...],
 //    "median_ms":..,"iqr_ms":..,"cv":..,"runs":..,"energy_mj":null}
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/core/layer_desc.hpp"
 #include "hwaware/hw/fingerprint.hpp"
@@ -76,12 +74,9 @@ struct LatencyDataset {
     return r;
   }
 
-  /// Writes the set atomically (temp file + rename).
+  /// Writes the set atomically (temp file + rename); throws FileError naming `path`.
   void save(const std::string& path) const {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-      std::ofstream out(tmp);
-      if (!out) throw FileError("latency data set: cannot write '" + tmp + "'");
+    write_file_atomically(path, [&](std::ostream& out) {
       out << nlohmann::json{{"format", "hwaware-latency"},
                             {"version", 1},
                             {"units", {{"latency", "ms"}, {"energy", "mJ"}}},
@@ -95,13 +90,7 @@ struct LatencyDataset {
                               {"runs", s.m.runs},        {"rejected", s.m.rejected}, {"energy_mj", s.energy_mj}}
                    .dump()
             << "\n";
-      out.flush();
-      if (!out) {
-        std::filesystem::remove(tmp);
-        throw FileError("latency data set: write to '" + tmp + "' failed");
-      }
-    }
-    std::filesystem::rename(tmp, path);
+    });
   }
 
   /// Reads a set; when `expected` is given, refuses a set measured under another fingerprint.
