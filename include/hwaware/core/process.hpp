@@ -82,7 +82,10 @@ inline pid_t spawn_process(const std::vector<std::string>& argv, const ProcessOp
   if (o.stderr_path == o.stdout_path) posix_spawn_file_actions_adddup2(&fa, 1, 2);
   else posix_spawn_file_actions_addopen(&fa, 2, o.stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
   short flags = POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF;
-  if (o.own_process_group) flags |= POSIX_SPAWN_SETPGROUP, posix_spawnattr_setpgroup(&attr, 0);
+  if (o.own_process_group) {
+    flags |= POSIX_SPAWN_SETPGROUP;
+    posix_spawnattr_setpgroup(&attr, 0);
+  }
   sigset_t none;
   sigemptyset(&none);
   posix_spawnattr_setsigmask(&attr, &none);

@@ -191,7 +191,7 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
     w.value<uint32_t>(w.crc());
     if (std::fflush(f) != 0) {
       const int err = errno;
-      throw FileError("checkpoint '" + path + "': flushing '" + tmp + "' to disk failed: " + std::strerror(err));
+      throw FileError("checkpoint '" + path + "': flushing '" + tmp + "' failed: " + std::strerror(err));
     }
     const int closed = std::fclose(f);
     f = nullptr;
