@@ -62,7 +62,7 @@ struct Fixture {
     // LUT entries: every op (conv+BN, add+ReLU, …) of the training networks "measured in isolation".
     for (const auto& s : train)
       for (const auto& op : lut_ops(s.layers)) {
-        LatencySample l{"layer", op.sig.type, "", {}, {}, -1};
+        LatencySample l{"layer", std::string(to_string(op.sig.kind)), "", {}, {}, -1};
         l.layers.assign(s.layers.begin() + long(op.first), s.layers.begin() + long(op.first + op.count));
         l.m.median_ms = synthetic_ms(l.layers);
         layer_samples.push_back(std::move(l));

@@ -11,5 +11,5 @@ int main() {
   for (int epoch = 0; epoch < 5; ++epoch) train::train_epoch(*model, opt, lr, batches, epoch);
   std::printf("test accuracy %.4f\n", train::evaluate(*model, test).accuracy);
   for (const auto& layer : model->describe({1, 28, 28}))   // what the latency model reads
-    std::printf("%s %s %lld MACs\n", layer.name.c_str(), layer.type.c_str(), (long long)layer.macs);
+    std::printf("%s %s %lld MACs\n", layer.name.c_str(), std::string(to_string(layer.kind)).c_str(), (long long)layer.macs);
 }

@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/zerobn.hpp>
 #include <iostream>
@@ -40,13 +41,9 @@ std::vector<json> read_rows(const std::string& path) {
 }
 
 void write_rows_atomically(const std::string& path, const std::vector<json>& rows) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
+  write_file_atomically(path, [&](std::ostream& out) {
     for (const auto& r : rows) out << r.dump() << "\n";
-    if (!out.flush()) throw Error("cannot write " + tmp);
-  }
-  std::filesystem::rename(tmp, path);
+  });
 }
 
 const json* find_row(const std::vector<json>& rows, const std::string& kind, const std::string& model,

@@ -15,7 +15,7 @@ using namespace hwaware::hw;
 namespace {
 
 nn::LayerDesc conv(int64_t ci, int64_t co, int64_t hw, int64_t k, int64_t s = 1, int64_t groups = 1) {
-  nn::LayerDesc d{"c", "conv2d", ci, hw, hw, co, (hw + s - 1) / s, (hw + s - 1) / s};
+  nn::LayerDesc d{"c", LayerKind::conv2d, ci, hw, hw, co, (hw + s - 1) / s, (hw + s - 1) / s};
   d.kernel = k, d.stride = s, d.padding = k / 2, d.groups = groups;
   d.macs = d.out_h * d.out_w * co * (ci / groups) * k * k;
   d.params = co * (ci / groups) * k * k;
@@ -23,7 +23,7 @@ nn::LayerDesc conv(int64_t ci, int64_t co, int64_t hw, int64_t k, int64_t s = 1,
 }
 
 nn::LayerDesc bn_after(const nn::LayerDesc& c) {
-  nn::LayerDesc d{"bn", "batchnorm2d", c.out_c, c.out_h, c.out_w, c.out_c, c.out_h, c.out_w};
+  nn::LayerDesc d{"bn", LayerKind::batchnorm2d, c.out_c, c.out_h, c.out_w, c.out_c, c.out_h, c.out_w};
   d.macs = c.out_c * c.out_h * c.out_w, d.params = 2 * c.out_c, d.fused_relu = true;
   return d;
 }
@@ -35,9 +35,9 @@ double law_ms(const NetDesc& net) {
   double t = 0;
   for (size_t i = 0; i < net.size(); ++i) {
     const auto& d = net[i];
-    if (d.type == "batchnorm2d" && i > 0 && net[i - 1].type == "conv2d") continue;
+    if (d.kind == LayerKind::batchnorm2d && i > 0 && net[i - 1].kind == LayerKind::conv2d) continue;
     double eff = double(d.out_c) / double(padded_channels(d.out_c, 16));
-    if (layer_kind(d) == LayerKind::conv_dense && d.in_c >= 4) eff *= double(d.in_c) / double(padded_channels(d.in_c, 16));
+    if (feature_kind(d) == FeatureKind::conv_dense && d.in_c >= 4) eff *= double(d.in_c) / double(padded_channels(d.in_c, 16));
     const double bytes = 4.0 * double(d.in_c * d.in_h * d.in_w + d.out_c * d.out_h * d.out_w + d.params);
     t += 1e3 * (double(d.macs) / (150e9 * eff) + bytes / 40e9 + 4e-6);
   }
@@ -102,7 +102,7 @@ TEST_CASE("parallelism quantisation: padding to the vector width, PE-array mappi
   // 28 output rows: 2 passes of 14 columns; 15 would take 2 passes at 15/28.
   CHECK(eyeriss.explain({conv(16, 16, 15, 3)})[0].efficiency == doctest::Approx(15.0 / 28.0));
   // A linear layer uses one column of 14.
-  nn::LayerDesc fc{"fc", "linear", 64, 1, 1, 12};
+  nn::LayerDesc fc{"fc", LayerKind::linear, 64, 1, 1, 12};
   fc.macs = 64 * 12, fc.params = 64 * 12 + 12;
   CHECK(eyeriss.explain({fc})[0].efficiency == doctest::Approx(1.0 / 14.0));
 }

@@ -44,7 +44,7 @@ TEST_CASE("probes: layer grid around the zoo's layer signatures and random-width
     CHECK(!d.empty());
     if (p.family == "conv2d") {
       REQUIRE(d.size() == 2);  // conv + BN, fused at inference
-      CHECK(d[1].type == "batchnorm2d");
+      CHECK(d[1].kind == LayerKind::batchnorm2d);
     }
   }
   CHECK(convs == 2 + 4 + 4);  // first layer: 2 output widths; the others 2×2
@@ -65,7 +65,7 @@ TEST_CASE("sampling: the scaled diagonal and log-uniform draws reach the narrow 
       const auto net = hw::random_network("resnet-8", rng, lo, 1.1, 0, draw);
       const auto d = net.module->describe(net.chw);
       // the first conv's output width against its default
-      REQUIRE(d[0].type == "conv2d");
+      REQUIRE(d[0].kind == LayerKind::conv2d);
       narrow += d[0].out_c * 4 <= defaults[0];
       ++layers;
     }

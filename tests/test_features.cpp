@@ -13,7 +13,7 @@ using namespace hwaware::hw;
 namespace {
 
 nn::LayerDesc conv(int64_t ci, int64_t co, int64_t hw, int64_t k, int64_t s, int64_t groups = 1) {
-  nn::LayerDesc d{"c", "conv2d", ci, hw, hw, co, (hw + s - 1) / s, (hw + s - 1) / s};
+  nn::LayerDesc d{"c", LayerKind::conv2d, ci, hw, hw, co, (hw + s - 1) / s, (hw + s - 1) / s};
   d.kernel = k, d.stride = s, d.padding = k / 2, d.groups = groups;
   d.macs = d.out_h * d.out_w * co * (ci / groups) * k * k;
   d.params = co * (ci / groups) * k * k;
@@ -29,25 +29,25 @@ std::array<double, kLayerFeatureCount> features_of(const nn::LayerDesc& d, doubl
 }  // namespace
 
 TEST_CASE("layer kinds and the one-hot bits") {
-  CHECK(layer_kind(conv(16, 32, 14, 3, 1)) == LayerKind::conv_dense);
-  CHECK(layer_kind(conv(32, 32, 14, 3, 1, 32)) == LayerKind::conv_depthwise);
-  CHECK(layer_kind(conv(32, 64, 14, 3, 1, 4)) == LayerKind::conv_grouped);
-  CHECK(layer_kind(conv(1, 16, 28, 3, 1)) == LayerKind::conv_dense);  // groups == in_c == 1 is dense
+  CHECK(feature_kind(conv(16, 32, 14, 3, 1)) == FeatureKind::conv_dense);
+  CHECK(feature_kind(conv(32, 32, 14, 3, 1, 32)) == FeatureKind::conv_depthwise);
+  CHECK(feature_kind(conv(32, 64, 14, 3, 1, 4)) == FeatureKind::conv_grouped);
+  CHECK(feature_kind(conv(1, 16, 28, 3, 1)) == FeatureKind::conv_dense);  // groups == in_c == 1 is dense
   nn::LayerDesc d;
-  for (auto [type, kind] : std::vector<std::pair<std::string, LayerKind>>{
-           {"linear", LayerKind::linear},          {"batchnorm2d", LayerKind::batchnorm},
-           {"relu", LayerKind::activation},        {"relu6", LayerKind::activation},
-           {"sigmoid", LayerKind::activation},     {"max_pool2d", LayerKind::pool},
-           {"avg_pool2d", LayerKind::pool},        {"global_avg_pool", LayerKind::global_pool},
-           {"add", LayerKind::add},                {"concat", LayerKind::concat},
-           {"flatten", LayerKind::other}}) {
-    d.type = type;
-    CHECK(layer_kind(d) == kind);
+  for (auto [type, kind] : std::vector<std::pair<LayerKind, FeatureKind>>{
+           {LayerKind::linear, FeatureKind::linear},         {LayerKind::batchnorm2d, FeatureKind::batchnorm},
+           {LayerKind::relu, FeatureKind::activation},       {LayerKind::relu6, FeatureKind::activation},
+           {LayerKind::sigmoid, FeatureKind::activation},    {LayerKind::max_pool2d, FeatureKind::pool},
+           {LayerKind::avg_pool2d, FeatureKind::pool},       {LayerKind::global_avg_pool, FeatureKind::global_pool},
+           {LayerKind::add, FeatureKind::add},               {LayerKind::concat, FeatureKind::concat},
+           {LayerKind::flatten, FeatureKind::other}}) {
+    d.kind = type;
+    CHECK(feature_kind(d) == kind);
     const auto f = features_of(d);
     double bits = 0;
-    for (int k = 0; k < kLayerKindCount; ++k) bits += f[size_t(kOneHotBegin + k)];
-    CHECK(bits == (kind == LayerKind::other ? 0.0 : 1.0));
-    if (kind != LayerKind::other) CHECK(f[size_t(kOneHotBegin + int(kind))] == 1.0);
+    for (int k = 0; k < kFeatureKindCount; ++k) bits += f[size_t(kOneHotBegin + k)];
+    CHECK(bits == (kind == FeatureKind::other ? 0.0 : 1.0));
+    if (kind != FeatureKind::other) CHECK(f[size_t(kOneHotBegin + int(kind))] == 1.0);
   }
   CHECK(layer_feature_names().size() == size_t(kLayerFeatureCount));
 }

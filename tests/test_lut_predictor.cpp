@@ -58,12 +58,12 @@ TEST_CASE("a network is cut into the ops the runtime runs") {
   size_t covered = 0, convs = 0, adds = 0;
   for (const auto& op : ops) {
     covered += op.count;
-    if (op.sig.type == "conv2d") {
+    if (op.sig.kind == LayerKind::conv2d) {
       ++convs;
       CHECK(op.count == 2);  // conv + its BN
-      CHECK(net[op.first + 1].type == "batchnorm2d");
+      CHECK(net[op.first + 1].kind == LayerKind::batchnorm2d);
     }
-    if (op.sig.type == "add") {
+    if (op.sig.kind == LayerKind::add) {
       ++adds;
       CHECK(op.count == 2);  // add + relu
       CHECK(op.sig.fused_relu);

@@ -20,13 +20,13 @@ namespace {
 // vectors), memory traffic, a fixed cost per layer; BN after a conv is folded (free).
 double law_layer_ms(const NetDesc& net, size_t i) {
   const auto& d = net[i];
-  if (d.type == "batchnorm2d" && i > 0 && net[i - 1].type == "conv2d") return 0.0;
-  const LayerKind k = layer_kind(d);
+  if (d.kind == LayerKind::batchnorm2d && i > 0 && net[i - 1].kind == LayerKind::conv2d) return 0.0;
+  const FeatureKind k = feature_kind(d);
   double eff = 1.0;
-  if (k == LayerKind::conv_dense || k == LayerKind::conv_grouped || k == LayerKind::linear) {
+  if (k == FeatureKind::conv_dense || k == FeatureKind::conv_grouped || k == FeatureKind::linear) {
     eff = double(d.out_c) / double(padded_channels(d.out_c, 16));
     if (d.in_c >= 4) eff *= double(d.in_c) / double(padded_channels(d.in_c, 16));
-  } else if (k == LayerKind::conv_depthwise) {
+  } else if (k == FeatureKind::conv_depthwise) {
     eff = 0.25 * double(d.out_c) / double(padded_channels(d.out_c, 16));
   }
   const double bytes = 4.0 * double(d.in_c * d.in_h * d.in_w + d.out_c * d.out_h * d.out_w + d.params);

@@ -17,14 +17,14 @@ TEST_CASE("layer descriptions: shapes, MACs and params per layer") {
   auto m = models::ref_cnn();
   auto d = m->describe({1, 28, 28});
   REQUIRE(d.size() == 8);  // 3 × (conv, bn), gap, linear
-  CHECK(d[0].type == "conv2d");
+  CHECK(d[0].kind == LayerKind::conv2d);
   CHECK(d[0].macs == 28 * 28 * 32 * 1 * 9);
   CHECK(d[2].in_c == 32);
   CHECK(d[2].out_h == 14);
   CHECK(d[2].stride == 2);
   CHECK(d[3].fused_relu);
   CHECK(d[4].out_h == 7);
-  CHECK(d.back().type == "linear");
+  CHECK(d.back().kind == LayerKind::linear);
   int64_t params = 0;
   for (auto& l : d) params += l.params;
   CHECK(params == m->parameter_count());
@@ -32,14 +32,14 @@ TEST_CASE("layer descriptions: shapes, MACs and params per layer") {
   auto r = models::resnet8()->describe({1, 28, 28});
   int adds = 0, shortcuts = 0;
   for (auto& l : r) {
-    adds += l.type == "add";
-    shortcuts += l.name.find("shortcut") != std::string::npos && l.type == "conv2d";
+    adds += l.kind == LayerKind::add;
+    shortcuts += l.name.find("shortcut") != std::string::npos && l.kind == LayerKind::conv2d;
   }
   CHECK(adds == 3);
   CHECK(shortcuts == 2);
   auto mb = models::mobilenetv2_tiny()->describe({1, 28, 28});
   bool depthwise = false;
-  for (auto& l : mb) depthwise = depthwise || (l.type == "conv2d" && l.groups == l.in_c && l.groups > 1);
+  for (auto& l : mb) depthwise = depthwise || (l.kind == LayerKind::conv2d && l.groups == l.in_c && l.groups > 1);
   CHECK(depthwise);
 }
 

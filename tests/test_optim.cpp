@@ -1,5 +1,6 @@
 // Optimizers and schedules against hand-computed updates (PyTorch's formulas).
 #include <cmath>
+#include <vector>
 
 #include "gradcheck.hpp"
 #include "hwaware/optim/optimizer.hpp"
@@ -37,6 +38,22 @@ TEST_CASE("Nesterov and AdamW") {
   a.grad() = Tensor::from({1}, {0.3f});
   adam.step(0.1f);  // decoupled decay: w = 1 - 0.1·0.01; first Adam step moves by lr·sign(g)
   CHECK(a.value().data()[0] == doctest::Approx(1.f - 0.001f - 0.1f).epsilon(1e-4));
+}
+
+TEST_CASE("adam_step on double arrays: L2 decay, bias correction, the same rule as float") {
+  std::vector<double> w{1.0, -2.0}, g{0.3, -0.5}, m(2, 0.0), v(2, 0.0);
+  const optim::AdamOptions l2{.decoupled = false};
+  optim::adam_step<double>(w, g, m, v, 1, 0.1, 0.5, l2);  // ĝ = g + 0.5·w = (0.8, -1.5)
+  CHECK(m[0] == doctest::Approx(0.1 * 0.8));
+  CHECK(v[1] == doctest::Approx(0.001 * 1.5 * 1.5));
+  CHECK(w[0] == doctest::Approx(1.0 - 0.1).epsilon(1e-6));  // first step: lr·sign(ĝ)
+  CHECK(w[1] == doctest::Approx(-2.0 + 0.1).epsilon(1e-6));
+  std::vector<float> wf{1.f, -2.f}, gf{0.3f, -0.5f}, mf(2, 0.f), vf(2, 0.f);
+  optim::adam_step<float>(wf, gf, mf, vf, 1, 0.1f, 0.5f, l2);
+  CHECK(double(wf[0]) == doctest::Approx(w[0]).epsilon(1e-6));
+  std::vector<double> short_m(1);
+  CHECK_THROWS_AS(optim::adam_step<double>(w, g, short_m, v, 2, 0.1, 0.0), Error);
+  CHECK_THROWS_AS(optim::adam_step<double>(w, g, m, v, 0, 0.1, 0.0), Error);
 }
 
 TEST_CASE("learning-rate schedules: warm-up, cosine, step") {

@@ -4,6 +4,7 @@
 #include "hwaware/hw/analytic_predictor.hpp"
 #include "hwaware/hw/command_device.hpp"
 #include "hwaware/hw/device.hpp"
+#include "hwaware/hw/fast_channels.hpp"
 #include "hwaware/hw/features.hpp"
 #include "hwaware/hw/fingerprint.hpp"
 #include "hwaware/hw/lut_predictor.hpp"

@@ -14,6 +14,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "hwaware/core/channel_padding.hpp"
 #include "hwaware/core/error.hpp"
 
 namespace hwaware {
@@ -25,8 +26,6 @@ enum class DType : uint8_t { f32, i32 };
 /// the last block zero-padded; nhwc = channels last (what oneDNN runs fastest for layers with
 /// fewer than 16 channels). Only the oneDNN backend produces non-plain tensors.
 enum class Layout : uint8_t { plain, blocked16, nhwc };
-
-inline constexpr int64_t kChannelBlock = 16;
 
 namespace detail {
 
@@ -97,9 +96,6 @@ using Shape = std::vector<int64_t>;
 inline int64_t numel_of(const Shape& s) {
   return std::accumulate(s.begin(), s.end(), int64_t{1}, std::multiplies<>());
 }
-
-/// Channels rounded up to the block size.
-inline int64_t padded_channels(int64_t c) { return (c + kChannelBlock - 1) / kChannelBlock * kChannelBlock; }
 
 class Tensor {
  public:

@@ -218,7 +218,7 @@ class AnalyticPredictor {
     double compute_s = 0, memory_s = 0, efficiency = 1, bytes = 0, energy_mj = 0;
     int level = 0;
   };
-  double efficiency(const nn::LayerDesc& d) const;
+  double efficiency(const LayerDesc& d) const;
   Base base(const NetDesc& net, size_t i) const;
 
   AcceleratorDesc acc_;
@@ -230,8 +230,8 @@ static_assert(EnergyPredictor<AnalyticPredictor>);
 
 // ---- implementation ----------------------------------------------------------------------------
 
-inline double AnalyticPredictor::efficiency(const nn::LayerDesc& d) const {
-  const LayerKind kind = layer_kind(d);
+inline double AnalyticPredictor::efficiency(const LayerDesc& d) const {
+  const FeatureKind kind = feature_kind(d);
   auto quantised = [](double used, double unit) {  // used / (⌈used/unit⌉·unit)
     if (used <= 0 || unit <= 0) return 1.0;
     return used / (std::ceil(used / unit) * unit);
@@ -242,12 +242,12 @@ inline double AnalyticPredictor::efficiency(const nn::LayerDesc& d) const {
     double vec = 1.0, items = 1.0;
     const double ci_g = ci / double(std::max<int64_t>(d.groups, 1));
     switch (kind) {
-      case LayerKind::conv_dense:
-      case LayerKind::conv_grouped:
+      case FeatureKind::conv_dense:
+      case FeatureKind::conv_grouped:
         vec = quantised(co, v) * (ci_g >= 4 ? quantised(ci_g, v) : 1.0);
         items = std::ceil(co / v) * double(d.out_h);
         break;
-      case LayerKind::linear:
+      case FeatureKind::linear:
         vec = quantised(co, v) * (ci >= 4 ? quantised(ci, v) : 1.0);
         items = std::ceil(co / v);
         break;
@@ -261,7 +261,7 @@ inline double AnalyticPredictor::efficiency(const nn::LayerDesc& d) const {
   // row_stationary
   const double rows = acc_.pe_rows, cols = acc_.pe_cols;
   double k = double(d.kernel), out_rows = double(d.out_h);
-  if (kind == LayerKind::linear) k = 1, out_rows = 1;
+  if (kind == FeatureKind::linear) k = 1, out_rows = 1;
   else if (!is_conv(kind)) return 1.0;
   double row_use;
   if (k <= rows) {
@@ -274,9 +274,10 @@ inline double AnalyticPredictor::efficiency(const nn::LayerDesc& d) const {
 }
 
 inline AnalyticPredictor::Base AnalyticPredictor::base(const NetDesc& net, size_t i) const {
-  const nn::LayerDesc& d = net[i];
+  const LayerDesc& d = net[i];
   Base b;
-  if (d.type == "flatten" || (d.type == "batchnorm2d" && i > 0 && net[i - 1].type == "conv2d")) {
+  if (d.kind == LayerKind::flatten ||
+      (d.kind == LayerKind::batchnorm2d && i > 0 && net[i - 1].kind == LayerKind::conv2d)) {
     b.fused = true;
     return b;
   }

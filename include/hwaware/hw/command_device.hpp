@@ -16,16 +16,9 @@
 //     (one JSON object on one line; every key but latency_ms optional)
 // A non-zero exit status, a timeout, or no parsable latency throws hwaware::Error naming the
 // command, the exit status and the last lines of its output.
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
+#include <stdlib.h>
 
-#include <algorithm>
 #include <cerrno>
-#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -36,16 +29,14 @@
 #include <regex>
 #include <sstream>
 #include <string>
-#include <string_view>
-#include <thread>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
+#include "hwaware/core/process.hpp"
 #include "hwaware/hw/device.hpp"
 #include "hwaware/hw/fingerprint.hpp"
 #include "hwaware/hw/samples.hpp"
-
-extern char** environ;
 
 namespace hwaware::hw {
 
@@ -137,134 +128,13 @@ inline std::string seconds_str(double s) {
   return os.str();
 }
 
-struct ProcessOutcome {
-  bool timed_out = false;
-  int exit_code = -1;    // when exited normally
-  int signal = 0;        // when killed by a signal
-  std::string out, err;
-};
-
-inline void close_fd(int& fd) {
-  if (fd >= 0) ::close(fd);
-  fd = -1;
-}
-
-/// Runs `/bin/sh -c command` in its own process group, stdin from /dev/null, the environment plus
-/// `extra_env` ("NAME=value" entries), capturing stdout and stderr; after `timeout_s` the group
-/// gets SIGTERM, then SIGKILL half a second later.
-/// posix_spawn rather than fork: the caller may have OpenMP threads running.
-inline ProcessOutcome run_shell(const std::string& command, double timeout_s,
-                                const std::vector<std::string>& extra_env = {}) {
-  int out_pipe[2], err_pipe[2];
-  if (::pipe2(out_pipe, O_CLOEXEC) != 0) throw Error(std::string("CommandDevice: pipe: ") + std::strerror(errno));
-  if (::pipe2(err_pipe, O_CLOEXEC) != 0) {
-    ::close(out_pipe[0]), ::close(out_pipe[1]);
-    throw Error(std::string("CommandDevice: pipe: ") + std::strerror(errno));
-  }
-  posix_spawn_file_actions_t fa;
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawnattr_init(&attr);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_adddup2(&fa, out_pipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, err_pipe[1], 2);
-  posix_spawnattr_setpgroup(&attr, 0);
-  sigset_t none;
-  sigemptyset(&none);
-  posix_spawnattr_setsigmask(&attr, &none);
-  sigset_t dfl;  // a caller ignoring SIGPIPE must not make the command ignore it too
-  sigemptyset(&dfl);
-  sigaddset(&dfl, SIGPIPE);
-  posix_spawnattr_setsigdefault(&attr, &dfl);
-  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-
-  std::string sh = "/bin/sh", dash_c = "-c", cmd = command;
-  char* argv[] = {sh.data(), dash_c.data(), cmd.data(), nullptr};
-  std::vector<std::string> env_store = extra_env;
-  std::vector<char*> envp;
-  for (auto& e : env_store) envp.push_back(e.data());
-  for (char** e = environ; e && *e; ++e) {
-    const std::string_view entry(*e);
-    const bool overridden = std::any_of(extra_env.begin(), extra_env.end(), [&](const std::string& x) {
-      const auto eq = x.find('=');
-      return entry.substr(0, eq + 1) == std::string_view(x).substr(0, eq + 1);
-    });
-    if (!overridden) envp.push_back(*e);
-  }
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, "/bin/sh", &fa, &attr, argv, envp.data());
-  posix_spawn_file_actions_destroy(&fa);
-  posix_spawnattr_destroy(&attr);
-  int fds[2] = {out_pipe[0], err_pipe[0]};
-  ::close(out_pipe[1]), ::close(err_pipe[1]);
-  if (rc != 0) {
-    close_fd(fds[0]), close_fd(fds[1]);
-    throw Error("CommandDevice: cannot start /bin/sh for `" + command + "`: " + std::strerror(rc));
-  }
-
-  using clk = std::chrono::steady_clock;
-  const auto deadline = clk::now() + std::chrono::duration_cast<clk::duration>(std::chrono::duration<double>(timeout_s));
-  ProcessOutcome r;
-  std::string* sinks[2] = {&r.out, &r.err};
-  constexpr size_t kMaxCapture = size_t(8) << 20;  // a chatty command must not exhaust memory
-  bool reaped = false;
-  int wstatus = 0;
-  std::optional<clk::time_point> reaped_at;
-  char buf[8192];
-  while (true) {
-    if (!reaped) {
-      const pid_t w = ::waitpid(pid, &wstatus, WNOHANG);
-      if (w == pid) reaped = true, reaped_at = clk::now();
-    }
-    const bool open = fds[0] >= 0 || fds[1] >= 0;
-    if (reaped && !open) break;
-    // A grandchild left running in the background may keep the pipes open after the shell
-    // exited: give it a moment, then stop reading.
-    if (reaped && clk::now() - *reaped_at > std::chrono::milliseconds(500)) break;
-    const auto now = clk::now();
-    if (now >= deadline) {
-      r.timed_out = true;
-      break;
-    }
-    const int wait_ms = int(std::clamp<int64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now).count() + 1, 1, 50));
-    if (!open) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(std::min(wait_ms, 10)));
-      continue;
-    }
-    pollfd p[2];
-    nfds_t n = 0;
-    int which[2];
-    for (int i = 0; i < 2; ++i)
-      if (fds[i] >= 0) p[n] = {fds[i], POLLIN, 0}, which[n++] = i;
-    const int ready = ::poll(p, n, wait_ms);
-    if (ready < 0 && errno != EINTR) break;
-    for (nfds_t k = 0; ready > 0 && k < n; ++k) {
-      if (!(p[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-      const int i = which[k];
-      const ssize_t got = ::read(fds[i], buf, sizeof buf);
-      if (got > 0) {
-        if (sinks[i]->size() < kMaxCapture) sinks[i]->append(buf, size_t(got));
-      } else if (got == 0 || errno != EINTR) {
-        close_fd(fds[i]);
-      }
-    }
-  }
-  close_fd(fds[0]), close_fd(fds[1]);
-  if (r.timed_out) {
-    ::kill(-pid, SIGTERM);
-    for (int i = 0; i < 50 && !reaped; ++i) {
-      if (::waitpid(pid, &wstatus, WNOHANG) == pid) reaped = true;
-      else std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    ::kill(-pid, SIGKILL);  // also whatever the shell started that ignored SIGTERM
-    if (!reaped) ::waitpid(pid, &wstatus, 0);
-    return r;
-  }
-  if (WIFEXITED(wstatus)) r.exit_code = WEXITSTATUS(wstatus);
-  else if (WIFSIGNALED(wstatus)) r.signal = WTERMSIG(wstatus);
-  return r;
+/// The first `limit` bytes of a file (a chatty command must not exhaust memory); empty if absent.
+inline std::string read_capped(const std::filesystem::path& path, size_t limit = size_t(8) << 20) {
+  std::ifstream in(path, std::ios::binary);
+  std::string s(limit, '\0');
+  in.read(s.data(), std::streamsize(limit));
+  s.resize(size_t(in.gcount()));
+  return s;
 }
 
 /// Parses the latency (and optional statistics) from a command's output; the last match wins.
@@ -337,20 +207,26 @@ inline std::string CommandDevice::command_for(const std::string& model_path) con
 inline CommandResult CommandDevice::run(const NetDesc& net, const Shape& chw) {
   detail::TempDirGuard dir;
   const auto final_path = dir.path / "net.json";
-  const auto tmp_path = dir.path / "net.json.tmp";
-  {
-    std::ofstream f(tmp_path);
-    f << description_json(net, chw).dump(1) << "\n";
-    f.flush();
-    if (!f) throw FileError("CommandDevice '" + name_ + "': cannot write '" + tmp_path.string() + "'");
-  }
-  std::filesystem::rename(tmp_path, final_path);  // the command never sees a half-written file
+  write_file_atomically(final_path, description_json(net, chw).dump(1) + "\n");  // never half-written
 
+  // The command runs in its own process group, so a timeout also stops what it started; its
+  // output goes to files (a background child holding a pipe open cannot stall the wait).
   const std::string cmd = command_for(final_path.string());
-  const auto p = detail::run_shell(cmd, timeout_s_, {"HWAWARE_MODEL=" + final_path.string()});
+  const auto out_path = dir.path / "stdout", err_path = dir.path / "stderr";
+  ProcessResult p;
+  try {
+    p = run_process({"/bin/sh", "-c", cmd}, {.stdout_path = out_path.string(),
+                                             .stderr_path = err_path.string(),
+                                             .env = {"HWAWARE_MODEL=" + final_path.string()},
+                                             .timeout_s = timeout_s_,
+                                             .own_process_group = true});
+  } catch (const Error& e) {
+    throw Error("CommandDevice '" + name_ + "': cannot run `" + cmd + "`: " + e.what());
+  }
+  const std::string stdout_text = detail::read_capped(out_path), stderr_text = detail::read_capped(err_path);
   auto fail = [&](const std::string& what) {
     std::string msg = "CommandDevice '" + name_ + "': command `" + cmd + "` " + what;
-    const std::string out = detail::last_lines(p.out, 10), err = detail::last_lines(p.err, 10);
+    const std::string out = detail::last_lines(stdout_text, 10), err = detail::last_lines(stderr_text, 10);
     msg += out.empty() ? "\n  stdout: (empty)" : "\n  stdout, last lines:" + out;
     msg += err.empty() ? "\n  stderr: (empty)" : "\n  stderr, last lines:" + err;
     return Error(msg);
@@ -360,13 +236,13 @@ inline CommandResult CommandDevice::run(const NetDesc& net, const Shape& chw) {
                " expired; its process group was terminated");
   if (p.signal) throw fail("was killed by signal " + std::to_string(p.signal));
   if (p.exit_code != 0) throw fail("failed with exit status " + std::to_string(p.exit_code));
-  auto r = detail::parse_latency(p.out);
-  if (!r) r = detail::parse_latency(p.err);
+  auto r = detail::parse_latency(stdout_text);
+  if (!r) r = detail::parse_latency(stderr_text);
   if (!r)
     throw fail("exited with status 0 but printed no parsable latency (expected a line `latency_ms: <ms>`, "
                "`latency_ms=<ms>`, or a JSON object with a non-negative \"latency_ms\")");
-  r->stdout_text = p.out;
-  r->stderr_text = p.err;
+  r->stdout_text = stdout_text;
+  r->stderr_text = stderr_text;
   return *r;
 }
 

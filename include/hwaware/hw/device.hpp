@@ -152,8 +152,8 @@ class ResidualTailProbe : public nn::Module {
  public:
   Variable forward(const Variable& x) override { return ops::relu(ops::add(x, x)); }
   Shape describe_layers(const Shape& chw, std::vector<nn::LayerDesc>& out, const std::string& prefix) const override {
-    nn::describe_same("add", chw, out, join(prefix, "add"));
-    return nn::describe_same("relu", chw, out, join(prefix, "relu"));
+    nn::describe_same(LayerKind::add, chw, out, join(prefix, "add"));
+    return nn::describe_same(LayerKind::relu, chw, out, join(prefix, "relu"));
   }
 };
 

@@ -37,12 +37,13 @@
 #include <string_view>
 #include <vector>
 
+#include "hwaware/core/channel_padding.hpp"
 #include "hwaware/hw/samples.hpp"
 
 namespace hwaware::hw {
 
-/// The layer kinds the feature vector tells apart (one-hot). `other` sets no bit.
-enum class LayerKind : uint8_t {
+/// The layer classes the feature vector tells apart (one-hot). `other` sets no bit.
+enum class FeatureKind : uint8_t {
   conv_dense,
   conv_depthwise,
   conv_grouped,
@@ -55,7 +56,7 @@ enum class LayerKind : uint8_t {
   concat,
   other
 };
-inline constexpr int kLayerKindCount = 10;  // one-hot width (`other` excluded)
+inline constexpr int kFeatureKindCount = 10;  // one-hot width (`other` excluded)
 
 inline constexpr int kLayerFeatureCount = 25;
 inline constexpr int kLogFeatureCount = 10;  // features [0, 10) are log1p of a raw quantity
@@ -82,7 +83,7 @@ enum : int {
   one_hot
 };
 }  // namespace feature
-static_assert(feature::one_hot == kOneHotBegin && kOneHotBegin + kLayerKindCount == kLayerFeatureCount);
+static_assert(feature::one_hot == kOneHotBegin && kOneHotBegin + kFeatureKindCount == kLayerFeatureCount);
 
 /// Names of the features in order (used in the predictor file format).
 inline const std::array<std::string_view, kLayerFeatureCount>& layer_feature_names() {
@@ -95,57 +96,43 @@ inline const std::array<std::string_view, kLayerFeatureCount>& layer_feature_nam
   return names;
 }
 
-/// Classifies a description by its type string (and groups, for convolutions).
-inline LayerKind layer_kind(const nn::LayerDesc& d) {
-  const std::string_view t = d.type;
-  if (t == "conv2d") {
-    if (d.groups <= 1) return LayerKind::conv_dense;
-    return d.groups == d.in_c ? LayerKind::conv_depthwise : LayerKind::conv_grouped;
+/// Classifies a description by its kind (and groups, for convolutions).
+inline FeatureKind feature_kind(const LayerDesc& d) {
+  switch (d.kind) {
+    case LayerKind::conv2d:
+      if (d.groups <= 1) return FeatureKind::conv_dense;
+      return d.groups == d.in_c ? FeatureKind::conv_depthwise : FeatureKind::conv_grouped;
+    case LayerKind::batchnorm2d: return FeatureKind::batchnorm;
+    case LayerKind::relu:
+    case LayerKind::relu6:
+    case LayerKind::sigmoid: return FeatureKind::activation;
+    case LayerKind::linear: return FeatureKind::linear;
+    case LayerKind::max_pool2d:
+    case LayerKind::avg_pool2d: return FeatureKind::pool;
+    case LayerKind::global_avg_pool: return FeatureKind::global_pool;
+    case LayerKind::add: return FeatureKind::add;
+    case LayerKind::concat: return FeatureKind::concat;
+    case LayerKind::flatten: return FeatureKind::other;
   }
-  if (t == "batchnorm2d") return LayerKind::batchnorm;
-  if (t == "relu" || t == "relu6" || t == "sigmoid") return LayerKind::activation;
-  if (t == "linear") return LayerKind::linear;
-  if (t == "max_pool2d" || t == "avg_pool2d") return LayerKind::pool;
-  if (t == "global_avg_pool") return LayerKind::global_pool;
-  if (t == "add") return LayerKind::add;
-  if (t == "concat") return LayerKind::concat;
-  return LayerKind::other;
+  return FeatureKind::other;
 }
 
-inline bool is_conv(LayerKind k) {
-  return k == LayerKind::conv_dense || k == LayerKind::conv_depthwise || k == LayerKind::conv_grouped;
+inline bool is_conv(FeatureKind k) {
+  return k == FeatureKind::conv_dense || k == FeatureKind::conv_depthwise || k == FeatureKind::conv_grouped;
 }
 
 /// Exponents of (ci, co) in the power laws that extend MACs and params to continuous channels.
 struct ChannelExponents {
   int in, out;
 };
-inline ChannelExponents channel_exponents(LayerKind k) {
+inline ChannelExponents channel_exponents(FeatureKind k) {
   switch (k) {
-    case LayerKind::conv_dense:
-    case LayerKind::conv_grouped:
-    case LayerKind::linear: return {1, 1};
-    case LayerKind::conv_depthwise: return {0, 1};
+    case FeatureKind::conv_dense:
+    case FeatureKind::conv_grouped:
+    case FeatureKind::linear: return {1, 1};
+    case FeatureKind::conv_depthwise: return {0, 1};
     default: return {1, 0};
   }
-}
-
-/// c rounded up to a multiple of the vector block (the channel count the runtime computes on).
-inline int64_t padded_channels(int64_t c, int block) {
-  const int64_t b = block > 0 ? block : 1;
-  return (c + b - 1) / b * b;
-}
-
-/// c rounded up to a count the runtime computes at full speed: above the block a multiple of it,
-/// up to it a power of two (capped at the block). On this CPU (AVX-512, block 16) a multiple of 8
-/// that is not one of 16 runs slower than the next multiple of 16, and 4 and 8 run faster than 16
-/// (measured with `profile_device --widths`, 2026-12-01; figures at zerobn::SelectionGuards).
-inline int64_t fast_channels(int64_t c, int64_t block) {
-  if (block <= 1) return c;
-  if (c > block) return (c + block - 1) / block * block;
-  int64_t p = 1;
-  while (p < c) p *= 2;
-  return std::min(p, block);
 }
 
 /// index / count: 0 for the first layer, approaching 1 for the last.
@@ -157,9 +144,9 @@ inline double layer_position(size_t index, size_t count) {
 /// log1p-transformed), at out[i·stride]. The batched predictor writes a block of layers this way
 /// and applies one vectorised log1p to it; layer_features() is the complete version.
 template <class T>
-inline void write_raw_layer_features(const nn::LayerDesc& d, double position, int block, T* out,
+inline void write_raw_layer_features(const LayerDesc& d, double position, int block, T* out,
                                      std::ptrdiff_t stride = 1) {
-  const LayerKind kind = layer_kind(d);
+  const FeatureKind kind = feature_kind(d);
   const double ci = double(d.in_c), co = double(d.out_c);
   const double pi = double(padded_channels(d.in_c, block)), po = double(padded_channels(d.out_c, block));
   const double in_hw = double(d.in_h * d.in_w), out_hw = double(d.out_h * d.out_w);
@@ -179,12 +166,12 @@ inline void write_raw_layer_features(const nn::LayerDesc& d, double position, in
   put(feature::stride, double(d.stride));
   put(feature::position, position);
   put(feature::fused_relu, d.fused_relu ? 1.0 : 0.0);
-  for (int k = 0; k < kLayerKindCount; ++k) put(kOneHotBegin + k, int(kind) == k ? 1.0 : 0.0);
+  for (int k = 0; k < kFeatureKindCount; ++k) put(kOneHotBegin + k, int(kind) == k ? 1.0 : 0.0);
 }
 
 /// The feature vector of one layer (kLayerFeatureCount values at out).
 template <class T>
-inline void layer_features(const nn::LayerDesc& d, double position, int block, T* out) {
+inline void layer_features(const LayerDesc& d, double position, int block, T* out) {
   write_raw_layer_features(d, position, block, out);
   for (int i = 0; i < kLogFeatureCount; ++i) out[i] = static_cast<T>(std::log1p(double(out[i])));
 }
@@ -192,9 +179,9 @@ inline void layer_features(const nn::LayerDesc& d, double position, int block, T
 namespace detail {
 
 /// Features at continuous channel counts and, when d_in/d_out are given, their derivatives.
-inline void continuous_layer_features(const nn::LayerDesc& d, double ci, double co, double position, int block,
+inline void continuous_layer_features(const LayerDesc& d, double ci, double co, double position, int block,
                                       double* out, double* d_in, double* d_out) {
-  const LayerKind kind = layer_kind(d);
+  const FeatureKind kind = feature_kind(d);
   const ChannelExponents e = channel_exponents(kind);
   const double ci0 = d.in_c > 0 ? double(d.in_c) : 1.0, co0 = d.out_c > 0 ? double(d.out_c) : 1.0;
   const double scale = (e.in ? ci / ci0 : 1.0) * (e.out ? co / co0 : 1.0);
@@ -223,7 +210,7 @@ inline void continuous_layer_features(const nn::LayerDesc& d, double ci, double 
   out[feature::stride] = double(d.stride);
   out[feature::position] = position;
   out[feature::fused_relu] = d.fused_relu ? 1.0 : 0.0;
-  for (int k = 0; k < kLayerKindCount; ++k) out[kOneHotBegin + k] = int(kind) == k ? 1.0 : 0.0;
+  for (int k = 0; k < kFeatureKindCount; ++k) out[kOneHotBegin + k] = int(kind) == k ? 1.0 : 0.0;
 
   if (!d_in || !d_out) return;
   for (int i = 0; i < kLayerFeatureCount; ++i) d_in[i] = d_out[i] = 0.0;
@@ -245,7 +232,7 @@ inline void continuous_layer_features(const nn::LayerDesc& d, double ci, double 
 
 /// Features of a layer whose channel counts are changed to the real values (ci, co); the
 /// description supplies everything else (see the header comment for the extension's rules).
-inline void layer_features_at(const nn::LayerDesc& d, double ci, double co, double position, int block,
+inline void layer_features_at(const LayerDesc& d, double ci, double co, double position, int block,
                               double* out) {
   detail::continuous_layer_features(d, ci, co, position, block, out, nullptr, nullptr);
 }
@@ -253,7 +240,7 @@ inline void layer_features_at(const nn::LayerDesc& d, double ci, double co, doub
 /// ∂features/∂ci (d_in) and ∂features/∂co (d_out) at (ci, co), kLayerFeatureCount values each.
 /// For channel-preserving layers (in_c == out_c by construction), a caller that varies one width
 /// adds both columns.
-inline void layer_feature_jacobian(const nn::LayerDesc& d, double ci, double co, double position, int block,
+inline void layer_feature_jacobian(const LayerDesc& d, double ci, double co, double position, int block,
                                    double* d_in, double* d_out) {
   std::array<double, kLayerFeatureCount> f;
   detail::continuous_layer_features(d, ci, co, position, block, f.data(), d_in, d_out);

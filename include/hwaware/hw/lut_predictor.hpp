@@ -50,6 +50,7 @@
 #include <utility>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/hw/detail/text_model_io.hpp"
 #include "hwaware/hw/features.hpp"
@@ -59,16 +60,17 @@ namespace hwaware::hw {
 
 /// What a table entry is keyed on, besides its channel counts.
 struct LutSignature {
-  std::string type;  // head layer type
+  LayerKind kind = LayerKind::conv2d;  // the head layer's
   int64_t in_h = 1, in_w = 1, kernel = 1, stride = 1;
   std::string grouping = "dense";  // dense, depthwise or grouped (convolutions)
   bool fused_relu = false;         // conv: the BN after it has a fused ReLU; add: a ReLU follows
 
-  auto tie() const { return std::tie(type, in_h, in_w, kernel, stride, grouping, fused_relu); }
+  // Ordered by the kind's name: the saved file lists the tables in this order.
+  auto tie() const { return std::make_tuple(to_string(kind), in_h, in_w, kernel, stride, std::cref(grouping), fused_relu); }
   bool operator<(const LutSignature& o) const { return tie() < o.tie(); }
   bool operator==(const LutSignature& o) const { return tie() == o.tie(); }
   std::string str() const {
-    return type + " " + std::to_string(in_h) + "x" + std::to_string(in_w) + " k" + std::to_string(kernel) + " s" +
+    return std::string(to_string(kind)) + " " + std::to_string(in_h) + "x" + std::to_string(in_w) + " k" + std::to_string(kernel) + " s" +
            std::to_string(stride) + " " + grouping + (fused_relu ? " +relu" : "");
   }
 };
@@ -86,22 +88,22 @@ struct LutOp {
 inline std::vector<LutOp> lut_ops(const NetDesc& net) {
   std::vector<LutOp> ops;
   for (size_t i = 0; i < net.size(); ++i) {
-    const nn::LayerDesc& d = net[i];
-    if (d.type == "flatten") continue;
+    const LayerDesc& d = net[i];
+    if (d.kind == LayerKind::flatten) continue;
     LutOp op;
     op.first = i;
-    op.sig.type = d.type;
+    op.sig.kind = d.kind;
     op.sig.in_h = d.in_h, op.sig.in_w = d.in_w, op.sig.kernel = d.kernel, op.sig.stride = d.stride;
     op.sig.fused_relu = d.fused_relu;
     op.in_c = d.in_c, op.out_c = d.out_c, op.macs = d.macs, op.out_hw = d.out_h * d.out_w;
-    if (d.type == "conv2d") {
-      const LayerKind k = layer_kind(d);
-      op.sig.grouping = k == LayerKind::conv_depthwise ? "depthwise" : k == LayerKind::conv_grouped ? "grouped" : "dense";
-      if (i + 1 < net.size() && net[i + 1].type == "batchnorm2d") {
+    if (d.kind == LayerKind::conv2d) {
+      const FeatureKind k = feature_kind(d);
+      op.sig.grouping = k == FeatureKind::conv_depthwise ? "depthwise" : k == FeatureKind::conv_grouped ? "grouped" : "dense";
+      if (i + 1 < net.size() && net[i + 1].kind == LayerKind::batchnorm2d) {
         op.count = 2;
         op.sig.fused_relu = net[i + 1].fused_relu;
       }
-    } else if (d.type == "add" && i + 1 < net.size() && net[i + 1].type == "relu") {
+    } else if (d.kind == LayerKind::add && i + 1 < net.size() && net[i + 1].kind == LayerKind::relu) {
       op.count = 2;
       op.sig.fused_relu = true;
     }
@@ -234,7 +236,7 @@ class LutPredictor {
     }
   }
   static double macs_scale(const LutSignature& sig, double ci, double co) {
-    if (sig.type == "conv2d" || sig.type == "linear") {
+    if (sig.kind == LayerKind::conv2d || sig.kind == LayerKind::linear) {
       if (sig.grouping == "depthwise") return co;
       return ci * co;
     }
@@ -309,7 +311,7 @@ inline double LutPredictor::nearest_signature(const LutOp& op) const {
   double best_d = std::numeric_limits<double>::infinity();
   for (int pass = 0; pass < 2 && !best; ++pass)
     for (const auto& [sig, t] : tables_) {
-      if (pass == 0 && (sig.type != op.sig.type || sig.grouping != op.sig.grouping)) continue;
+      if (pass == 0 && (sig.kind != op.sig.kind || sig.grouping != op.sig.grouping)) continue;
       for (size_t i = 0; i < t.entries.size(); ++i) {
         const double d = std::abs(t.log_mpp[i] - q_log_mpp);
         if (d < best_d) best_d = d, best = &t.entries[i];
@@ -319,14 +321,14 @@ inline double LutPredictor::nearest_signature(const LutOp& op) const {
 }
 
 inline void LutPredictor::save(const std::string& path) const {
-  detail::write_file_atomically(path, "lut latency predictor", [&](std::ostream& out) {
+  write_file_atomically(path, [&](std::ostream& out) {
     std::string s = std::string(kFormat) + " " + std::to_string(kFormatVersion) + "\n";
     s += fingerprint_.to_json().dump() + "\n";
     s += "entries " + std::to_string(entries()) + "\n";
     s += "columns type in_h in_w kernel stride grouping fused_relu in_c out_c out_hw macs ms samples\n";
     for (const auto& [sig, t] : tables_)
       for (const Entry& e : t.entries)
-        s += sig.type + " " + std::to_string(sig.in_h) + " " + std::to_string(sig.in_w) + " " +
+        s += std::string(to_string(sig.kind)) + " " + std::to_string(sig.in_h) + " " + std::to_string(sig.in_w) + " " +
              std::to_string(sig.kernel) + " " + std::to_string(sig.stride) + " " + sig.grouping + " " +
              (sig.fused_relu ? "1" : "0") + " " + std::to_string(e.in_c) + " " + std::to_string(e.out_c) + " " +
              std::to_string(e.out_hw) + " " + std::to_string(e.macs) + " " + fmt::format("{}", e.ms) + " " +
@@ -353,7 +355,11 @@ inline LutPredictor LutPredictor::load(const std::string& path, const Fingerprin
     t = in.next_tokens();
     if (t.size() != 13) in.fail("expected 13 fields, found " + std::to_string(t.size()));
     LutOp op;
-    op.sig.type = t[0];
+    try {
+      op.sig.kind = parse_layer_kind(t[0]);
+    } catch (const Error& e) {
+      in.fail(e.what());
+    }
     op.sig.in_h = in.to_int(t[1]), op.sig.in_w = in.to_int(t[2]);
     op.sig.kernel = in.to_int(t[3]), op.sig.stride = in.to_int(t[4]);
     op.sig.grouping = t[5];

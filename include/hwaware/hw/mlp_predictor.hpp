@@ -58,13 +58,16 @@
 #include <cstring>
 #include <numeric>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/hw/detail/text_model_io.hpp"
 #include "hwaware/hw/features.hpp"
 #include "hwaware/hw/predictor_concept.hpp"
+#include "hwaware/optim/adam.hpp"
 
 namespace hwaware::hw {
 
@@ -557,7 +560,7 @@ inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySamp
     mw[l] = vw[l] = Eigen::MatrixXd::Zero(mlp_.w[l].rows(), mlp_.w[l].cols());
     mb[l] = vb[l] = Eigen::VectorXd::Zero(mlp_.b[l].size());
   }
-  const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;
+  const optim::AdamOptions adam{.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decoupled = false};
   double m_net = 0, v_net = 0;
   const size_t batch = std::min<size_t>(size_t(o.batch_size), n);
   const size_t steps_per_epoch = (n + batch - 1) / batch;
@@ -603,19 +606,14 @@ inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySamp
       const double progress = double(step - 1) / std::max(1.0, total_steps - 1);
       const double lr = o.learning_rate * (o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 *
                                                                       (1 + std::cos(3.14159265358979323846 * progress)));
-      const double c1 = 1 - std::pow(beta1, step), c2 = 1 - std::pow(beta2, step);
-      for (size_t l = 0; l < depth; ++l) {
-        if (o.weight_decay > 0) gw[l] += o.weight_decay * mlp_.w[l];
-        mw[l] = beta1 * mw[l] + (1 - beta1) * gw[l];
-        vw[l] = beta2 * vw[l] + (1 - beta2) * gw[l].cwiseProduct(gw[l]);
-        mlp_.w[l].array() -= lr * (mw[l].array() / c1) / ((vw[l].array() / c2).sqrt() + eps);
-        mb[l] = beta1 * mb[l] + (1 - beta1) * gb[l];
-        vb[l] = beta2 * vb[l] + (1 - beta2) * gb[l].cwiseProduct(gb[l]);
-        mlp_.b[l].array() -= lr * (mb[l].array() / c1) / ((vb[l].array() / c2).sqrt() + eps);
+      auto span_of = [](auto& x) { return std::span<double>(x.data(), size_t(x.size())); };
+      for (size_t l = 0; l < depth; ++l) {  // L2 decay on the weights, none on the biases
+        optim::adam_step<double>(span_of(mlp_.w[l]), span_of(gw[l]), span_of(mw[l]), span_of(vw[l]), step, lr,
+                                 o.weight_decay > 0 ? o.weight_decay : 0.0, adam);
+        optim::adam_step<double>(span_of(mlp_.b[l]), span_of(gb[l]), span_of(mb[l]), span_of(vb[l]), step, lr,
+                                 0.0, adam);
       }
-      m_net = beta1 * m_net + (1 - beta1) * g_net;
-      v_net = beta2 * v_net + (1 - beta2) * g_net * g_net;
-      net_log_ms_ -= lr * (m_net / c1) / (std::sqrt(v_net / c2) + eps);
+      optim::adam_step<double>({&net_log_ms_, 1}, {&g_net, 1}, {&m_net, 1}, {&v_net, 1}, step, lr, 0.0, adam);
     }
   }
   build_kernel();
@@ -640,7 +638,7 @@ inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySamp
 
 inline void MlpLatencyPredictor::save(const std::string& path) const {
   require_fitted("save");
-  detail::write_file_atomically(path, "mlp latency predictor", [&](std::ostream& out) {
+  write_file_atomically(path, [&](std::ostream& out) {
     std::string s = std::string(kFormat) + " " + std::to_string(kFormatVersion) + "\n";
     s += fingerprint_.to_json().dump() + "\n";
     s += "vector_block " + std::to_string(block_) + "\n";

@@ -7,21 +7,22 @@
 //   {"format":"hwaware-latency","version":1,"units":{"latency":"ms","energy":"mJ"},"fingerprint":{...}}
 //   {"kind":"network","family":"resnet-8","name":"...","layers":[{LayerDesc}...],
 //    "median_ms":..,"iqr_ms":..,"cv":..,"runs":..,"energy_mj":null}
-#include <cstdio>
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <unistd.h>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
+#include "hwaware/core/error.hpp"
+#include "hwaware/core/layer_desc.hpp"
 #include "hwaware/hw/fingerprint.hpp"
 #include "hwaware/hw/measurement.hpp"
-#include "hwaware/nn/module.hpp"
 
 namespace hwaware::hw {
 
-using NetDesc = std::vector<nn::LayerDesc>;
+/// The network description (core/layer_desc.hpp), also reachable as hw::LayerDesc, hw::NetDesc.
+using hwaware::LayerDesc;
+using hwaware::NetDesc;
 
 struct LatencySample {
   std::string kind;    // "layer" or "network"
@@ -32,16 +33,17 @@ struct LatencySample {
   double energy_mj = -1;  // < 0: not measured
 };
 
-inline nlohmann::json layer_to_json(const nn::LayerDesc& d) {
-  return {{"name", d.name},     {"type", d.type},     {"in", {d.in_c, d.in_h, d.in_w}}, {"out", {d.out_c, d.out_h, d.out_w}},
+/// A layer as a JSON object; the kind is stored by name under "type".
+inline nlohmann::json layer_to_json(const LayerDesc& d) {
+  return {{"name", d.name},     {"type", std::string(to_string(d.kind))},     {"in", {d.in_c, d.in_h, d.in_w}}, {"out", {d.out_c, d.out_h, d.out_w}},
           {"kernel", d.kernel}, {"stride", d.stride}, {"padding", d.padding},        {"groups", d.groups},
           {"macs", d.macs},     {"params", d.params}, {"fused_relu", d.fused_relu}};
 }
 
-inline nn::LayerDesc layer_from_json(const nlohmann::json& j) {
-  nn::LayerDesc d;
+inline LayerDesc layer_from_json(const nlohmann::json& j) {
+  LayerDesc d;
   d.name = j.at("name");
-  d.type = j.at("type");
+  d.kind = parse_layer_kind(j.at("type").get<std::string>());
   d.in_c = j.at("in")[0], d.in_h = j.at("in")[1], d.in_w = j.at("in")[2];
   d.out_c = j.at("out")[0], d.out_h = j.at("out")[1], d.out_w = j.at("out")[2];
   d.kernel = j.at("kernel"), d.stride = j.at("stride"), d.padding = j.at("padding"), d.groups = j.at("groups");
@@ -72,12 +74,9 @@ struct LatencyDataset {
     return r;
   }
 
-  /// Writes the set atomically (temp file + rename).
+  /// Writes the set atomically (temp file + rename); throws FileError naming `path`.
   void save(const std::string& path) const {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-      std::ofstream out(tmp);
-      if (!out) throw FileError("latency data set: cannot write '" + tmp + "'");
+    write_file_atomically(path, [&](std::ostream& out) {
       out << nlohmann::json{{"format", "hwaware-latency"},
                             {"version", 1},
                             {"units", {{"latency", "ms"}, {"energy", "mJ"}}},
@@ -91,13 +90,7 @@ struct LatencyDataset {
                               {"runs", s.m.runs},        {"rejected", s.m.rejected}, {"energy_mj", s.energy_mj}}
                    .dump()
             << "\n";
-      out.flush();
-      if (!out) {
-        std::filesystem::remove(tmp);
-        throw FileError("latency data set: write to '" + tmp + "' failed");
-      }
-    }
-    std::filesystem::rename(tmp, path);
+    });
   }
 
   /// Reads a set; when `expected` is given, refuses a set measured under another fingerprint.
@@ -129,7 +122,7 @@ struct LatencyDataset {
       }
     } catch (const nlohmann::json::exception& e) {
       throw FileError("latency data set '" + path + "', line " + std::to_string(lineno) + ": " + e.what());
-    } catch (const FileError& e) {
+    } catch (const Error& e) {  // a malformed header or an unknown layer kind
       throw FileError("latency data set '" + path + "', line " + std::to_string(lineno) + ": " + e.what());
     }
     if (expected) {

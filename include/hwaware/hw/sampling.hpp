@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "hwaware/hw/device.hpp"
+#include "hwaware/hw/fast_channels.hpp"
 #include "hwaware/hw/features.hpp"
 #include "hwaware/models/zoo.hpp"
 
@@ -80,9 +81,9 @@ inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
     for (size_t i = 0; i < desc.size(); ++i) {
       const auto& d = desc[i];
       const Shape chw{d.in_c, d.in_h, d.in_w};
-      if (d.type == "conv2d") {
+      if (d.kind == LayerKind::conv2d) {
         const bool depthwise = d.groups > 1 && d.groups == d.in_c;
-        const bool relu = i + 1 < desc.size() && desc[i + 1].type == "batchnorm2d" && desc[i + 1].fused_relu;
+        const bool relu = i + 1 < desc.size() && desc[i + 1].kind == LayerKind::batchnorm2d && desc[i + 1].fused_relu;
         for (double fi : fractions)
           for (double fo : fractions) {
             const int64_t ci = d.in_c <= 4 ? d.in_c : scaled_width(d.in_c, fi);
@@ -112,15 +113,17 @@ inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
                      std::make_unique<nn::ConvBn>(ci, co, 1, d.stride, false), {ci, d.in_h, d.in_w}});
               }
         }
-      } else if (d.type == "max_pool2d" || d.type == "global_avg_pool" || d.type == "linear" || d.type == "add") {
+      } else if (d.kind == LayerKind::max_pool2d || d.kind == LayerKind::global_avg_pool ||
+                 d.kind == LayerKind::linear || d.kind == LayerKind::add) {
+        const std::string type(to_string(d.kind));
         for (double f : fractions) {
           const int64_t c = scaled_width(d.in_c, f);
-          const std::string name = d.type + "h" + std::to_string(d.in_h) + "_" + std::to_string(c);
+          const std::string name = type + "h" + std::to_string(d.in_h) + "_" + std::to_string(c);
           std::unique_ptr<nn::Module> m;
           Shape in{c, d.in_h, d.in_w};
-          if (d.type == "max_pool2d") m = std::make_unique<nn::Pool2d>(nn::Pool2d::max(d.kernel, d.stride));
-          else if (d.type == "global_avg_pool") m = std::make_unique<nn::GlobalAvgPool>();
-          else if (d.type == "add") m = std::make_unique<ResidualTailProbe>();
+          if (d.kind == LayerKind::max_pool2d) m = std::make_unique<nn::Pool2d>(nn::Pool2d::max(d.kernel, d.stride));
+          else if (d.kind == LayerKind::global_avg_pool) m = std::make_unique<nn::GlobalAvgPool>();
+          else if (d.kind == LayerKind::add) m = std::make_unique<ResidualTailProbe>();
           else {
             auto seq = std::make_unique<nn::Sequential>();
             seq->emplace<nn::Flatten>();
@@ -128,7 +131,7 @@ inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
             m = std::move(seq);
             in = {c, 1, 1};
           }
-          add({"layer", d.type, name, std::move(m), in});
+          add({"layer", type, name, std::move(m), in});
         }
       }
     }

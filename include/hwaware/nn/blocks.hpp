@@ -101,8 +101,8 @@ class BasicBlock : public Module {
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
     Shape y = body.describe_layers(chw, d, join(prefix, "body"));
     if (shortcut) shortcut->describe_layers(chw, d, join(prefix, "shortcut"));
-    describe_same("add", y, d, join(prefix, "add"));
-    return describe_same("relu", y, d, join(prefix, "relu"));
+    describe_same(LayerKind::add, y, d, join(prefix, "add"));
+    return describe_same(LayerKind::relu, y, d, join(prefix, "relu"));
   }
   void collect_parameters(NamedParams& o, const std::string& prefix) override {
     body.collect_parameters(o, join(prefix, "body"));
@@ -154,7 +154,7 @@ class MBConv : public Module {
   }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& d, const std::string& prefix) const override {
     Shape y = body.describe_layers(chw, d, join(prefix, "body"));
-    return residual() ? describe_same("add", y, d, join(prefix, "add")) : y;
+    return residual() ? describe_same(LayerKind::add, y, d, join(prefix, "add")) : y;
   }
   void collect_parameters(NamedParams& o, const std::string& prefix) override { body.collect_parameters(o, join(prefix, "body")); }
   void collect_buffers(NamedBuffers& o, const std::string& prefix) override { body.collect_buffers(o, join(prefix, "body")); }

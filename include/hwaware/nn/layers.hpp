@@ -44,7 +44,7 @@ class Conv2d : public Module {
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(chw.size() == 3 && chw[0] == in_channels, "Conv2d::describe", "input channels differ from the layer's",
                  chw, {in_channels});
-    LayerDesc d{prefix, "conv2d", chw[0], chw[1], chw[2], out_channels};
+    LayerDesc d{prefix, LayerKind::conv2d, chw[0], chw[1], chw[2], out_channels};
     d.out_h = window_out(chw[1], kernel, opt.stride, opt.padding, opt.dilation);
     d.out_w = window_out(chw[2], kernel, opt.stride, opt.padding, opt.dilation);
     d.kernel = kernel, d.stride = opt.stride, d.padding = opt.padding, d.groups = opt.groups;
@@ -78,7 +78,7 @@ class BatchNorm2d : public Module {
 
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(chw.size() == 3 && chw[0] == channels, "BatchNorm2d::describe", "input channels differ", chw, {channels});
-    LayerDesc d{prefix, "batchnorm2d", chw[0], chw[1], chw[2], chw[0], chw[1], chw[2]};
+    LayerDesc d{prefix, LayerKind::batchnorm2d, chw[0], chw[1], chw[2], chw[0], chw[1], chw[2]};
     d.params = 2 * channels;
     d.macs = chw[0] * chw[1] * chw[2];
     d.fused_relu = fused_relu;
@@ -119,7 +119,7 @@ class Linear : public Module {
 
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(numel_of(chw) == in_features, "Linear::describe", "input features differ", chw, {in_features});
-    LayerDesc d{prefix, "linear", in_features, 1, 1, out_features};
+    LayerDesc d{prefix, LayerKind::linear, in_features, 1, 1, out_features};
     d.params = in_features * out_features + (bias.defined() ? out_features : 0);
     d.macs = in_features * out_features;
     out.push_back(d);
@@ -136,13 +136,23 @@ class Linear : public Module {
 };
 
 /// Describes a layer that keeps the shape (activations, add).
-inline Shape describe_same(const std::string& type, const Shape& chw, std::vector<LayerDesc>& out,
+inline Shape describe_same(LayerKind kind, const Shape& chw, std::vector<LayerDesc>& out,
                            const std::string& prefix) {
-  LayerDesc d{prefix, type, chw[0], chw.size() > 1 ? chw[1] : 1, chw.size() > 2 ? chw[2] : 1};
+  LayerDesc d{prefix, kind, chw[0], chw.size() > 1 ? chw[1] : 1, chw.size() > 2 ? chw[2] : 1};
   d.out_c = d.in_c, d.out_h = d.in_h, d.out_w = d.in_w;
   d.macs = numel_of(chw);
   out.push_back(d);
   return chw;
+}
+
+/// The described kind of an activation.
+inline LayerKind layer_kind_of(Activation a) {
+  switch (a) {
+    case Activation::relu: return LayerKind::relu;
+    case Activation::relu6: return LayerKind::relu6;
+    case Activation::sigmoid: return LayerKind::sigmoid;
+  }
+  throw Error("layer_kind_of: unknown activation " + std::to_string(int(a)));
 }
 
 class Act : public Module {
@@ -150,7 +160,7 @@ class Act : public Module {
   explicit Act(Activation a) : kind(a) {}
   Variable forward(const Variable& x) override { return ops::activation(x, kind); }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
-    return describe_same(activation_name(kind), chw, out, prefix);
+    return describe_same(layer_kind_of(kind), chw, out, prefix);
   }
   Activation kind;
 };
@@ -162,7 +172,7 @@ class Pool2d : public Module {
   Variable forward(const Variable& x) override { return ops::pool2d(x, p); }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     const Shape o = pool2d_out_shape({1, chw[0], chw[1], chw[2]}, p);
-    LayerDesc d{prefix, p.kind == PoolKind::max ? "max_pool2d" : "avg_pool2d", chw[0], chw[1], chw[2], o[1], o[2], o[3]};
+    LayerDesc d{prefix, p.kind == PoolKind::max ? LayerKind::max_pool2d : LayerKind::avg_pool2d, chw[0], chw[1], chw[2], o[1], o[2], o[3]};
     d.kernel = p.kernel_h, d.stride = p.stride_h, d.padding = p.pad_h;
     d.macs = o[1] * o[2] * o[3] * p.kernel_h * p.kernel_w;
     out.push_back(d);
@@ -175,7 +185,7 @@ class GlobalAvgPool : public Module {
  public:
   Variable forward(const Variable& x) override { return ops::global_avg_pool(x); }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
-    LayerDesc d{prefix, "global_avg_pool", chw[0], chw[1], chw[2], chw[0], 1, 1};
+    LayerDesc d{prefix, LayerKind::global_avg_pool, chw[0], chw[1], chw[2], chw[0], 1, 1};
     d.kernel = chw[1];
     d.macs = numel_of(chw);
     out.push_back(d);

@@ -11,21 +11,13 @@
 #include <vector>
 
 #include "hwaware/autograd/ops.hpp"
+#include "hwaware/core/layer_desc.hpp"
 
 namespace hwaware::nn {
 
-/// One computational layer as the hardware model sees it. Shapes are per image (batch excluded).
-struct LayerDesc {
-  std::string name;  // hierarchical, e.g. "features.3" or "stage2.conv1"
-  std::string type;  // conv2d, batchnorm2d, linear, relu, relu6, sigmoid, max_pool2d, avg_pool2d,
-                     // global_avg_pool, flatten, add, concat
-  int64_t in_c = 0, in_h = 1, in_w = 1;
-  int64_t out_c = 0, out_h = 1, out_w = 1;
-  int64_t kernel = 1, stride = 1, padding = 0, groups = 1;
-  int64_t macs = 0;    // multiply-accumulates per image
-  int64_t params = 0;  // trainable parameters
-  bool fused_relu = false;  // batchnorm2d followed by a ReLU fused into it
-};
+/// The per-layer description lives in core (the hardware model reads it without nn).
+using hwaware::LayerDesc;
+using hwaware::total_macs;
 
 inline Shape out_chw(const LayerDesc& d) { return {d.out_c, d.out_h, d.out_w}; }
 
@@ -81,12 +73,5 @@ class Module {
   }
   bool training_ = true;
 };
-
-/// Total MACs per image of a description.
-inline int64_t total_macs(const std::vector<LayerDesc>& d) {
-  int64_t m = 0;
-  for (const auto& l : d) m += l.macs;
-  return m;
-}
 
 }  // namespace hwaware::nn

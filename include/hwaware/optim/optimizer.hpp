@@ -3,10 +3,12 @@
 // rule) and Adam/AdamW. Each step bumps the parameters' storage versions, which is what tells the
 // oneDNN backend to re-reorder the weights (once per step).
 #include <cmath>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "hwaware/nn/module.hpp"
+#include "hwaware/optim/adam.hpp"
 
 namespace hwaware::optim {
 
@@ -98,11 +100,6 @@ class Sgd : public Optimizer {
   std::vector<Tensor> buf_;
 };
 
-struct AdamOptions {
-  float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-  bool decoupled = true;  // AdamW (Loshchilov & Hutter): decay applied to w, not added to g
-};
-
 class Adam : public Optimizer {
  public:
   Adam(std::vector<ParamGroup> groups, AdamOptions o = {}) : Optimizer(std::move(groups)), opt_(o) {
@@ -114,24 +111,17 @@ class Adam : public Optimizer {
   }
   void step(float lr) override {
     ++steps_;
-    const float bc1 = 1 - std::pow(opt_.beta1, float(steps_)), bc2 = 1 - std::pow(opt_.beta2, float(steps_));
     size_t k = 0;
     for (auto& g : groups_) {
       const float glr = lr * g.lr_scale;
       for (auto* p : g.params) {
-        float* m = m_[k].data();
-        float* v = v_[k++].data();
+        Tensor& m = m_[k];
+        Tensor& v = v_[k++];
         if (!p->grad().defined()) continue;
         const Tensor grad = p->grad().to_plain();
-        float* w = p->value().data();
-        for (int64_t i = 0; i < p->value().numel(); ++i) {
-          float gi = grad.data()[i];
-          if (opt_.decoupled) w[i] -= glr * g.weight_decay * w[i];
-          else gi += g.weight_decay * w[i];
-          m[i] = opt_.beta1 * m[i] + (1 - opt_.beta1) * gi;
-          v[i] = opt_.beta2 * v[i] + (1 - opt_.beta2) * gi * gi;
-          w[i] -= glr * (m[i] / bc1) / (std::sqrt(v[i] / bc2) + opt_.eps);
-        }
+        const size_t n = size_t(p->value().numel());
+        adam_step<float>({p->value().data(), n}, {grad.data(), n}, {m.data(), n}, {v.data(), n}, steps_, glr,
+                         g.weight_decay, opt_);
         p->value().bump_version();
       }
     }

@@ -14,10 +14,7 @@
 // rows × cols <rect> elements (heatmap, one per cell) — legends and colour bars use <path> — so
 // the files can be checked and post-processed by counting elements. Files are written atomically
 // (temp file + rename).
-#include <fcntl.h>
-#include <spawn.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -35,7 +32,9 @@
 #include <utility>
 #include <vector>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
+#include "hwaware/core/process.hpp"
 
 extern char** environ;
 
@@ -99,7 +98,8 @@ void write_heatmap_svg(const std::string& path, const Heatmap& map);
 /// (when given) says why. The script also runs by hand: `gnuplot <prefix>.gp`.
 bool write_scatter_gnuplot(const std::string& path_prefix, const ScatterPlot& plot, std::string* why_no_png = nullptr);
 
-/// Writes `text` to `path` through a temp file and a rename; throws FileError on failure.
+/// Writes `text` to `path` through a temp file and a rename (write_file_atomically); throws
+/// FileError on failure.
 void write_text_atomically(const std::string& path, const std::string& text);
 
 // ---------------------------------------------------------------------------------------------
@@ -317,24 +317,7 @@ inline std::string csv_field(const std::string& s) {
 
 // ---------------------------------------------------------------------------------------------
 inline void write_text_atomically(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    if (!out) throw FileError("cannot write '" + tmp + "'");
-    out << text;
-    out.flush();
-    if (!out) {
-      out.close();
-      std::filesystem::remove(tmp);
-      throw FileError("writing '" + tmp + "' failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp);
-    throw FileError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
-  }
+  write_file_atomically(path, std::string_view(text));
 }
 
 inline std::pair<AxisRange, AxisRange> scatter_ranges(const ScatterPlot& p) {
@@ -667,18 +650,13 @@ inline bool write_scatter_gnuplot(const std::string& path_prefix, const ScatterP
   if (gnuplot.empty()) return no_png("gnuplot is not on PATH (" + csv + " and " + gp + " were written)");
 
   // gnuplot renders to a temp file, renamed into place on success: no half-written PNG.
-  const std::string tmp_png = png_abs + ".tmp." + std::to_string(::getpid());
-  const std::string err_file = fs::absolute(path_prefix + ".gnuplot-err.tmp." + std::to_string(::getpid())).string();
-  std::string a0 = "gnuplot", a1 = "-e", a2 = "out = " + detail::gp_quote(tmp_png), a3 = gp;
-  char* argv[] = {a0.data(), a1.data(), a2.data(), a3.data(), nullptr};
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, gnuplot.c_str(), &fa, nullptr, argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
+  std::optional<AtomicFile> png_file;
+  try {
+    png_file.emplace(png_abs);
+  } catch (const FileError& e) {
+    return no_png(e.what());
+  }
+  const std::string tmp_png = png_file->temp_path().string(), err_file = tmp_png + ".err";
   auto read_err = [&] {
     std::ifstream in(err_file);
     std::string s((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -686,25 +664,24 @@ inline bool write_scatter_gnuplot(const std::string& path_prefix, const ScatterP
     fs::remove(err_file, ec);
     return s;
   };
-  if (rc != 0) {
+  ProcessResult r;
+  try {
+    r = run_process({gnuplot, "-e", "out = " + detail::gp_quote(tmp_png), gp}, {.stderr_path = err_file});
+  } catch (const Error& e) {
     read_err();
-    return no_png("cannot start " + gnuplot + ": " + std::strerror(rc));
-  }
-  int status = 0;
-  while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    return no_png(e.what());
   }
   const std::string err = read_err();
   std::error_code ec;
-  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0 || !fs::exists(tmp_png) || fs::file_size(tmp_png, ec) == 0) {
-    fs::remove(tmp_png, ec);
+  if (!r.succeeded() || fs::file_size(tmp_png, ec) == 0 || ec) {
     return no_png("gnuplot " + gp + " failed" +
-                  (WIFEXITED(status) ? " with exit status " + std::to_string(WEXITSTATUS(status)) : std::string()) +
+                  (r.exit_code > 0 ? " with exit status " + std::to_string(r.exit_code) : std::string()) +
                   (err.empty() ? "" : ": " + err));
   }
-  fs::rename(tmp_png, png_abs, ec);
-  if (ec) {
-    fs::remove(tmp_png, ec);
-    return no_png("cannot rename the PNG into " + png_abs + ": " + ec.message());
+  try {
+    png_file->commit();
+  } catch (const FileError& e) {
+    return no_png(e.what());
   }
   return true;
 }

@@ -10,8 +10,6 @@
 //     u32 name_len, name bytes, u8 dtype (0 = f32, 1 = i32), u8 rank, rank × i64 dims,
 //     numel × 4 bytes of data in plain row-major layout
 //   u32 CRC-32 (zlib) of every preceding byte
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -28,6 +26,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/core/tensor.hpp"
 
@@ -47,8 +46,9 @@ struct Checkpoint {
 };
 
 /// Writes `ckpt` to `path` in format version 1. Blocked tensors are stored in plain layout.
-/// Atomic: the bytes go to `path + ".tmp.<pid>"`, are flushed and fsync'ed, and the temp file is
-/// renamed over `path`; readers see either the old file or the complete new one.
+/// Atomic and durable (AtomicFile): the bytes go to a temp file beside `path`, are flushed and
+/// fsync'ed, and the temp file is renamed over `path`; readers see either the old file or the
+/// complete new one.
 /// Throws Error (before touching the disk) for an undefined tensor or a repeated name, and
 /// FileError naming the file for any I/O failure, after removing the temp file.
 void save_checkpoint(const std::string& path, const Checkpoint& ckpt);
@@ -150,17 +150,6 @@ class CheckpointReader {
   size_t pos_ = 0;
 };
 
-/// fsync of the directory holding `path`: the rename is durable only once the directory entry
-/// is. Best effort — some filesystems refuse it, and the data itself is already synced.
-inline void checkpoint_sync_parent_dir(const std::string& path) {
-  const size_t slash = path.find_last_of('/');
-  const std::string dir = slash == std::string::npos ? "." : (slash == 0 ? "/" : path.substr(0, slash));
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY);
-  if (fd < 0) return;
-  ::fsync(fd);
-  ::close(fd);
-}
-
 }  // namespace detail
 
 inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
@@ -176,7 +165,8 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   if (meta.size() > std::numeric_limits<uint32_t>::max())
     throw Error("save_checkpoint: metadata exceeds 4 GiB when serialised");
 
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
+  AtomicFile file(path);  // removes the temp file on any failure below
+  const std::string tmp = file.temp_path().string();
   std::FILE* f = std::fopen(tmp.c_str(), "wb");
   if (!f) {
     const int err = errno;
@@ -199,9 +189,9 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
       w.bytes(plain.data(), static_cast<size_t>(plain.numel()) * 4);
     }
     w.value<uint32_t>(w.crc());
-    if (std::fflush(f) != 0 || ::fsync(::fileno(f)) != 0) {
+    if (std::fflush(f) != 0) {
       const int err = errno;
-      throw FileError("checkpoint '" + path + "': flushing '" + tmp + "' to disk failed: " + std::strerror(err));
+      throw FileError("checkpoint '" + path + "': flushing '" + tmp + "' failed: " + std::strerror(err));
     }
     const int closed = std::fclose(f);
     f = nullptr;
@@ -209,20 +199,14 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
       const int err = errno;
       throw FileError("checkpoint '" + path + "': closing '" + tmp + "' failed: " + std::strerror(err));
     }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-      const int err = errno;
-      throw FileError("checkpoint '" + path + "': renaming '" + tmp + "' over it failed: " + std::strerror(err));
-    }
+    file.commit(/*durable=*/true);
   } catch (const FileError&) {
     if (f) std::fclose(f);
-    std::remove(tmp.c_str());
     throw;
   } catch (const std::exception& e) {  // e.g. bad_alloc converting a blocked tensor
     if (f) std::fclose(f);
-    std::remove(tmp.c_str());
     throw FileError("checkpoint '" + path + "': writing failed: " + e.what());
   }
-  detail::checkpoint_sync_parent_dir(path);
 }
 
 inline Checkpoint load_checkpoint(const std::string& path) {

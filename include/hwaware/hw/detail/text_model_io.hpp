@@ -1,51 +1,22 @@
 #pragma once
-// Internals shared by the predictors' text file formats (MLP and LUT): atomic writing, and a
-// line reader whose every error names the file and the line. Numbers are written in the shortest
+// Internals shared by the predictors' text file formats (MLP and LUT): a line reader whose every error names the file and the line. Numbers are written in the shortest
 // form that reads back to the same double (fmt's "{}") and read with std::from_chars, so a
 // save → load round trip is exact.
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <filesystem>
 #include <fmt/format.h>
 #include <fstream>
-#include <functional>
 #include <sstream>
 #include <string>
 #include <string_view>
 #include <system_error>
-#include <unistd.h>
 #include <vector>
 
 #include "hwaware/core/error.hpp"
 #include "hwaware/hw/fingerprint.hpp"
 
 namespace hwaware::hw::detail {
-
-/// Writes a file through a temporary in the same directory and a rename, so a reader never sees
-/// a half-written file. `what` names the kind of file in error messages.
-inline void write_file_atomically(const std::string& path, const std::string& what,
-                                  const std::function<void(std::ostream&)>& write) {
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp);
-    if (!out) throw FileError(what + ": cannot write '" + tmp + "'");
-    write(out);
-    out.flush();
-    if (!out) {
-      std::error_code ec;
-      std::filesystem::remove(tmp, ec);
-      throw FileError(what + ": write to '" + tmp + "' failed");
-    }
-  }
-  std::error_code ec;
-  std::filesystem::rename(tmp, path, ec);
-  if (ec) {
-    std::filesystem::remove(tmp, ec);
-    throw FileError(what + ": cannot rename '" + tmp + "' to '" + path + "'");
-  }
-}
 
 /// Appends numbers separated by spaces, each in its shortest exact form.
 inline void append_numbers(std::string& line, const double* v, size_t n) {

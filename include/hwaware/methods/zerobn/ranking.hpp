@@ -7,7 +7,7 @@
 #include <numeric>
 #include <vector>
 
-#include "hwaware/hw/features.hpp"
+#include "hwaware/hw/fast_channels.hpp"
 #include "hwaware/nn/channel_groups.hpp"
 
 namespace hwaware::zerobn {
