@@ -13,6 +13,7 @@
 
 #include "hwaware/hw/mlp_predictor.hpp"
 #include "hwaware/hw/sampling.hpp"
+#include "hwaware/report/log.hpp"
 
 namespace hwaware::hw {
 
@@ -39,17 +40,18 @@ inline MlpLatencyPredictor cached_mlp_predictor(OnednnCpuDevice& device, const s
                                          PredictorCacheOptions o = {}) {
   const auto fp = device.fingerprint();
   const std::string path = predictor_cache_path(dir, family, fp);
+  const report::Log log(o.log);
   if (std::filesystem::exists(path)) {
     try {
       auto p = MlpLatencyPredictor::load(path, &fp);
-      if (o.log) std::fprintf(stderr, "latency predictor: %s (cached)\n", path.c_str());
+      log.line("latency predictor: %s (cached)", path.c_str());
       return p;
     } catch (const std::exception& e) {
-      if (o.log) std::fprintf(stderr, "latency predictor cache unusable (%s); profiling again\n", e.what());
+      log.line("latency predictor cache unusable (%s); profiling again", e.what());
     }
   }
   std::filesystem::create_directories(dir);
-  if (o.log) std::fprintf(stderr, "profiling %s on this device for the latency predictor...\n", family.c_str());
+  log.line("profiling %s on this device for the latency predictor...", family.c_str());
   auto probes = layer_probes({family});
   std::mt19937_64 rng(o.seed);
   // The networks: a third with arbitrary widths in [0.2, 1.1] of the default; a third at the fast
@@ -57,7 +59,7 @@ inline MlpLatencyPredictor cached_mlp_predictor(OnednnCpuDevice& device, const s
   // (narrow networks); and the uniformly scaled networks at kScaledFractions, fast and arbitrary.
   // Plan 1 (arbitrary widths only) saw resnet-8's all-4 network at 0.84 of the full one, plan 2
   // (without the narrow third and the diagonal) at 0.61 and above its 8-wide first stage;
-  // measured 0.34–0.42 (2026-12-01).
+  // measured 0.34–0.42.
   for (int i = 0; i < o.networks; ++i) {
     const int kind = i % 3;
     if (kind == 2) probes.push_back(random_network(family, rng, 0.0625, 1.1, o.block, WidthDraw::log_uniform));
@@ -71,14 +73,13 @@ inline MlpLatencyPredictor cached_mlp_predictor(OnednnCpuDevice& device, const s
       if (names.insert(p.name).second) probes.push_back(std::move(p));
     }
   auto samples = measure_probes(device, probes, o.group, [&](size_t done, size_t total) {
-    if (o.log && (done == total || done % 120 == 0)) std::fprintf(stderr, "  measured %zu/%zu\n", done, total);
+    if (done == total || done % 120 == 0) log.line("  measured %zu/%zu", done, total);
   });
   std::vector<const LatencySample*> ptrs;
   for (auto& s : samples) ptrs.push_back(&s);
   MlpLatencyPredictor p(fp);
   auto rep = p.fit(ptrs);
-  if (o.log)
-    std::fprintf(stderr, "  MLP fitted on %zu samples: rms relative error %.3f\n", rep.samples, rep.rms_relative_error);
+  log.line("  MLP fitted on %zu samples: rms relative error %.3f", rep.samples, rep.rms_relative_error);
   p.save(path);
   return p;
 }

@@ -50,7 +50,7 @@ inline int num_threads() { return omp_get_max_threads(); }
 /// of 8 alternating sessions) and made batch-1 latency bimodal — the OpenMP worker spinning
 /// between parallel ops slowed the serial ones beside it, so one network's ratio to another moved
 /// between 0.48 and 0.74 in sessions of one process, against 0.571–0.573 (11 of 12 sessions) with
-/// every op serial; vgg-small's 7 M-MAC and larger convs keep both threads (2026-12-01, Xeon).
+/// every op serial; vgg-small's 7 M-MAC and larger convs keep both threads (Xeon).
 inline constexpr int64_t kDefaultSerialWork = 1 << 22;
 inline int64_t& serial_work_threshold() {
   static int64_t t = kDefaultSerialWork;
@@ -163,7 +163,7 @@ inline memory mem(const Tensor& t) { return mem(md_of(t), t.data()); }
 
 /// The memory objects of one cached primitive's arguments, created on first use and re-pointed at
 /// each call's buffers. Creating a dnnl::memory costs an aligned allocation; with the argument
-/// map, that was a fifth of a batch-1 resnet-8 forward (perf, 2026-12-01). A primitive's argument
+/// map, that was a fifth of a batch-1 resnet-8 forward (perf). A primitive's argument
 /// descriptors are fixed by its cache key, so only the data pointers change.
 class BoundArgs {
  public:

@@ -16,7 +16,7 @@ namespace hwaware::onednn {
 /// Inputs with at most this many channels feeding a wide conv stay plain (oneDNN's first-layer
 /// kernels read nchw). oneDNN 2.6 has JIT backward-weights kernels for that only up to 3 input
 /// channels: at 4 (a pruned inner layer) it ran its reference code, 1.1 s per step for a 4 → 16
-/// channel 3×3 conv at 28×28, batch 128, against 11 ms at 3 (measured 2026-12-01).
+/// channel 3×3 conv at 28×28, batch 128, against 11 ms at 3 (measured).
 inline constexpr int64_t kPlainMaxChannels = 3;
 
 struct ConvLayouts {
@@ -32,7 +32,7 @@ inline ConvLayouts conv_layouts(int64_t in_channels, int64_t out_channels) {
 
 /// The layout a convolution's input gradient comes out in: its source layout, except that no
 /// JIT backward-data kernel of oneDNN 2.6 writes the plain first-layer source (its reference code
-/// took 0.3 s per step for 1 → 16 channels at 28×28, batch 128; nhwc: 15 ms, 2026-12-01).
+/// took 0.3 s per step for 1 → 16 channels at 28×28, batch 128; nhwc: 15 ms).
 inline Layout conv_input_grad_layout(int64_t in_channels, int64_t out_channels) {
   const Layout src = conv_layouts(in_channels, out_channels).src;
   return src == Layout::plain ? Layout::nhwc : src;

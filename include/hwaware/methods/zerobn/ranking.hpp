@@ -21,7 +21,7 @@ using Selection = std::vector<std::vector<int64_t>>;
 /// multiple of 8 but not of 16 is slower than the next multiple of 16, and 4 and 8 are fast:
 /// resnet-8 widths all 12 took 0.632 of the full network, all 16 0.570, all 8 0.516, all 4 0.394;
 /// vgg-small 56/120/248 took 1.073 of the full 64/128/256, 48/96/192 0.568 (one interleaved
-/// session each, `profile_device --widths`, 2026-12-01).
+/// session each, `profile_device --widths`).
 struct SelectionGuards {
   int64_t min_channels = 4;
   int64_t round_to = 16;
@@ -118,7 +118,7 @@ inline Selection select_counts(const std::vector<nn::ChannelGroup>& groups, cons
 /// own channels, its lowest-|γ| ones, so widths shrink together instead of the globally least
 /// important layers collapsing first. On resnet-8 the global order left the 28×28 stage at 4 of
 /// 16 channels while stage 3 kept all 64 (50%, 0.818 accuracy) where uniform width scaling, at
-/// a lower latency, reached 0.893 (2026-12-01).
+/// a lower latency, reached 0.893.
 struct LayerwiseBnRanking {
   Selection select(std::vector<nn::ChannelGroup>& groups, double ratio, const SelectionGuards& guards) const {
     const double r = std::clamp(ratio, 0.0, 1.0);
@@ -135,7 +135,7 @@ struct LayerwiseBnRanking {
 /// HALP's, Shen et al., NeurIPS 2022): a channel's score is |γ| / cost^α, cost being the predicted
 /// milliseconds one channel of its group saves. |γ| alone treats a channel of a 7×7 layer like one
 /// of a 28×28 layer, and at a tight budget prunes the cheap deep layers hardest (resnet-8 at 60%:
-/// uniform width 0.9014 vs ZeroBN's 0.8691, 2026-12-01). ZeroBN sets the costs (set_costs) from
+/// uniform width 0.9014 vs ZeroBN's 0.8691). ZeroBN sets the costs (set_costs) from
 /// its predictor at every ZT epoch; before that, all costs are equal and this is GlobalBnRanking.
 struct LatencyAwareRanking {
   double alpha = 1.0;
