@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The ZeroBN evaluation of 2026-12-01, second session (commit 53292d6: retargeted r, per-epoch
-# calibration, drift-corrected measurements, plain training interleaved epoch by epoch).
-# The full-network rows (plain training, accuracy) were kept from the first session's files.
+# The ZeroBN evaluation of 2026-12-01 with retargeted r (the code of commit 53292d6: r retargeted at
+# every ZT epoch and every 50 steps, per-epoch measured calibration, drift-corrected measurements,
+# plain training interleaved epoch by epoch; the fixed-r rows added in 4cb088e).
+# The full-network rows (plain training, accuracy) were kept from the files of ../first-runs/.
 set -x
 export OMP_NUM_THREADS=2
 ./build/examples/zerobn_evaluate --models vgg-small --fractions 0.3,0.5,0.7 --epochs 6 --train-limit 20000 --uniform \
