@@ -91,7 +91,7 @@ struct AcceleratorDesc {
                 {"DRAM", std::numeric_limits<double>::infinity(), 30e9, 1950.0 / 8}};
     // Horowitz ISSCC 2014: fp32 multiply 3.7 pJ + fp32 add 0.9 pJ.
     d.energy_pj_per_mac = 3.7 + 0.9;
-    // Estimate: bare-oneDNN ref-cnn inference at batch 1 takes 0.046 ms (README) for 7.5 M MACs
+    // Estimate: bare-oneDNN ref-cnn inference at batch 1 takes 0.046 ms (docs/results.md) for 7.5 M MACs
     // (≈ 0.033 ms at peak), i.e. ≈ 2.5 µs per primitive over its 5 ops.
     d.layer_overhead_s = 2.5e-6;
     return d;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # ZeroBN evaluation on the rebuilt code (the shared budget controller and measured device):
-# the README's commands, resumable (finished rows are skipped, a ZeroBN run continues from its
+# the commands of docs/results.md, resumable (finished rows are skipped, a ZeroBN run continues from its
 # epoch checkpoint). Run from this directory with the evaluator built from the commit named in
 # the notes beside the results: EVAL=/path/to/zerobn_evaluate ./run.sh
 set -euo pipefail
