@@ -296,17 +296,100 @@ inline AnalyticPredictor::Base AnalyticPredictor::base(const NetDesc& net, size_
   return b;
 }
 
+namespace detail {
+
+/// The unscaled compute and memory seconds of one unfused layer.
+struct AnalyticLayerTimes {
+  double c, m;
+};
+using AnalyticCalibrationSet = std::vector<std::vector<AnalyticLayerTimes>>;  // per sample, its layers
+
+/// Σ_s (pred_s(θ)/y_s − 1)², θ = (κ_c, κ_m, overhead), y in seconds.
+inline double analytic_calibration_objective(const Eigen::Vector3d& t, const AnalyticCalibrationSet& layers,
+                                             const std::vector<double>& y) {
+  double sum = 0;
+  for (size_t s = 0; s < y.size(); ++s) {
+    double p = 0;
+    for (const AnalyticLayerTimes& l : layers[s]) p += std::max(t[0] * l.c, t[1] * l.m) + t[2];
+    sum += (p / y[s] - 1) * (p / y[s] - 1);
+  }
+  return sum;
+}
+
+/// With the bound of every layer fixed as at θ, pred_s is linear in θ: the rows of A θ ≈ 1
+/// (each divided by y_s).
+inline Eigen::MatrixXd analytic_linearisation(const Eigen::Vector3d& theta, const AnalyticCalibrationSet& layers,
+                                              const std::vector<double>& y) {
+  const size_t n = y.size();
+  Eigen::MatrixXd a(Eigen::Index(n), 3);
+  for (size_t s = 0; s < n; ++s) {
+    double c = 0, m = 0;
+    for (const AnalyticLayerTimes& l : layers[s]) {
+      if (theta[0] * l.c >= theta[1] * l.m) c += l.c;
+      else m += l.m;
+    }
+    a.row(Eigen::Index(s)) << c / y[s], m / y[s], double(layers[s].size()) / y[s];
+  }
+  return a;
+}
+
+/// The least-squares solution of A θ ≈ 1 over the variables in `free`, the others held at their
+/// lower bound; false when it is not finite or falls below a bound.
+inline bool solve_with_free_variables(const Eigen::MatrixXd& a, const Eigen::Vector3d& lower,
+                                      const std::vector<Eigen::Index>& free, Eigen::Vector3d& t) {
+  const auto n = a.rows();
+  const Eigen::VectorXd ones = Eigen::VectorXd::Ones(n);
+  // Columns scaled to unit norm: the overhead column (layers / seconds) is ~1e5 times the
+  // others, which a rank-revealing solver would otherwise treat as rank deficiency.
+  Eigen::MatrixXd af(n, Eigen::Index(free.size()));
+  Eigen::VectorXd norm(Eigen::Index(free.size()));
+  Eigen::VectorXd rhs = ones - a * lower;
+  for (size_t k = 0; k < free.size(); ++k) {
+    const auto kk = Eigen::Index(k);
+    rhs += a.col(free[k]) * lower[free[k]];
+    norm[kk] = a.col(free[k]).norm();
+    if (!(norm[kk] > 0)) norm[kk] = 1;
+    af.col(kk) = a.col(free[k]) / norm[kk];
+  }
+  const Eigen::VectorXd sol = af.completeOrthogonalDecomposition().solve(rhs).cwiseQuotient(norm);
+  bool feasible = true;
+  for (size_t k = 0; k < free.size(); ++k) {
+    feasible &= std::isfinite(sol[Eigen::Index(k)]) && sol[Eigen::Index(k)] >= lower[free[k]];
+    t[free[k]] = sol[Eigen::Index(k)];
+  }
+  return feasible;
+}
+
+/// min ‖A θ − 1‖² subject to θ ≥ lower, in 3 unknowns: every set of variables held at their lower
+/// bound is tried, the rest solved for, and the best feasible solution kept (the optimum is among
+/// them). `fallback` when none is feasible.
+inline Eigen::Vector3d bounded_least_squares(const Eigen::MatrixXd& a, const Eigen::Vector3d& lower,
+                                             const Eigen::Vector3d& fallback) {
+  const Eigen::VectorXd ones = Eigen::VectorXd::Ones(a.rows());
+  Eigen::Vector3d best = fallback;
+  double best_obj = std::numeric_limits<double>::infinity();
+  for (int mask = 0; mask < 8; ++mask) {
+    Eigen::Vector3d t = lower;
+    std::vector<Eigen::Index> free;
+    for (int v = 0; v < 3; ++v)
+      if (mask & (1 << v)) free.push_back(v);
+    if (!free.empty() && !solve_with_free_variables(a, lower, free, t)) continue;
+    const double r = (a * t - ones).squaredNorm();
+    if (r < best_obj) best_obj = r, best = t;
+  }
+  return best;
+}
+
+}  // namespace detail
+
 inline AnalyticCalibration AnalyticPredictor::calibrate(const std::vector<const LatencySample*>& samples) {
   if (samples.size() > kMaxCalibrationSamples)
     throw Error("AnalyticPredictor::calibrate: at most " + std::to_string(kMaxCalibrationSamples) +
                 " measurements (got " + std::to_string(samples.size()) +
                 "); the analytic model is meant to need only a few");
   if (samples.empty()) throw Error("AnalyticPredictor::calibrate: no samples");
-  struct Layer {
-    double c, m;
-  };
   const size_t n = samples.size();
-  std::vector<std::vector<Layer>> layers(n);
+  detail::AnalyticCalibrationSet layers(n);
   std::vector<double> y(n);
   for (size_t s = 0; s < n; ++s) {
     if (!(samples[s]->m.median_ms > 0))
@@ -317,73 +400,21 @@ inline AnalyticCalibration AnalyticPredictor::calibrate(const std::vector<const 
       if (!b.fused) layers[s].push_back({b.compute_s, b.memory_s});
     }
   }
-  // θ = (κ_c, κ_m, overhead); relative error of sample s: pred_s(θ)/y_s − 1.
-  auto objective = [&](const Eigen::Vector3d& t) {
-    double sum = 0;
-    for (size_t s = 0; s < n; ++s) {
-      double p = 0;
-      for (const Layer& l : layers[s]) p += std::max(t[0] * l.c, t[1] * l.m) + t[2];
-      sum += (p / y[s] - 1) * (p / y[s] - 1);
-    }
-    return sum;
-  };
   // Lower bounds: a scale of 0 would erase a term from the model for good.
   const Eigen::Vector3d lower(1e-3, 1e-3, 0.0);
   Eigen::Vector3d theta(compute_scale_, memory_scale_, overhead_s_);
-  double best = objective(theta);
+  double best = detail::analytic_calibration_objective(theta, layers, y);
   AnalyticCalibration rep;
   for (int it = 0; it < 100; ++it) {
-    // With the bound of every layer fixed, pred_s is linear in θ: A θ ≈ 1 (rows divided by y_s).
-    Eigen::MatrixXd a(Eigen::Index(n), 3);
-    for (size_t s = 0; s < n; ++s) {
-      double c = 0, m = 0;
-      for (const Layer& l : layers[s]) {
-        if (theta[0] * l.c >= theta[1] * l.m) c += l.c;
-        else m += l.m;
-      }
-      a.row(Eigen::Index(s)) << c / y[s], m / y[s], double(layers[s].size()) / y[s];
-    }
-    const Eigen::VectorXd ones = Eigen::VectorXd::Ones(Eigen::Index(n));
-    // Bound-constrained least squares in 3 unknowns: try every set of variables held at their
-    // lower bound, solve for the rest, keep the best feasible solution (the optimum is among them).
-    Eigen::Vector3d cand_best = theta;
-    double cand_obj = std::numeric_limits<double>::infinity();
-    for (int mask = 0; mask < 8; ++mask) {
-      Eigen::Vector3d t = lower;
-      std::vector<Eigen::Index> free;
-      for (int v = 0; v < 3; ++v)
-        if (mask & (1 << v)) free.push_back(v);
-      if (!free.empty()) {
-        // Columns scaled to unit norm: the overhead column (layers / seconds) is ~1e5 times the
-        // others, which a rank-revealing solver would otherwise treat as rank deficiency.
-        Eigen::MatrixXd af(Eigen::Index(n), Eigen::Index(free.size()));
-        Eigen::VectorXd norm(Eigen::Index(free.size()));
-        Eigen::VectorXd rhs = ones - a * lower;
-        for (size_t k = 0; k < free.size(); ++k) {
-          const auto kk = Eigen::Index(k);
-          rhs += a.col(free[k]) * lower[free[k]];
-          norm[kk] = a.col(free[k]).norm();
-          if (!(norm[kk] > 0)) norm[kk] = 1;
-          af.col(kk) = a.col(free[k]) / norm[kk];
-        }
-        const Eigen::VectorXd sol = af.completeOrthogonalDecomposition().solve(rhs).cwiseQuotient(norm);
-        bool feasible = true;
-        for (size_t k = 0; k < free.size(); ++k) {
-          feasible &= std::isfinite(sol[Eigen::Index(k)]) && sol[Eigen::Index(k)] >= lower[free[k]];
-          t[free[k]] = sol[Eigen::Index(k)];
-        }
-        if (!feasible) continue;
-      }
-      const double r = (a * t - ones).squaredNorm();
-      if (r < cand_obj) cand_obj = r, cand_best = t;
-    }
+    const Eigen::MatrixXd a = detail::analytic_linearisation(theta, layers, y);
+    const Eigen::Vector3d target = detail::bounded_least_squares(a, lower, theta);
     // Damped Gauss–Newton: the step to the linear solution, halved until the true objective
     // (where layers may change bound) improves.
     rep.iterations = it + 1;
     bool improved = false;
     for (double step = 1.0; step > 1e-4 && !improved; step *= 0.5) {
-      const Eigen::Vector3d t = theta + step * (cand_best - theta);
-      const double obj = objective(t);
+      const Eigen::Vector3d t = theta + step * (target - theta);
+      const double obj = detail::analytic_calibration_objective(t, layers, y);
       if (obj < best * (1 - 1e-9)) best = obj, theta = t, improved = true;
     }
     if (!improved) break;

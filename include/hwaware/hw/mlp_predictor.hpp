@@ -504,6 +504,191 @@ inline double MlpLatencyPredictor::predict_continuous_ms(const NetDesc& net, con
   return ms.sum() + std::exp(net_log_ms_);
 }
 
+namespace detail {
+
+/// What MlpLatencyPredictor::fit trains on: the raw features of every layer of every sample
+/// (sample s owns columns begin[s] .. begin[s + 1]), each sample's log latency and loss weight.
+struct MlpTrainingSet {
+  std::vector<Eigen::Index> begin;
+  Eigen::MatrixXd raw;
+  std::vector<double> log_y, weight;
+  Eigen::Index cols(size_t s) const { return begin[s + 1] - begin[s]; }
+};
+
+/// Throws Error for a sample without layers or without a positive latency.
+inline MlpTrainingSet mlp_training_set(const std::vector<const LatencySample*>& samples, double layer_sample_weight,
+                                       int block) {
+  const size_t n = samples.size();
+  MlpTrainingSet t;
+  t.begin.assign(n + 1, 0);
+  for (size_t s = 0; s < n; ++s) {
+    const LatencySample& smp = *samples[s];
+    if (smp.layers.empty()) throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has no layers");
+    if (!(smp.m.median_ms > 0))
+      throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has a non-positive latency");
+    t.begin[s + 1] = t.begin[s] + Eigen::Index(smp.layers.size());
+  }
+  t.raw.resize(kLayerFeatureCount, t.begin[n]);
+  t.log_y.assign(n, 0.0);
+  t.weight.assign(n, 0.0);
+  for (size_t s = 0; s < n; ++s) {
+    t.raw.middleCols(t.begin[s], t.cols(s)) = network_features(samples[s]->layers, block);
+    t.log_y[s] = std::log(samples[s]->m.median_ms);
+    t.weight[s] = samples[s]->kind == "layer" ? layer_sample_weight : 1.0;
+  }
+  return t;
+}
+
+/// He initialisation for the ReLU layers and a small output layer whose bias starts at the mean
+/// per-layer log-latency of `t`. Draws the weights from `rng`, layer by layer.
+inline DenseMlp init_mlp(const std::vector<int>& hidden, const MlpTrainingSet& t, std::mt19937_64& rng) {
+  std::vector<int> sizes{kLayerFeatureCount};
+  sizes.insert(sizes.end(), hidden.begin(), hidden.end());
+  sizes.push_back(1);
+  DenseMlp mlp;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    const bool last = l + 2 == sizes.size();
+    std::normal_distribution<double> g(0.0, (last ? 0.1 : 1.0) * std::sqrt(2.0 / sizes[l]));
+    Eigen::MatrixXd w(sizes[l + 1], sizes[l]);
+    for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = g(rng);
+    mlp.w.push_back(std::move(w));
+    mlp.b.push_back(Eigen::VectorXd::Zero(sizes[l + 1]));
+  }
+  const size_t n = t.log_y.size();
+  double mean_log_layer = 0;
+  for (size_t s = 0; s < n; ++s) mean_log_layer += t.log_y[s] - std::log(double(t.cols(s)));
+  mlp.b.back()[0] = mean_log_layer / double(n);
+  return mlp;
+}
+
+/// Adam's moments of every MLP parameter and of the per-network constant κ, and the gradients.
+struct MlpAdamState {
+  std::vector<Eigen::MatrixXd> mw, vw, gw;
+  std::vector<Eigen::VectorXd> mb, vb, gb;
+  double m_net = 0, v_net = 0;
+
+  explicit MlpAdamState(const DenseMlp& mlp)
+      : mw(mlp.depth()), vw(mlp.depth()), gw(mlp.depth()), mb(mlp.depth()), vb(mlp.depth()), gb(mlp.depth()) {
+    for (size_t l = 0; l < mlp.depth(); ++l) {
+      mw[l] = vw[l] = Eigen::MatrixXd::Zero(mlp.w[l].rows(), mlp.w[l].cols());
+      mb[l] = vb[l] = Eigen::VectorXd::Zero(mlp.b[l].size());
+    }
+  }
+};
+
+/// The columns of the samples order[b0 .. b1), side by side.
+inline Eigen::MatrixXd mlp_batch_columns(const Eigen::MatrixXd& x, const MlpTrainingSet& t,
+                                         const std::vector<size_t>& order, size_t b0, size_t b1) {
+  Eigen::Index cols = 0;
+  for (size_t k = b0; k < b1; ++k) cols += t.cols(order[k]);
+  Eigen::MatrixXd xb(kLayerFeatureCount, cols);
+  Eigen::Index c = 0;
+  for (size_t k = b0; k < b1; ++k) {
+    const Eigen::Index len = t.cols(order[k]);
+    xb.middleCols(c, len) = x.middleCols(t.begin[order[k]], len);
+    c += len;
+  }
+  return xb;
+}
+
+/// Gradients of the loss on the samples order[b0 .. b1): the MLP's into st.gw/st.gb, κ's into
+/// *g_net. Returns false (no step) when the batch's weights sum to 0.
+///   loss = Σ w_s r_s² / Σ w_s, r_s = log(Σ_l e_l + e^κ) − log y_s;
+///   ∂loss/∂o_l = 2 w_s r_s e_l / (Σ w · total_s), ∂loss/∂κ = Σ_s 2 w_s r_s e^κ / (Σ w · total_s)
+inline bool mlp_batch_gradient(const DenseMlp& mlp, double net_log_ms, const Eigen::MatrixXd& x,
+                               const MlpTrainingSet& t, const std::vector<size_t>& order, size_t b0, size_t b1,
+                               MlpAdamState& st, double* g_net) {
+  std::vector<Eigen::MatrixXd> z, a;
+  const Eigen::RowVectorXd e = mlp.forward(mlp_batch_columns(x, t, order, b0, b1), z, a).array().exp().matrix();
+  const double net_ms = std::exp(net_log_ms);
+  *g_net = 0;
+  double wsum = 0;
+  for (size_t k = b0; k < b1; ++k) wsum += t.weight[order[k]];
+  if (!(wsum > 0)) return false;
+  Eigen::RowVectorXd d_out(e.size());
+  Eigen::Index c = 0;
+  for (size_t k = b0; k < b1; ++k) {
+    const size_t s = order[k];
+    const Eigen::Index len = t.cols(s);
+    const double total = e.segment(c, len).sum() + net_ms;
+    const double r = std::log(total) - t.log_y[s];
+    d_out.segment(c, len) = e.segment(c, len) * (2.0 * t.weight[s] * r / (wsum * total));
+    *g_net += 2.0 * t.weight[s] * r * net_ms / (wsum * total);
+    c += len;
+  }
+  mlp.backward(z, a, d_out, &st.gw, &st.gb, nullptr);
+  return true;
+}
+
+/// One Adam step (β = (0.9, 0.999)) at `lr` on the MLP, with L2 decay on the weights and none on
+/// the biases, and on κ.
+inline void mlp_adam_step(DenseMlp& mlp, double& net_log_ms, double g_net, MlpAdamState& st, int step, double lr,
+                          double weight_decay) {
+  const optim::AdamOptions adam{.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decoupled = false};
+  auto span_of = [](auto& x) { return std::span<double>(x.data(), size_t(x.size())); };
+  for (size_t l = 0; l < mlp.depth(); ++l) {
+    optim::adam_step<double>(span_of(mlp.w[l]), span_of(st.gw[l]), span_of(st.mw[l]), span_of(st.vw[l]), step, lr,
+                             weight_decay > 0 ? weight_decay : 0.0, adam);
+    optim::adam_step<double>(span_of(mlp.b[l]), span_of(st.gb[l]), span_of(st.mb[l]), span_of(st.vb[l]), step, lr,
+                             0.0, adam);
+  }
+  optim::adam_step<double>({&net_log_ms, 1}, {&g_net, 1}, {&st.m_net, 1}, {&st.v_net, 1}, step, lr, 0.0, adam);
+}
+
+/// Trains `mlp` and κ = `net_log_ms` by Adam (Kingma & Ba 2015) over `o.epochs` passes in
+/// shuffled batches (shuffled by `rng`), the learning rate cosine-decayed from o.learning_rate to
+/// o.learning_rate · o.final_lr_fraction. Returns the number of steps taken.
+inline int train_mlp(DenseMlp& mlp, double& net_log_ms, const Eigen::MatrixXd& x, const MlpTrainingSet& t,
+                     const MlpFitOptions& o, std::mt19937_64& rng) {
+  const size_t n = t.log_y.size();
+  MlpAdamState st(mlp);
+  const size_t batch = std::min<size_t>(size_t(o.batch_size), n);
+  const size_t steps_per_epoch = (n + batch - 1) / batch;
+  const double total_steps = double(steps_per_epoch) * o.epochs;
+  std::vector<size_t> order(n);
+  std::iota(order.begin(), order.end(), 0);
+  int step = 0;
+  for (int epoch = 0; epoch < o.epochs; ++epoch) {
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t b0 = 0; b0 < n; b0 += batch) {
+      double g_net = 0;
+      if (!mlp_batch_gradient(mlp, net_log_ms, x, t, order, b0, std::min(n, b0 + batch), st, &g_net)) continue;
+      ++step;
+      const double progress = double(step - 1) / std::max(1.0, total_steps - 1);
+      const double lr = o.learning_rate * (o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 *
+                                                                     (1 + std::cos(3.14159265358979323846 * progress)));
+      mlp_adam_step(mlp, net_log_ms, g_net, st, step, lr, o.weight_decay);
+    }
+  }
+  return step;
+}
+
+/// The fit's report: the weighted loss and RMS relative error over all training samples.
+inline MlpFitReport mlp_fit_report(const DenseMlp& mlp, double net_log_ms, const Eigen::MatrixXd& x,
+                                   const MlpTrainingSet& t, const std::vector<const LatencySample*>& samples,
+                                   int steps) {
+  const size_t n = samples.size();
+  MlpFitReport rep;
+  rep.samples = n;
+  rep.layers = size_t(t.begin[n]);
+  rep.steps = steps;
+  std::vector<Eigen::MatrixXd> z, a;
+  const Eigen::RowVectorXd e = mlp.forward(x, z, a).array().exp().matrix();
+  double loss = 0, wsum = 0, rel = 0;
+  for (size_t s = 0; s < n; ++s) {
+    const double total = e.segment(t.begin[s], t.cols(s)).sum() + std::exp(net_log_ms);
+    const double r = std::log(total) - t.log_y[s];
+    loss += t.weight[s] * r * r, wsum += t.weight[s];
+    const double q = total / samples[s]->m.median_ms - 1;
+    rel += q * q;
+  }
+  rep.final_loss = wsum > 0 ? loss / wsum : 0;
+  rep.rms_relative_error = std::sqrt(rel / double(n));
+  return rep;
+}
+
+}  // namespace detail
+
 inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySample*>& samples,
                                              const FitOptions& o) {
   if (samples.empty()) throw Error("MlpLatencyPredictor::fit: no samples");
@@ -511,129 +696,16 @@ inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySamp
     throw Error("MlpLatencyPredictor::fit: epochs, batch_size and learning_rate must be positive");
   for (int h : o.hidden)
     if (h < 1) throw Error("MlpLatencyPredictor::fit: hidden widths must be ≥ 1");
-  const size_t n = samples.size();
-
   // Features of every layer of every sample, standardised on all training layers.
-  std::vector<Eigen::Index> begin(n + 1, 0);
-  for (size_t s = 0; s < n; ++s) {
-    const LatencySample& smp = *samples[s];
-    if (smp.layers.empty()) throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has no layers");
-    if (!(smp.m.median_ms > 0))
-      throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has a non-positive latency");
-    begin[s + 1] = begin[s] + Eigen::Index(smp.layers.size());
-  }
-  Eigen::MatrixXd raw(kLayerFeatureCount, begin[n]);
-  std::vector<double> log_y(n), weight(n);
-  for (size_t s = 0; s < n; ++s) {
-    raw.middleCols(begin[s], begin[s + 1] - begin[s]) = network_features(samples[s]->layers, block_);
-    log_y[s] = std::log(samples[s]->m.median_ms);
-    weight[s] = samples[s]->kind == "layer" ? o.layer_sample_weight : 1.0;
-  }
-  scaling_ = FeatureScaling::fit(raw);
-  const Eigen::MatrixXd x = scaling_.apply(raw);
-
-  // He initialisation for the ReLU layers, a small output layer whose bias starts at the mean
-  // per-layer log-latency.
+  const detail::MlpTrainingSet t = detail::mlp_training_set(samples, o.layer_sample_weight, block_);
+  scaling_ = FeatureScaling::fit(t.raw);
+  const Eigen::MatrixXd x = scaling_.apply(t.raw);
   std::mt19937_64 rng(o.seed);
-  std::vector<int> sizes{kLayerFeatureCount};
-  sizes.insert(sizes.end(), o.hidden.begin(), o.hidden.end());
-  sizes.push_back(1);
-  mlp_ = {};
-  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const bool last = l + 2 == sizes.size();
-    std::normal_distribution<double> g(0.0, (last ? 0.1 : 1.0) * std::sqrt(2.0 / sizes[l]));
-    Eigen::MatrixXd w(sizes[l + 1], sizes[l]);
-    for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = g(rng);
-    mlp_.w.push_back(std::move(w));
-    mlp_.b.push_back(Eigen::VectorXd::Zero(sizes[l + 1]));
-  }
-  double mean_log_layer = 0;
-  for (size_t s = 0; s < n; ++s) mean_log_layer += log_y[s] - std::log(double(samples[s]->layers.size()));
-  mlp_.b.back()[0] = mean_log_layer / double(n);
+  mlp_ = detail::init_mlp(o.hidden, t, rng);
   net_log_ms_ = std::log(1e-3);
-
-  // Adam (Kingma & Ba 2015) with β = (0.9, 0.999), cosine learning-rate decay.
-  const size_t depth = mlp_.depth();
-  std::vector<Eigen::MatrixXd> mw(depth), vw(depth), gw(depth);
-  std::vector<Eigen::VectorXd> mb(depth), vb(depth), gb(depth);
-  for (size_t l = 0; l < depth; ++l) {
-    mw[l] = vw[l] = Eigen::MatrixXd::Zero(mlp_.w[l].rows(), mlp_.w[l].cols());
-    mb[l] = vb[l] = Eigen::VectorXd::Zero(mlp_.b[l].size());
-  }
-  const optim::AdamOptions adam{.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decoupled = false};
-  double m_net = 0, v_net = 0;
-  const size_t batch = std::min<size_t>(size_t(o.batch_size), n);
-  const size_t steps_per_epoch = (n + batch - 1) / batch;
-  const double total_steps = double(steps_per_epoch) * o.epochs;
-  std::vector<size_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::vector<Eigen::MatrixXd> z, a;
-  int step = 0;
-  for (int epoch = 0; epoch < o.epochs; ++epoch) {
-    std::shuffle(order.begin(), order.end(), rng);
-    for (size_t b0 = 0; b0 < n; b0 += batch) {
-      const size_t b1 = std::min(n, b0 + batch);
-      Eigen::Index cols = 0;
-      for (size_t k = b0; k < b1; ++k) cols += begin[order[k] + 1] - begin[order[k]];
-      Eigen::MatrixXd xb(kLayerFeatureCount, cols);
-      Eigen::Index c = 0;
-      for (size_t k = b0; k < b1; ++k) {
-        const Eigen::Index len = begin[order[k] + 1] - begin[order[k]];
-        xb.middleCols(c, len) = x.middleCols(begin[order[k]], len);
-        c += len;
-      }
-      const Eigen::RowVectorXd e = mlp_.forward(xb, z, a).array().exp().matrix();
-      // loss = Σ w_s r_s² / Σ w_s, r_s = log(Σ_l e_l + e^κ) − log y_s;
-      // ∂loss/∂o_l = 2 w_s r_s e_l / (Σ w · total_s), ∂loss/∂κ = Σ_s 2 w_s r_s e^κ / (Σ w · total_s)
-      const double net_ms = std::exp(net_log_ms_);
-      double g_net = 0;
-      double wsum = 0;
-      for (size_t k = b0; k < b1; ++k) wsum += weight[order[k]];
-      if (!(wsum > 0)) continue;
-      Eigen::RowVectorXd d_out(cols);
-      c = 0;
-      for (size_t k = b0; k < b1; ++k) {
-        const size_t s = order[k];
-        const Eigen::Index len = begin[s + 1] - begin[s];
-        const double total = e.segment(c, len).sum() + net_ms;
-        const double r = std::log(total) - log_y[s];
-        d_out.segment(c, len) = e.segment(c, len) * (2.0 * weight[s] * r / (wsum * total));
-        g_net += 2.0 * weight[s] * r * net_ms / (wsum * total);
-        c += len;
-      }
-      mlp_.backward(z, a, d_out, &gw, &gb, nullptr);
-      ++step;
-      const double progress = double(step - 1) / std::max(1.0, total_steps - 1);
-      const double lr = o.learning_rate * (o.final_lr_fraction + (1 - o.final_lr_fraction) * 0.5 *
-                                                                      (1 + std::cos(3.14159265358979323846 * progress)));
-      auto span_of = [](auto& x) { return std::span<double>(x.data(), size_t(x.size())); };
-      for (size_t l = 0; l < depth; ++l) {  // L2 decay on the weights, none on the biases
-        optim::adam_step<double>(span_of(mlp_.w[l]), span_of(gw[l]), span_of(mw[l]), span_of(vw[l]), step, lr,
-                                 o.weight_decay > 0 ? o.weight_decay : 0.0, adam);
-        optim::adam_step<double>(span_of(mlp_.b[l]), span_of(gb[l]), span_of(mb[l]), span_of(vb[l]), step, lr,
-                                 0.0, adam);
-      }
-      optim::adam_step<double>({&net_log_ms_, 1}, {&g_net, 1}, {&m_net, 1}, {&v_net, 1}, step, lr, 0.0, adam);
-    }
-  }
+  const int steps = detail::train_mlp(mlp_, net_log_ms_, x, t, o, rng);
   build_kernel();
-
-  MlpFitReport rep;
-  rep.samples = n;
-  rep.layers = size_t(begin[n]);
-  rep.steps = step;
-  const Eigen::RowVectorXd e = mlp_.forward(x, z, a).array().exp().matrix();
-  double loss = 0, wsum = 0, rel = 0;
-  for (size_t s = 0; s < n; ++s) {
-    const double total = e.segment(begin[s], begin[s + 1] - begin[s]).sum() + std::exp(net_log_ms_);
-    const double r = std::log(total) - log_y[s];
-    loss += weight[s] * r * r, wsum += weight[s];
-    const double q = total / samples[s]->m.median_ms - 1;
-    rel += q * q;
-  }
-  rep.final_loss = wsum > 0 ? loss / wsum : 0;
-  rep.rms_relative_error = std::sqrt(rel / double(n));
-  return rep;
+  return detail::mlp_fit_report(mlp_, net_log_ms_, x, t, samples, steps);
 }
 
 inline void MlpLatencyPredictor::save(const std::string& path) const {

@@ -349,121 +349,163 @@ inline std::vector<double> axis_ticks(const AxisRange& r) {
   return detail::linear_ticks(r.lo, r.hi, 4);  // a narrow log range: plain steps read best
 }
 
-inline std::string scatter_svg(const ScatterPlot& p) {
-  using detail::num;
+namespace detail {
+
+/// Where a scatter plot draws: the canvas, the plot area and the data-to-pixel maps.
+struct ScatterLayout {
+  AxisRange xr, yr;
+  double W, H, left, top, pw, ph;
+  AxisMap mx, my;
+  Box area;
+};
+
+inline ScatterLayout scatter_layout(const ScatterPlot& p) {
   const auto [xr, yr] = scatter_ranges(p);
   const double W = std::max(p.width, 200), H = std::max(p.height, 160);
   const double left = 72, right = 20, top = p.title.empty() ? 20 : 44, bottom = 56;
   const double pw = W - left - right, ph = H - top - bottom;
-  const detail::AxisMap mx{xr, left, left + pw}, my{yr, top + ph, top};
-  const detail::Box area{left, top, left + pw, top + ph};
+  const AxisMap mx{xr, left, left + pw}, my{yr, top + ph, top};
+  const Box area{left, top, left + pw, top + ph};
+  return {xr, yr, W, H, left, top, pw, ph, mx, my, area};
+}
 
-  std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
-    << " " << H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
-  o << "<path d=\"" << detail::box_path(0, 0, W, H) << "\" fill=\"white\"/>\n";
-  if (!p.title.empty()) o << detail::text(W / 2, 26, p.title, "text-anchor=\"middle\" font-size=\"15\"");
-
-  // The lines y = factor·x, sampled so they are right on any mix of log and linear axes, and
-  // clipped here rather than with clip-path (which simple renderers such as ImageMagick's ignore).
+/// The line y = factor·x in pixels, sampled so it is right on any mix of log and linear axes;
+/// the caller clips it (rather than clip-path, which simple renderers such as ImageMagick's ignore).
+inline std::vector<Pt> scatter_line_samples(const ScatterLayout& g, double factor) {
   constexpr int kSamples = 64;
-  auto samples = [&](double factor) {
-    std::vector<detail::Pt> v;
-    for (int i = 0; i <= kSamples; ++i) {
-      const double x = mx.at(double(i) / kSamples), y = factor * x;
-      if (detail::drawable(y, yr.log)) v.push_back({mx(x), my(y)});
-    }
-    return v;
-  };
-  const bool band = p.diagonal && p.band > 0;
-  if (band) {  // solid and under the grid: no reliance on opacity support
-    auto poly = samples(1 + p.band);
-    const auto lower = samples(1 - p.band);
-    poly.insert(poly.end(), lower.rbegin(), lower.rend());
-    const auto clipped = detail::clip_polygon(poly, area);
-    if (clipped.size() >= 3) {
-      o << "<path d=\"";
-      for (size_t i = 0; i < clipped.size(); ++i) o << (i ? "L" : "M") << num(clipped[i].x) << "," << num(clipped[i].y);
-      o << "z\" fill=\"#ebebeb\" stroke=\"none\"/>\n";
-    }
+  std::vector<Pt> v;
+  for (int i = 0; i <= kSamples; ++i) {
+    const double x = g.mx.at(double(i) / kSamples), y = factor * x;
+    if (drawable(y, g.yr.log)) v.push_back({g.mx(x), g.my(y)});
   }
+  return v;
+}
 
-  // Grid, ticks and labels.
-  const auto xt = axis_ticks(xr), yt = axis_ticks(yr);
+/// The ±band region around the diagonal, filled solid: drawn under the grid, so no reliance on
+/// opacity support.
+inline void scatter_band_fill(std::ostream& o, const ScatterPlot& p, const ScatterLayout& g) {
+  auto poly = scatter_line_samples(g, 1 + p.band);
+  const auto lower = scatter_line_samples(g, 1 - p.band);
+  poly.insert(poly.end(), lower.rbegin(), lower.rend());
+  const auto clipped = clip_polygon(poly, g.area);
+  if (clipped.size() >= 3) {
+    o << "<path d=\"";
+    for (size_t i = 0; i < clipped.size(); ++i) o << (i ? "L" : "M") << num(clipped[i].x) << "," << num(clipped[i].y);
+    o << "z\" fill=\"#ebebeb\" stroke=\"none\"/>\n";
+  }
+}
+
+/// Grid lines, tick labels and axis labels.
+inline void scatter_grid(std::ostream& o, const ScatterPlot& p, const ScatterLayout& g) {
+  const auto xt = axis_ticks(g.xr), yt = axis_ticks(g.yr);
   o << "<g stroke=\"#dcdcdc\" stroke-width=\"1\">\n";
-  for (double v : xt) o << "<path d=\"M" << num(mx(v)) << "," << num(top) << "v" << num(ph) << "\"/>\n";
-  for (double v : yt) o << "<path d=\"M" << num(left) << "," << num(my(v)) << "h" << num(pw) << "\"/>\n";
+  for (double v : xt) o << "<path d=\"M" << num(g.mx(v)) << "," << num(g.top) << "v" << num(g.ph) << "\"/>\n";
+  for (double v : yt) o << "<path d=\"M" << num(g.left) << "," << num(g.my(v)) << "h" << num(g.pw) << "\"/>\n";
   o << "</g>\n<g fill=\"#333\">\n";
   for (double v : xt)
-    o << detail::text(mx(v), top + ph + 17, detail::tick_label(v, xt, xr.log), "text-anchor=\"middle\"");
+    o << text(g.mx(v), g.top + g.ph + 17, tick_label(v, xt, g.xr.log), "text-anchor=\"middle\"");
   for (double v : yt)
-    o << detail::text(left - 6, my(v) + 4, detail::tick_label(v, yt, yr.log), "text-anchor=\"end\"");
+    o << text(g.left - 6, g.my(v) + 4, tick_label(v, yt, g.yr.log), "text-anchor=\"end\"");
   o << "</g>\n";
-  o << detail::text(left + pw / 2, H - 12, p.x.label + (xr.log ? " (log scale)" : ""), "text-anchor=\"middle\"");
-  o << detail::text(0, 0, p.y.label + (yr.log ? " (log scale)" : ""),
-                    "text-anchor=\"middle\" transform=\"" + detail::turned_left(18, top + ph / 2) + "\"");
+  o << text(g.left + g.pw / 2, g.H - 12, p.x.label + (g.xr.log ? " (log scale)" : ""), "text-anchor=\"middle\"");
+  o << text(0, 0, p.y.label + (g.yr.log ? " (log scale)" : ""),
+            "text-anchor=\"middle\" transform=\"" + turned_left(18, g.top + g.ph / 2) + "\"");
+}
 
+/// The band's dashed edges and the diagonal, over the grid.
+inline void scatter_guide_lines(std::ostream& o, const ScatterPlot& p, const ScatterLayout& g, bool band) {
   if (band)
     for (double f : {1 + p.band, 1 - p.band})
-      if (auto d = detail::clip_polyline(samples(f), area); !d.empty())
+      if (auto d = clip_polyline(scatter_line_samples(g, f), g.area); !d.empty())
         o << "<path d=\"" << d << "\" fill=\"none\" stroke=\"#999\" stroke-width=\"1\" stroke-dasharray=\"4 3\"/>\n";
   if (p.diagonal)
-    if (auto d = detail::clip_polyline(samples(1), area); !d.empty())
+    if (auto d = clip_polyline(scatter_line_samples(g, 1), g.area); !d.empty())
       o << "<path d=\"" << d << "\" fill=\"none\" stroke=\"#222\" stroke-width=\"1.2\"/>\n";
+}
 
-  // The points: one <circle> each, in a <g> with a <title> that shows the values on hover (a
-  // <title> inside the <circle> makes ImageMagick drop the circle).
-  std::vector<size_t> hidden(p.series.size(), 0), outside(p.series.size(), 0);
+/// Points a series left out: not drawable on its axes (hidden) or beyond a fixed range (outside).
+struct ScatterSkipped {
+  std::vector<size_t> hidden, outside;
+};
+
+/// The points: one <circle> each, in a <g> with a <title> that shows the values on hover (a
+/// <title> inside the <circle> makes ImageMagick drop the circle). Returns what it left out.
+inline ScatterSkipped scatter_points(std::ostream& o, const ScatterPlot& p, const ScatterLayout& g) {
+  ScatterSkipped skipped{std::vector<size_t>(p.series.size(), 0), std::vector<size_t>(p.series.size(), 0)};
   for (size_t s = 0; s < p.series.size(); ++s) {
-    const std::string color = detail::xml_escape(detail::series_color(p, s));
-    const std::string name = detail::xml_escape(p.series[s].name);
+    const std::string color = xml_escape(series_color(p, s));
+    const std::string name = xml_escape(p.series[s].name);
     for (const auto& [x, y] : p.series[s].points) {
-      if (!detail::drawable(x, xr.log) || !detail::drawable(y, yr.log)) {
-        ++hidden[s];
+      if (!drawable(x, g.xr.log) || !drawable(y, g.yr.log)) {
+        ++skipped.hidden[s];
         continue;
       }
-      const double cx = mx(x), cy = my(y);
-      if (cx < area.x0 - 1e-6 || cx > area.x1 + 1e-6 || cy < area.y0 - 1e-6 || cy > area.y1 + 1e-6) {
-        ++outside[s];  // beyond a fixed axis range
+      const double cx = g.mx(x), cy = g.my(y);
+      const Box& a = g.area;
+      if (cx < a.x0 - 1e-6 || cx > a.x1 + 1e-6 || cy < a.y0 - 1e-6 || cy > a.y1 + 1e-6) {
+        ++skipped.outside[s];
         continue;
       }
-      o << "<g><title>" << name << ": " << detail::fmt_g(x) << ", " << detail::fmt_g(y) << "</title><circle cx=\""
-        << num(cx) << "\" cy=\"" << num(cy) << "\" r=\"3.5\" fill=\"" << color
-        << "\" fill-opacity=\"0.75\" stroke=\"" << color << "\" stroke-width=\"0.8\"/></g>\n";
+      o << "<g><title>" << name << ": " << fmt_g(x) << ", " << fmt_g(y) << "</title><circle cx=\"" << num(cx)
+        << "\" cy=\"" << num(cy) << "\" r=\"3.5\" fill=\"" << color << "\" fill-opacity=\"0.75\" stroke=\"" << color
+        << "\" stroke-width=\"0.8\"/></g>\n";
     }
   }
-  o << "<path d=\"" << detail::box_path(left, top, pw, ph) << "\" fill=\"none\" stroke=\"#333\" stroke-width=\"1\"/>\n";
+  return skipped;
+}
 
-  // Legend, top left inside the plot (predicted-vs-measured data hug the diagonal, leaving it free).
+/// The legend, top left inside the plot (predicted-vs-measured data hug the diagonal, leaving it
+/// free): each series with its drawn count, then the diagonal and the band when shown.
+inline void scatter_legend(std::ostream& o, const ScatterPlot& p, const ScatterLayout& g, bool band,
+                           const ScatterSkipped& skipped) {
   std::vector<std::pair<std::string, std::string>> entries;  // label, swatch: colour, "" (line) or "band"
   for (size_t s = 0; s < p.series.size(); ++s) {
-    std::string label = p.series[s].name + " (n=" + std::to_string(p.series[s].points.size() - hidden[s] - outside[s]) + ")";
-    if (hidden[s]) label += ", " + std::to_string(hidden[s]) + " not drawable";
-    if (outside[s]) label += ", " + std::to_string(outside[s]) + " outside the axes";
-    entries.emplace_back(label, detail::series_color(p, s));
+    const size_t hidden = skipped.hidden[s], outside = skipped.outside[s];
+    std::string label = p.series[s].name + " (n=" + std::to_string(p.series[s].points.size() - hidden - outside) + ")";
+    if (hidden) label += ", " + std::to_string(hidden) + " not drawable";
+    if (outside) label += ", " + std::to_string(outside) + " outside the axes";
+    entries.emplace_back(label, series_color(p, s));
   }
   if (p.diagonal) entries.emplace_back("y = x", "");
-  if (band) entries.emplace_back("\u00b1" + detail::fmt_g(p.band * 100, 3) + "%", "band");
-  if (!entries.empty()) {
-    size_t longest = 0;
-    for (const auto& e : entries) longest = std::max(longest, e.first.size());
-    const double lx = left + 10, ly = top + 10, lw = 34 + 7.0 * double(longest), lh = 8 + 18.0 * double(entries.size());
-    o << "<g>\n<path d=\"" << detail::box_path(lx, ly, lw, lh) << "\" fill=\"white\" stroke=\"#bbb\"/>\n";
-    for (size_t i = 0; i < entries.size(); ++i) {
-      const double cy = ly + 15 + 18.0 * double(i);
-      const auto& [label, kind] = entries[i];
-      if (kind.empty())
-        o << "<path d=\"M" << num(lx + 6) << "," << num(cy) << "h18\" stroke=\"#222\" stroke-width=\"1.2\"/>\n";
-      else if (kind == "band")
-        o << "<path d=\"" << detail::box_path(lx + 6, cy - 5, 18, 10)
-          << "\" fill=\"#ebebeb\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n";
-      else
-        o << "<path d=\"" << detail::box_path(lx + 11, cy - 4, 8, 8) << "\" fill=\"" << detail::xml_escape(kind)
-          << "\"/>\n";
-      o << detail::text(lx + 30, cy + 4, label);
-    }
-    o << "</g>\n";
+  if (band) entries.emplace_back("\u00b1" + fmt_g(p.band * 100, 3) + "%", "band");
+  if (entries.empty()) return;
+  size_t longest = 0;
+  for (const auto& e : entries) longest = std::max(longest, e.first.size());
+  const double lx = g.left + 10, ly = g.top + 10;
+  const double lw = 34 + 7.0 * double(longest), lh = 8 + 18.0 * double(entries.size());
+  o << "<g>\n<path d=\"" << box_path(lx, ly, lw, lh) << "\" fill=\"white\" stroke=\"#bbb\"/>\n";
+  for (size_t i = 0; i < entries.size(); ++i) {
+    const double cy = ly + 15 + 18.0 * double(i);
+    const auto& [label, kind] = entries[i];
+    if (kind.empty())
+      o << "<path d=\"M" << num(lx + 6) << "," << num(cy) << "h18\" stroke=\"#222\" stroke-width=\"1.2\"/>\n";
+    else if (kind == "band")
+      o << "<path d=\"" << box_path(lx + 6, cy - 5, 18, 10)
+        << "\" fill=\"#ebebeb\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n";
+    else
+      o << "<path d=\"" << box_path(lx + 11, cy - 4, 8, 8) << "\" fill=\"" << xml_escape(kind) << "\"/>\n";
+    o << text(lx + 30, cy + 4, label);
   }
+  o << "</g>\n";
+}
+
+}  // namespace detail
+
+inline std::string scatter_svg(const ScatterPlot& p) {
+  const detail::ScatterLayout g = detail::scatter_layout(p);
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << g.W << "\" height=\"" << g.H << "\" viewBox=\"0 0 "
+    << g.W << " " << g.H << "\" font-family=\"sans-serif\" font-size=\"12\">\n";
+  o << "<path d=\"" << detail::box_path(0, 0, g.W, g.H) << "\" fill=\"white\"/>\n";
+  if (!p.title.empty()) o << detail::text(g.W / 2, 26, p.title, "text-anchor=\"middle\" font-size=\"15\"");
+  const bool band = p.diagonal && p.band > 0;
+  if (band) detail::scatter_band_fill(o, p, g);
+  detail::scatter_grid(o, p, g);
+  detail::scatter_guide_lines(o, p, g, band);
+  const detail::ScatterSkipped skipped = detail::scatter_points(o, p, g);
+  o << "<path d=\"" << detail::box_path(g.left, g.top, g.pw, g.ph)
+    << "\" fill=\"none\" stroke=\"#333\" stroke-width=\"1\"/>\n";
+  detail::scatter_legend(o, p, g, band, skipped);
   o << "</svg>\n";
   return o.str();
 }
@@ -488,8 +530,17 @@ inline std::string viridis_hex(double t) {
   return b;
 }
 
-inline std::string heatmap_svg(const Heatmap& m) {
-  using detail::num;
+namespace detail {
+
+inline std::string heatmap_row_label(const Heatmap& m, size_t r) {
+  return m.row_labels.empty() ? std::to_string(r) : m.row_labels[r];
+}
+inline std::string heatmap_col_label(const Heatmap& m, size_t c) {
+  return m.col_labels.empty() ? std::to_string(c) : m.col_labels[c];
+}
+
+/// Throws Error unless the rows are equally long and the labels, when given, match the shape.
+inline void check_heatmap_shape(const Heatmap& m) {
   const size_t rows = m.values.size(), cols = rows ? m.values[0].size() : 0;
   for (size_t r = 0; r < rows; ++r)
     if (m.values[r].size() != cols)
@@ -501,9 +552,10 @@ inline std::string heatmap_svg(const Heatmap& m) {
   if (!m.col_labels.empty() && m.col_labels.size() != cols)
     throw Error("heatmap '" + m.title + "': " + std::to_string(m.col_labels.size()) + " column labels for " +
                 std::to_string(cols) + " columns");
-  auto row_label = [&](size_t r) { return m.row_labels.empty() ? std::to_string(r) : m.row_labels[r]; };
-  auto col_label = [&](size_t c) { return m.col_labels.empty() ? std::to_string(c) : m.col_labels[c]; };
+}
 
+/// The colour scale {lo, hi}: vmin/vmax, else the finite values' range; widened when empty.
+inline std::pair<double, double> heatmap_value_range(const Heatmap& m) {
   double lo = 0, hi = 0;
   bool any = false;
   for (const auto& row : m.values)
@@ -516,77 +568,111 @@ inline std::string heatmap_svg(const Heatmap& m) {
     const double w = std::max(0.5, 0.1 * std::abs(lo));
     lo -= w, hi += w;
   }
+  return {lo, hi};
+}
 
-  size_t longest_row = 1, longest_col = 1;
-  for (size_t r = 0; r < rows; ++r) longest_row = std::max(longest_row, row_label(r).size());
-  for (size_t c = 0; c < cols; ++c) longest_col = std::max(longest_col, col_label(c).size());
-  const double W = std::max(m.width, 240), H = std::max(m.height, 180);
-  const double left = 34 + 7.0 * double(longest_row), right = 96, top = m.title.empty() ? 16 : 42;
-  const double pw = W - left - right;
-  const double cw = cols ? pw / double(cols) : pw;
-  const bool col_vertical = cw < 7.0 * double(longest_col) + 4;  // labels too wide to lie flat
-  const double bottom = 36 + (col_vertical ? 7.0 * double(longest_col) : 14);
-  const double ph = H - top - bottom, ch = rows ? ph / double(rows) : ph;
+/// Where a heatmap draws: canvas, cell grid (cw × ch per cell) and colour scale [lo, hi].
+struct HeatmapLayout {
+  size_t rows, cols, longest_col;
+  double lo, hi;
+  double W, H, left, right, top, pw, cw, ph, ch;
+  bool col_vertical;  // column labels too wide to lie flat
+};
 
-  std::ostringstream o;
-  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << W << "\" height=\"" << H << "\" viewBox=\"0 0 " << W
-    << " " << H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
-  o << "<path d=\"" << detail::box_path(0, 0, W, H) << "\" fill=\"white\"/>\n";
-  if (!m.title.empty()) o << detail::text(W / 2, 24, m.title, "text-anchor=\"middle\" font-size=\"15\"");
+inline HeatmapLayout heatmap_layout(const Heatmap& m) {
+  HeatmapLayout g{};
+  g.rows = m.values.size(), g.cols = g.rows ? m.values[0].size() : 0;
+  const auto [lo, hi] = heatmap_value_range(m);
+  g.lo = lo, g.hi = hi;
+  size_t longest_row = 1;
+  g.longest_col = 1;
+  for (size_t r = 0; r < g.rows; ++r) longest_row = std::max(longest_row, heatmap_row_label(m, r).size());
+  for (size_t c = 0; c < g.cols; ++c) g.longest_col = std::max(g.longest_col, heatmap_col_label(m, c).size());
+  g.W = std::max(m.width, 240), g.H = std::max(m.height, 180);
+  g.left = 34 + 7.0 * double(longest_row), g.right = 96, g.top = m.title.empty() ? 16 : 42;
+  g.pw = g.W - g.left - g.right;
+  g.cw = g.cols ? g.pw / double(g.cols) : g.pw;
+  g.col_vertical = g.cw < 7.0 * double(g.longest_col) + 4;
+  const double bottom = 36 + (g.col_vertical ? 7.0 * double(g.longest_col) : 14);
+  g.ph = g.H - g.top - bottom, g.ch = g.rows ? g.ph / double(g.rows) : g.ph;
+  return g;
+}
 
-  // Cells: exactly rows × cols <rect>s.
+/// Cells: exactly rows × cols <rect>s, non-finite values grey; then the frame.
+inline void heatmap_cells(std::ostream& o, const Heatmap& m, const HeatmapLayout& g) {
   o << "<g shape-rendering=\"crispEdges\" stroke=\"none\">\n";
-  for (size_t r = 0; r < rows; ++r)
-    for (size_t c = 0; c < cols; ++c) {
+  for (size_t r = 0; r < g.rows; ++r)
+    for (size_t c = 0; c < g.cols; ++c) {
       const double v = m.values[r][c];
-      const std::string fill = std::isfinite(v) ? viridis_hex((v - lo) / (hi - lo)) : "#d0d0d0";
-      o << "<rect x=\"" << num(left + double(c) * cw) << "\" y=\"" << num(top + double(r) * ch) << "\" width=\""
-        << num(cw + 0.02) << "\" height=\"" << num(ch + 0.02) << "\" fill=\"" << fill << "\"><title>"
-        << detail::xml_escape(row_label(r) + " / " + col_label(c)) << ": " << detail::fmt_g(v) << "</title></rect>\n";
+      const std::string fill = std::isfinite(v) ? viridis_hex((v - g.lo) / (g.hi - g.lo)) : "#d0d0d0";
+      o << "<rect x=\"" << num(g.left + double(c) * g.cw) << "\" y=\"" << num(g.top + double(r) * g.ch)
+        << "\" width=\"" << num(g.cw + 0.02) << "\" height=\"" << num(g.ch + 0.02) << "\" fill=\"" << fill
+        << "\"><title>" << xml_escape(heatmap_row_label(m, r) + " / " + heatmap_col_label(m, c)) << ": " << fmt_g(v)
+        << "</title></rect>\n";
     }
   o << "</g>\n";
-  o << "<path d=\"" << detail::box_path(left, top, pw, ph) << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  o << "<path d=\"" << box_path(g.left, g.top, g.pw, g.ph) << "\" fill=\"none\" stroke=\"#333\"/>\n";
+}
 
-  // Labels, thinned to every k-th when the cells are too small to hold them all.
-  const size_t row_every = std::max<size_t>(1, size_t(std::ceil(13.0 / std::max(ch, 1e-9))));
-  const double col_need = col_vertical ? 13.0 : 7.0 * double(longest_col) + 6;
-  const size_t col_every = std::max<size_t>(1, size_t(std::ceil(col_need / std::max(cw, 1e-9))));
+/// Row and column labels, thinned to every k-th when the cells are too small to hold them all;
+/// then the axis labels.
+inline void heatmap_labels(std::ostream& o, const Heatmap& m, const HeatmapLayout& g) {
+  const size_t row_every = std::max<size_t>(1, size_t(std::ceil(13.0 / std::max(g.ch, 1e-9))));
+  const double col_need = g.col_vertical ? 13.0 : 7.0 * double(g.longest_col) + 6;
+  const size_t col_every = std::max<size_t>(1, size_t(std::ceil(col_need / std::max(g.cw, 1e-9))));
   o << "<g fill=\"#333\">\n";
-  for (size_t r = 0; r < rows; r += row_every)
-    o << detail::text(left - 5, top + (double(r) + 0.5) * ch + 4, row_label(r), "text-anchor=\"end\"");
-  for (size_t c = 0; c < cols; c += col_every) {
-    const double x = left + (double(c) + 0.5) * cw, y = top + ph + 14;
-    if (col_vertical)
-      o << detail::text(0, 0, col_label(c), "text-anchor=\"end\" transform=\"" + detail::turned_left(x + 4, top + ph + 6) + "\"");
+  for (size_t r = 0; r < g.rows; r += row_every)
+    o << text(g.left - 5, g.top + (double(r) + 0.5) * g.ch + 4, heatmap_row_label(m, r), "text-anchor=\"end\"");
+  for (size_t c = 0; c < g.cols; c += col_every) {
+    const double x = g.left + (double(c) + 0.5) * g.cw, y = g.top + g.ph + 14;
+    if (g.col_vertical)
+      o << text(0, 0, heatmap_col_label(m, c),
+                "text-anchor=\"end\" transform=\"" + turned_left(x + 4, g.top + g.ph + 6) + "\"");
     else
-      o << detail::text(x, y, col_label(c), "text-anchor=\"middle\"");
+      o << text(x, y, heatmap_col_label(m, c), "text-anchor=\"middle\"");
   }
   o << "</g>\n";
-  if (!m.x_label.empty()) o << detail::text(left + pw / 2, H - 10, m.x_label, "text-anchor=\"middle\" font-size=\"12\"");
+  if (!m.x_label.empty()) o << text(g.left + g.pw / 2, g.H - 10, m.x_label, "text-anchor=\"middle\" font-size=\"12\"");
   if (!m.y_label.empty())
-    o << detail::text(0, 0, m.y_label,
-                      "text-anchor=\"middle\" font-size=\"12\" transform=\"" + detail::turned_left(16, top + ph / 2) + "\"");
+    o << text(0, 0, m.y_label,
+              "text-anchor=\"middle\" font-size=\"12\" transform=\"" + turned_left(16, g.top + g.ph / 2) + "\"");
+}
 
-  // Colour bar with ticks: stacked slices rather than a gradient, which not every renderer draws.
-  const double bx = W - right + 14, bw = 16;
+/// Colour bar with ticks: stacked slices rather than a gradient, which not every renderer draws.
+inline void heatmap_colour_bar(std::ostream& o, const Heatmap& m, const HeatmapLayout& g) {
+  const double bx = g.W - g.right + 14, bw = 16;
   constexpr int kSlices = 64;
   o << "<g class=\"hw-colour-bar\" stroke=\"none\" shape-rendering=\"crispEdges\">\n";
   for (int i = 0; i < kSlices; ++i) {
-    const double y0 = top + ph * (1 - double(i + 1) / kSlices);
-    o << "<path d=\"" << detail::box_path(bx, y0, bw, ph / kSlices + 0.3) << "\" fill=\""
-      << viridis_hex((i + 0.5) / kSlices) << "\"/>\n";
+    const double y0 = g.top + g.ph * (1 - double(i + 1) / kSlices);
+    o << "<path d=\"" << box_path(bx, y0, bw, g.ph / kSlices + 0.3) << "\" fill=\"" << viridis_hex((i + 0.5) / kSlices)
+      << "\"/>\n";
   }
-  o << "</g>\n<path d=\"" << detail::box_path(bx, top, bw, ph) << "\" fill=\"none\" stroke=\"#333\"/>\n";
-  const auto ticks = detail::linear_ticks(lo, hi, 5);
+  o << "</g>\n<path d=\"" << box_path(bx, g.top, bw, g.ph) << "\" fill=\"none\" stroke=\"#333\"/>\n";
+  const auto ticks = linear_ticks(g.lo, g.hi, 5);
   o << "<g fill=\"#333\">\n";
   for (double v : ticks) {
-    const double y = top + ph - (v - lo) / (hi - lo) * ph;
+    const double y = g.top + g.ph - (v - g.lo) / (g.hi - g.lo) * g.ph;
     o << "<path d=\"M" << num(bx + bw) << "," << num(y) << "h4\" stroke=\"#333\"/>\n";
-    o << detail::text(bx + bw + 7, y + 4, detail::tick_label(v, ticks, false));
+    o << text(bx + bw + 7, y + 4, tick_label(v, ticks, false));
   }
   o << "</g>\n";
-  if (!m.value_label.empty())
-    o << detail::text(bx + bw / 2, top - 6, m.value_label, "text-anchor=\"middle\"");
+  if (!m.value_label.empty()) o << text(bx + bw / 2, g.top - 6, m.value_label, "text-anchor=\"middle\"");
+}
+
+}  // namespace detail
+
+inline std::string heatmap_svg(const Heatmap& m) {
+  detail::check_heatmap_shape(m);
+  const detail::HeatmapLayout g = detail::heatmap_layout(m);
+  std::ostringstream o;
+  o << "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" << g.W << "\" height=\"" << g.H << "\" viewBox=\"0 0 "
+    << g.W << " " << g.H << "\" font-family=\"sans-serif\" font-size=\"11\">\n";
+  o << "<path d=\"" << detail::box_path(0, 0, g.W, g.H) << "\" fill=\"white\"/>\n";
+  if (!m.title.empty()) o << detail::text(g.W / 2, 24, m.title, "text-anchor=\"middle\" font-size=\"15\"");
+  detail::heatmap_cells(o, m, g);
+  detail::heatmap_labels(o, m, g);
+  detail::heatmap_colour_bar(o, m, g);
   o << "</svg>\n";
   return o.str();
 }
@@ -595,66 +681,83 @@ inline void write_heatmap_svg(const std::string& path, const Heatmap& map) {
   write_text_atomically(path, heatmap_svg(map));
 }
 
-inline bool write_scatter_gnuplot(const std::string& path_prefix, const ScatterPlot& p, std::string* why_no_png) {
-  namespace fs = std::filesystem;
-  auto no_png = [&](const std::string& why) {
-    if (why_no_png) *why_no_png = why;
-    return false;
-  };
-  const std::string csv = path_prefix + ".csv", gp = path_prefix + ".gp", png = path_prefix + ".png";
+namespace detail {
 
+/// Says why no PNG was made (when the caller asked) and returns false.
+inline bool no_png(std::string* why_no_png, const std::string& why) {
+  if (why_no_png) *why_no_png = why;
+  return false;
+}
+
+/// The points as CSV: series_index,x,y,series, the name last so a quoted comma in it cannot
+/// shift x and y.
+inline std::string scatter_csv(const ScatterPlot& p) {
   std::ostringstream data;
-  data << "series_index,x,y,series\n";  // the name last: a quoted comma in it cannot shift x and y
+  data << "series_index,x,y,series\n";
   for (size_t s = 0; s < p.series.size(); ++s)
     for (const auto& [x, y] : p.series[s].points)
-      data << s << "," << detail::fmt_g(x, 10) << "," << detail::fmt_g(y, 10) << ","
-           << detail::csv_field(p.series[s].name) << "\n";
-  write_text_atomically(csv, data.str());
+      data << s << "," << fmt_g(x, 10) << "," << fmt_g(y, 10) << "," << csv_field(p.series[s].name) << "\n";
+  return data.str();
+}
 
-  const auto [xr, yr] = scatter_ranges(p);
-  const std::string csv_abs = fs::absolute(csv).string(), png_abs = fs::absolute(png).string();
-  std::ostringstream g;
-  g << "# hwaware scatter plot: gnuplot " << fs::path(gp).filename().string() << " renders "
-    << fs::path(png).filename().string() << "\n"
-    << "if (!exists('out')) out = " << detail::gp_quote(png_abs) << "\n"
-    << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
-    << "  set terminal pngcairo size " << p.width << "," << p.height << " noenhanced font 'sans,10'\n"
-    << "} else {\n  set terminal png size " << p.width << "," << p.height << " noenhanced\n}\n"
-    << "set output out\n"
-    << "set datafile separator ','\n"
-    << "set title " << detail::gp_quote(p.title) << "\n"
-    << "set xlabel " << detail::gp_quote(p.x.label) << "\n"
-    << "set ylabel " << detail::gp_quote(p.y.label) << "\n"
-    << (xr.log ? "set logscale x\n" : "") << (yr.log ? "set logscale y\n" : "")
-    << "set xrange [" << detail::fmt_g(xr.lo, 10) << ":" << detail::fmt_g(xr.hi, 10) << "]\n"
-    << "set yrange [" << detail::fmt_g(yr.lo, 10) << ":" << detail::fmt_g(yr.hi, 10) << "]\n"
-    << "set grid lc rgb '#e4e4e4'\nset key top left box opaque\nset samples 200\n"
-    << "data = " << detail::gp_quote(csv_abs) << "\n"
-    << "plot \\\n";
+/// The plot command's items: the band, the diagonal, then one per series (a placeholder when
+/// there is nothing to plot, which gnuplot would reject).
+inline std::vector<std::string> scatter_gnuplot_items(const ScatterPlot& p) {
   std::vector<std::string> items;
   if (p.diagonal && p.band > 0) {
-    const std::string b = detail::fmt_g(p.band, 6), pct = detail::fmt_g(p.band * 100, 3);
+    const std::string b = fmt_g(p.band, 6), pct = fmt_g(p.band * 100, 3);
     items.push_back("'+' using 1:((1-" + b + ")*$1):((1+" + b + ")*$1) with filledcurves fc rgb '#bbbbbb' "
                     "fs transparent solid 0.3 noborder title '+/-" + pct + "%'");
   }
   if (p.diagonal) items.push_back("x with lines lc rgb '#222222' lw 1.2 title 'y = x'");
   for (size_t s = 0; s < p.series.size(); ++s)
     items.push_back("data every ::1 using 2:(column(1) == " + std::to_string(s) +
-                    " ? $3 : 1/0) with points pt 7 ps 0.7 lc rgb " + detail::gp_quote(detail::series_color(p, s)) +
-                    " title " + detail::gp_quote(p.series[s].name));
+                    " ? $3 : 1/0) with points pt 7 ps 0.7 lc rgb " + gp_quote(series_color(p, s)) + " title " +
+                    gp_quote(p.series[s].name));
   if (items.empty()) items.push_back("1/0 notitle");
+  return items;
+}
+
+/// The gnuplot script: plots `csv_abs` with the SVG's ranges to `out`, by default `png_abs`
+/// (`gnuplot -e "out = '…'"` overrides it).
+inline std::string scatter_gnuplot_script(const ScatterPlot& p, const std::pair<AxisRange, AxisRange>& ranges,
+                                          const std::string& gp, const std::string& png, const std::string& csv_abs,
+                                          const std::string& png_abs) {
+  namespace fs = std::filesystem;
+  const auto& [xr, yr] = ranges;
+  std::ostringstream g;
+  g << "# hwaware scatter plot: gnuplot " << fs::path(gp).filename().string() << " renders "
+    << fs::path(png).filename().string() << "\n"
+    << "if (!exists('out')) out = " << gp_quote(png_abs) << "\n"
+    << "if (strstrt(GPVAL_TERMINALS, 'pngcairo') > 0) {\n"
+    << "  set terminal pngcairo size " << p.width << "," << p.height << " noenhanced font 'sans,10'\n"
+    << "} else {\n  set terminal png size " << p.width << "," << p.height << " noenhanced\n}\n"
+    << "set output out\n"
+    << "set datafile separator ','\n"
+    << "set title " << gp_quote(p.title) << "\n"
+    << "set xlabel " << gp_quote(p.x.label) << "\n"
+    << "set ylabel " << gp_quote(p.y.label) << "\n"
+    << (xr.log ? "set logscale x\n" : "") << (yr.log ? "set logscale y\n" : "")
+    << "set xrange [" << fmt_g(xr.lo, 10) << ":" << fmt_g(xr.hi, 10) << "]\n"
+    << "set yrange [" << fmt_g(yr.lo, 10) << ":" << fmt_g(yr.hi, 10) << "]\n"
+    << "set grid lc rgb '#e4e4e4'\nset key top left box opaque\nset samples 200\n"
+    << "data = " << gp_quote(csv_abs) << "\n"
+    << "plot \\\n";
+  const std::vector<std::string> items = scatter_gnuplot_items(p);
   for (size_t i = 0; i < items.size(); ++i) g << "  " << items[i] << (i + 1 < items.size() ? ", \\\n" : "\n");
-  write_text_atomically(gp, g.str());
+  return g.str();
+}
 
-  const std::string gnuplot = detail::find_on_path("gnuplot");
-  if (gnuplot.empty()) return no_png("gnuplot is not on PATH (" + csv + " and " + gp + " were written)");
-
-  // gnuplot renders to a temp file, renamed into place on success: no half-written PNG.
+/// Runs `gnuplot` on the script `gp`, rendering to a temp file renamed to `png_abs` on success:
+/// no half-written PNG. Returns whether the PNG was made; if not, `*why_no_png` says why.
+inline bool render_gnuplot_png(const std::string& gnuplot, const std::string& gp, const std::string& png_abs,
+                               std::string* why_no_png) {
+  namespace fs = std::filesystem;
   std::optional<AtomicFile> png_file;
   try {
     png_file.emplace(png_abs);
   } catch (const FileError& e) {
-    return no_png(e.what());
+    return no_png(why_no_png, e.what());
   }
   const std::string tmp_png = png_file->temp_path().string(), err_file = tmp_png + ".err";
   auto read_err = [&] {
@@ -666,24 +769,38 @@ inline bool write_scatter_gnuplot(const std::string& path_prefix, const ScatterP
   };
   ProcessResult r;
   try {
-    r = run_process({gnuplot, "-e", "out = " + detail::gp_quote(tmp_png), gp}, {.stderr_path = err_file});
+    r = run_process({gnuplot, "-e", "out = " + gp_quote(tmp_png), gp}, {.stderr_path = err_file});
   } catch (const Error& e) {
     read_err();
-    return no_png(e.what());
+    return no_png(why_no_png, e.what());
   }
   const std::string err = read_err();
   std::error_code ec;
   if (!r.succeeded() || fs::file_size(tmp_png, ec) == 0 || ec) {
-    return no_png("gnuplot " + gp + " failed" +
-                  (r.exit_code > 0 ? " with exit status " + std::to_string(r.exit_code) : std::string()) +
-                  (err.empty() ? "" : ": " + err));
+    const std::string status = r.exit_code > 0 ? " with exit status " + std::to_string(r.exit_code) : std::string();
+    return no_png(why_no_png, "gnuplot " + gp + " failed" + status + (err.empty() ? "" : ": " + err));
   }
   try {
     png_file->commit();
   } catch (const FileError& e) {
-    return no_png(e.what());
+    return no_png(why_no_png, e.what());
   }
   return true;
+}
+
+}  // namespace detail
+
+inline bool write_scatter_gnuplot(const std::string& path_prefix, const ScatterPlot& p, std::string* why_no_png) {
+  namespace fs = std::filesystem;
+  const std::string csv = path_prefix + ".csv", gp = path_prefix + ".gp", png = path_prefix + ".png";
+  write_text_atomically(csv, detail::scatter_csv(p));
+  const auto ranges = scatter_ranges(p);
+  const std::string csv_abs = fs::absolute(csv).string(), png_abs = fs::absolute(png).string();
+  write_text_atomically(gp, detail::scatter_gnuplot_script(p, ranges, gp, png, csv_abs, png_abs));
+  const std::string gnuplot = detail::find_on_path("gnuplot");
+  if (gnuplot.empty())
+    return detail::no_png(why_no_png, "gnuplot is not on PATH (" + csv + " and " + gp + " were written)");
+  return detail::render_gnuplot_png(gnuplot, gp, png_abs, why_no_png);
 }
 
 }  // namespace hwaware::report

@@ -209,28 +209,35 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
   }
 }
 
-inline Checkpoint load_checkpoint(const std::string& path) {
-  std::vector<uint8_t> buf;
-  {
-    std::FILE* f = std::fopen(path.c_str(), "rb");
-    if (!f) {
-      const int err = errno;
-      throw FileError("checkpoint '" + path + "', byte offset 0: cannot open: " + std::strerror(err));
-    }
-    uint8_t chunk[1 << 16];
-    size_t got;
-    while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
-    const bool failed = std::ferror(f) != 0;
-    const int err = errno;
-    std::fclose(f);
-    if (failed)
-      throw FileError("checkpoint '" + path + "', byte offset " + std::to_string(buf.size()) +
-                      ": read error: " + std::strerror(err));
-  }
+namespace detail {
 
-  // Magic and version first: a file of another kind or a newer version must say so, not report
-  // a checksum or length error further on.
-  detail::CheckpointReader header(buf, buf.size(), path);
+/// The whole file; FileError naming `path` when it cannot be opened or read.
+inline std::vector<uint8_t> read_checkpoint_file(const std::string& path) {
+  std::vector<uint8_t> buf;
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) {
+    const int err = errno;
+    throw FileError("checkpoint '" + path + "', byte offset 0: cannot open: " + std::strerror(err));
+  }
+  uint8_t chunk[1 << 16];
+  size_t got;
+  while ((got = std::fread(chunk, 1, sizeof chunk, f)) > 0) buf.insert(buf.end(), chunk, chunk + got);
+  const bool failed = std::ferror(f) != 0;
+  const int err = errno;
+  std::fclose(f);
+  if (failed)
+    throw FileError("checkpoint '" + path + "', byte offset " + std::to_string(buf.size()) +
+                    ": read error: " + std::strerror(err));
+  return buf;
+}
+
+inline constexpr size_t kCheckpointCrcBytes = 4;
+
+/// Checks the magic and the version, then that a checksum follows; returns the header's size.
+/// These come first so that a file of another kind or a newer version says so, rather than
+/// reporting a checksum or length error further on.
+inline size_t check_checkpoint_header(const std::vector<uint8_t>& buf, const std::string& path) {
+  CheckpointReader header(buf, buf.size(), path);
   const uint8_t* magic = header.take(sizeof kCheckpointMagic, "the magic number");
   if (std::memcmp(magic, kCheckpointMagic, sizeof kCheckpointMagic) != 0)
     header.fail(0, "bad magic: not an hwaware checkpoint (expected \"HWAWCKPT\")");
@@ -238,61 +245,74 @@ inline Checkpoint load_checkpoint(const std::string& path) {
   if (version != kCheckpointVersion)
     header.fail(8, "unsupported format version " + std::to_string(version) + "; this build reads version " +
                        std::to_string(kCheckpointVersion));
-
-  constexpr size_t kCrcBytes = 4;
-  if (buf.size() < header.pos() + kCrcBytes)
+  if (buf.size() < header.pos() + kCheckpointCrcBytes)
     header.fail(buf.size(), "truncated: the file ends before the checksum");
+  return header.pos();
+}
+
+/// Reads tensor `i` (name, dtype, rank, dims, data). Dims are bounded so that their product stays
+/// within `file_size`: a corrupt dim cannot request a huge buffer.
+inline std::pair<std::string, Tensor> read_checkpoint_tensor(CheckpointReader& r, uint32_t i, size_t file_size) {
+  const std::string which = "tensor " + std::to_string(i);
+  const uint32_t name_len = r.value<uint32_t>("the name length of " + which);
+  const uint8_t* name_bytes = r.take(name_len, "the name of " + which);
+  std::string name(reinterpret_cast<const char*>(name_bytes), name_len);
+  const std::string what = which + " '" + name + "'";
+  const size_t dtype_at = r.pos();
+  const uint8_t dtype = r.value<uint8_t>("the dtype of " + what);
+  if (dtype > static_cast<uint8_t>(DType::i32))
+    r.fail(dtype_at, "invalid dtype code " + std::to_string(dtype) + " for " + what);
+  const uint8_t rank = r.value<uint8_t>("the rank of " + what);
+  Shape shape(rank);
+  uint64_t numel = 1;
+  for (uint8_t d = 0; d < rank; ++d) {
+    const size_t dim_at = r.pos();
+    shape[d] = r.value<int64_t>("the dims of " + what);
+    if (shape[d] < 0 || (shape[d] > 0 && numel > file_size / static_cast<uint64_t>(shape[d])))
+      r.fail(dim_at, "invalid dim " + std::to_string(shape[d]) + " of " + what + " (corrupt header?)");
+    numel *= static_cast<uint64_t>(shape[d]);
+  }
+  const uint8_t* data = r.take(numel * 4, "the data of " + what + " " + shape_str(shape));
+  Tensor t = Tensor::empty(shape, Layout::plain, static_cast<DType>(dtype));
+  std::memcpy(t.data(), data, numel * 4);
+  return {std::move(name), std::move(t)};
+}
+
+/// Compares the stored CRC-32 (at `end`) with that of the bytes before it.
+inline void check_checkpoint_crc(const std::vector<uint8_t>& buf, const CheckpointReader& r, size_t end) {
+  uint32_t stored = 0;
+  std::memcpy(&stored, buf.data() + end, kCheckpointCrcBytes);
+  uLong computed = ::crc32(0L, Z_NULL, 0);
+  for (size_t done = 0; done < end;) {  // zlib's crc32 takes a uInt length
+    const uInt piece = static_cast<uInt>(std::min<size_t>(end - done, 1u << 30));
+    computed = ::crc32(computed, buf.data() + done, piece);
+    done += piece;
+  }
+  if (stored != static_cast<uint32_t>(computed))
+    r.fail(end, "checksum mismatch: file is corrupt (stored CRC-32 " + checkpoint_hex32(stored) + ", computed " +
+                    checkpoint_hex32(static_cast<uint32_t>(computed)) + ")");
+}
+
+}  // namespace detail
+
+inline Checkpoint load_checkpoint(const std::string& path) {
+  const std::vector<uint8_t> buf = detail::read_checkpoint_file(path);
+  const size_t header_bytes = detail::check_checkpoint_header(buf, path);
   // Everything below is parsed within [12, size - 4), so a truncated file fails on the first field
   // that no longer fits, naming where it starts.
-  detail::CheckpointReader r(buf, buf.size() - kCrcBytes, path);
-  r.take(header.pos(), "the header");
+  const size_t end = buf.size() - detail::kCheckpointCrcBytes;
+  detail::CheckpointReader r(buf, end, path);
+  r.take(header_bytes, "the header");
   const size_t meta_at = r.pos();
   const uint32_t meta_len = r.value<uint32_t>("the metadata length");
   const uint8_t* meta_bytes = r.take(meta_len, "the metadata");
 
   Checkpoint ckpt;
   const uint32_t count = r.value<uint32_t>("the tensor count");
-  for (uint32_t i = 0; i < count; ++i) {
-    const std::string which = "tensor " + std::to_string(i);
-    const uint32_t name_len = r.value<uint32_t>("the name length of " + which);
-    const uint8_t* name_bytes = r.take(name_len, "the name of " + which);
-    std::string name(reinterpret_cast<const char*>(name_bytes), name_len);
-    const std::string what = which + " '" + name + "'";
-    const size_t dtype_at = r.pos();
-    const uint8_t dtype = r.value<uint8_t>("the dtype of " + what);
-    if (dtype > static_cast<uint8_t>(DType::i32))
-      r.fail(dtype_at, "invalid dtype code " + std::to_string(dtype) + " for " + what);
-    const uint8_t rank = r.value<uint8_t>("the rank of " + what);
-    Shape shape(rank);
-    uint64_t numel = 1;
-    for (uint8_t d = 0; d < rank; ++d) {
-      const size_t dim_at = r.pos();
-      shape[d] = r.value<int64_t>("the dims of " + what);
-      // Bounding the product by the file size keeps a corrupt dim from requesting a huge buffer.
-      if (shape[d] < 0 || (shape[d] > 0 && numel > buf.size() / static_cast<uint64_t>(shape[d])))
-        r.fail(dim_at, "invalid dim " + std::to_string(shape[d]) + " of " + what + " (corrupt header?)");
-      numel *= static_cast<uint64_t>(shape[d]);
-    }
-    const uint8_t* data = r.take(numel * 4, "the data of " + what + " " + shape_str(shape));
-    Tensor t = Tensor::empty(shape, Layout::plain, static_cast<DType>(dtype));
-    std::memcpy(t.data(), data, numel * 4);
-    ckpt.tensors.emplace_back(std::move(name), std::move(t));
-  }
-  if (r.pos() != buf.size() - kCrcBytes)
-    r.fail(r.pos(), std::to_string(buf.size() - kCrcBytes - r.pos()) +
-                        " unexpected bytes after the last tensor, before the checksum");
-
-  uint32_t stored = 0;
-  std::memcpy(&stored, buf.data() + r.pos(), kCrcBytes);
-  uLong computed = ::crc32(0L, Z_NULL, 0);
-  for (size_t done = 0; done < r.pos();) {
-    const uInt piece = static_cast<uInt>(std::min<size_t>(r.pos() - done, 1u << 30));
-    computed = ::crc32(computed, buf.data() + done, piece);
-    done += piece;
-  }
-  if (stored != static_cast<uint32_t>(computed))
-    r.fail(r.pos(), "checksum mismatch: file is corrupt (stored CRC-32 " + detail::checkpoint_hex32(stored) +
-                        ", computed " + detail::checkpoint_hex32(static_cast<uint32_t>(computed)) + ")");
+  for (uint32_t i = 0; i < count; ++i) ckpt.tensors.push_back(detail::read_checkpoint_tensor(r, i, buf.size()));
+  if (r.pos() != end)
+    r.fail(r.pos(), std::to_string(end - r.pos()) + " unexpected bytes after the last tensor, before the checksum");
+  detail::check_checkpoint_crc(buf, r, r.pos());
 
   // Parsed only after the checksum passed, so a flipped byte in the JSON reads as corruption.
   try {
