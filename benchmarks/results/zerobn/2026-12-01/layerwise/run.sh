@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # ZeroBN evaluation with the code of commit d6bc355: ops under 4 M MACs serial (resnet-8 runs serial
 # at batch 1), the last epoch's second half trains the last architecture the device confirmed;
-# otherwise as ../measurement-sessions/run.sh (plan-3 predictor re-profiled for this runtime and CPU, medians of 3 sessions, band
+# otherwise as ../measurement-medians/run.sh (plan-3 predictor re-profiled for this runtime and CPU, medians of 3 sessions, band
 # 0.95, final check on the median of 5 interleaved sessions). resnet-8 on all 60,000 images.
 set -x
 cd "${EVAL_DIR:?a scratch dir holding zerobn_evaluate built from d6bc355 and its predictor cache}"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# vgg-small at 50% (the budget ../measurement-sessions/ missed by 0.0003): the code of commit b9ddf85
+# vgg-small at 50% (the budget ../measurement-medians/ missed by 0.0003): the code of commit b9ddf85
 # (serial under 4 M MACs, settle_fraction 0.25, fill_slack narrowest-first with refills, the paper's global
 # ranking), first 20,000 training images, 6 epochs; the predictor re-profiled for this runtime.
 set -x
