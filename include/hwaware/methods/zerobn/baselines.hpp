@@ -35,6 +35,19 @@ std::pair<double, double> budget_and_scale(const Budget& b, const P& predictor, 
   return {b.absolute(ms), ms / predictor.predict_ms(full.describe(chw))};
 }
 
+/// A baseline's trained network judged once: predicted, measured (latency budgets), checked
+/// against the budget, described.
+template <hw::Predictor P, class D>
+void judge_result(PrunedNetwork& r, const Budget& b, double budget, const P& predictor, hw::MeasuredDevice<D>& device,
+                  const Dataset& test, const Shape& chw) {
+  const auto d = r.network->describe(chw);
+  r.predicted_ms = predictor.predict_ms(d);
+  if (b.on_device()) r.measured_ms = device.measure(*r.network).ms;
+  r.budget_ms = b.on_device() ? budget : 0;
+  r.budget_met = b.on_device() ? *r.measured_ms <= budget : double(nn::total_macs(d)) <= budget;
+  describe_network(r, test, chw);
+}
+
 inline double budget_metric(const Budget& b, const hw::NetDesc& d, double predicted_ms, double scale) {
   return b.on_device() ? scale * predicted_ms : double(nn::total_macs(d));
 }
@@ -88,12 +101,7 @@ class NetworkSlimming {
     for (size_t g = 0; g < groups.size(); ++g)
       if (groups[g].prunable) nn::keep_channels(groups[g], sel[g]);
     if (cfg_.epochs > e1) r.train_seconds += train_epochs(*r.network, t, train, cfg_.epochs - e1, t.lr * 0.1f, {}, e1);
-    const auto d = r.network->describe(t.input_chw);
-    r.predicted_ms = predictor_.predict_ms(d);
-    if (cfg_.budget.on_device()) r.measured_ms = device.measure(*r.network).ms;
-    r.budget_ms = cfg_.budget.on_device() ? budget : 0;
-    r.budget_met = cfg_.budget.on_device() ? *r.measured_ms <= budget : double(nn::total_macs(d)) <= budget;
-    describe_network(r, test, t.input_chw);
+    zerobn::detail::judge_result(r, cfg_.budget, budget, predictor_, device, test, t.input_chw);
     return r;
   }
   /// The ratio the last prune() used.
@@ -140,12 +148,7 @@ class UniformWidth {
     PrunedNetwork r;
     r.network = family(width_);
     r.train_seconds = train_epochs(*r.network, t, train, cfg_.epochs, t.lr);
-    const auto d = r.network->describe(t.input_chw);
-    r.predicted_ms = predictor_.predict_ms(d);
-    if (cfg_.budget.on_device()) r.measured_ms = device.measure(*r.network).ms;
-    r.budget_ms = cfg_.budget.on_device() ? budget : 0;
-    r.budget_met = cfg_.budget.on_device() ? *r.measured_ms <= budget : double(nn::total_macs(d)) <= budget;
-    describe_network(r, test, t.input_chw);
+    zerobn::detail::judge_result(r, cfg_.budget, budget, predictor_, device, test, t.input_chw);
     return r;
   }
   /// The width multiplier the last prune() chose.
