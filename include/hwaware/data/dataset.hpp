@@ -51,6 +51,11 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
 Dataset load_fashion_mnist(const std::string& split, const std::string& dir = kFashionMnistDir,
                            int64_t limit = -1);
 
+/// load_fashion_mnist without the normalisation: images scaled to [0, 1] (what image synthesis
+/// such as the cluttered set composes from).
+Dataset load_fashion_mnist_raw(const std::string& split, const std::string& dir = kFashionMnistDir,
+                               int64_t limit = -1);
+
 // ---------------------------------------------------------------------------------------------
 // Implementation
 
@@ -124,13 +129,18 @@ inline Dataset load_idx_pair(const std::string& images_path, const std::string& 
   return ds;
 }
 
-inline Dataset load_fashion_mnist(const std::string& split, const std::string& dir, int64_t limit) {
+inline Dataset load_fashion_mnist_raw(const std::string& split, const std::string& dir, int64_t limit) {
   std::string prefix;
   if (split == "train") prefix = "train";
   else if (split == "test") prefix = "t10k";  // the IDX files' own name for the test split
   else throw Error("load_fashion_mnist: split must be \"train\" or \"test\" (got \"" + split + "\")");
   Dataset ds = load_idx_pair(detail::idx_file_in(dir, prefix + "-images-idx3-ubyte"),
                              detail::idx_file_in(dir, prefix + "-labels-idx1-ubyte"), limit, 10);
+  return ds;
+}
+
+inline Dataset load_fashion_mnist(const std::string& split, const std::string& dir, int64_t limit) {
+  Dataset ds = load_fashion_mnist_raw(split, dir, limit);
   normalize(ds.images, kFashionMnistMean, kFashionMnistStd);
   return ds;
 }

@@ -103,6 +103,38 @@ inline std::unique_ptr<nn::Sequential> mobilenetv2_tiny(const ModelOptions& o = 
   return s;
 }
 
+/// The shape of a CIFAR-style ResNet with SmartScissor's knobs: depth as basic blocks per stage,
+/// width as a multiplier of the stage widths 16/32/64; resolution is the input's own side.
+struct ResNetShape {
+  int64_t blocks = 3;        ///< basic blocks per stage (3 → ResNet-20)
+  double width = 1.0;        ///< multiplies 16/32/64 (rounded, ≥ 1)
+  int64_t stem_stride = 2;   ///< 2 halves a 64×64 input before the first stage
+  int64_t in_channels = 1;
+  int64_t classes = 10;
+};
+
+/// stem conv3×3(16w, stride stem_stride)+BN+ReLU, three stages of `blocks` basic blocks (16w, 32w,
+/// 64w; stride 2 at the first block of stages 2 and 3), GAP, linear (He et al. 2016, CIFAR form).
+inline std::unique_ptr<nn::Sequential> scalable_resnet(const ResNetShape& shape) {
+  check_shapes(shape.blocks >= 1 && shape.width > 0 && shape.stem_stride >= 1 && shape.in_channels >= 1 &&
+                   shape.classes >= 1,
+               "models::scalable_resnet", "needs blocks, stem stride, channels and classes >= 1 and width > 0",
+               {shape.blocks, shape.stem_stride, shape.in_channels, shape.classes});
+  const auto w = [&](int64_t c) { return std::max<int64_t>(1, std::llround(double(c) * shape.width)); };
+  auto s = std::make_unique<nn::Sequential>();
+  s->add(nn::conv_bn(shape.in_channels, w(16), 3, shape.stem_stride, true));
+  int64_t in = w(16);
+  for (int stage = 0; stage < 3; ++stage) {
+    const int64_t out = w(int64_t(16) << stage);
+    for (int64_t b = 0; b < shape.blocks; ++b) {
+      s->emplace<nn::BasicBlock>(in, out, out, stage > 0 && b == 0 ? 2 : 1);
+      in = out;
+    }
+  }
+  add_head(*s, in, shape.classes);
+  return s;
+}
+
 /// Builds a zoo model by name.
 inline std::unique_ptr<nn::Sequential> make_model(const std::string& name, const ModelOptions& o = {}) {
   if (name == "ref-cnn") return ref_cnn(o);

@@ -1,0 +1,81 @@
+// Tests for hwaware/methods/smartscissor/accuracy_model.hpp and shrinkers.hpp: Eq. 3 fitted to
+// points of a known curve gives that curve back; Eq. 2 on known drops; the shrinkers meet their
+// MACs budgets, shrink only what they should, and refuse impossible or non-MACs budgets.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "hwaware/methods/smartscissor/accuracy_model.hpp"
+#include "hwaware/methods/smartscissor/shrinkers.hpp"
+
+using namespace hwaware;
+using namespace hwaware::smartscissor;
+
+TEST_CASE("Eq. 3 through the anchor recovers a known curve; noise shows in the RMSE") {
+  const double m0 = 4e7, a0 = 0.9, a = -0.2, b = 0.1;
+  const auto truth = [&](double m) { const double x = m / m0 - 1; return a * x * x + b * x + a0; };
+  std::vector<AccuracyPoint> pts;
+  for (double f : {0.25, 0.5, 0.75}) pts.push_back({f * m0, truth(f * m0)});
+  const AccuracyCurve c = fit_accuracy_curve(m0, a0, pts);
+  CHECK(c.a == doctest::Approx(a).epsilon(1e-9));
+  CHECK(c.b == doctest::Approx(b).epsilon(1e-9));
+  CHECK(c.rmse < 1e-12);
+  CHECK(c.accuracy(m0) == doctest::Approx(a0));
+  CHECK(c.drop(0.5 * m0) == doctest::Approx(a0 - truth(0.5 * m0)));
+
+  pts[1].accuracy += 0.01;  // one noisy training
+  const AccuracyCurve noisy = fit_accuracy_curve(m0, a0, pts);
+  CHECK(noisy.rmse > 1e-3);
+  CHECK(noisy.rmse < 0.01);
+
+  CHECK_THROWS_AS(fit_accuracy_curve(m0, a0, {{0.5 * m0, 0.8}}), Error);            // one point
+  CHECK_THROWS_AS(fit_accuracy_curve(m0, a0, {{0.5 * m0, 0.8}, {0.5 * m0, 0.8}}), Error);  // same MACs
+  CHECK_THROWS_AS(fit_accuracy_curve(0, a0, pts), Error);
+}
+
+TEST_CASE("Eq. 2: coefficients are the geometric mean of the drops over each drop") {
+  // Linear curves with drops 0.01, 0.04, 0.16 at half the MACs: geometric mean 0.04.
+  const auto linear = [](double drop_at_half) { return AccuracyCurve{0, 2 * drop_at_half, 1.0, 0.9, 0}; };
+  const std::array<AccuracyCurve, 3> curves{linear(0.01), linear(0.04), linear(0.16)};
+  const auto c = compound_coefficients(curves, 0.5);
+  CHECK(c[0] == doctest::Approx(4.0));
+  CHECK(c[1] == doctest::Approx(1.0));
+  CHECK(c[2] == doctest::Approx(0.25));
+  // A dimension that gains accuracy when shrunk is floored, not divided by a negative drop.
+  const std::array<AccuracyCurve, 3> gain{AccuracyCurve{0, -0.02, 1.0, 0.9, 0}, linear(0.04), linear(0.16)};
+  const auto g = compound_coefficients(gain, 0.5, 1e-3);
+  CHECK(g[0] > g[1]);
+  CHECK(std::isfinite(g[0]));
+}
+
+TEST_CASE("the shrinkers meet a MACs budget and shrink what they should") {
+  const ScalableFamily family = resnet_family({.blocks = 3, .width = 0.5}, 32);
+  const double full = EfficientNetRule::macs(family, Scaling{});
+  const Budget half = Budget::mac_count(0.45 * full);
+
+  SingleDimension res{Dimension::resolution};
+  const Scaling r = res.choose(family, half);
+  CHECK(r.depth == 1.0);
+  CHECK(r.width == 1.0);
+  CHECK(r.resolution < 1.0);
+  const double rm = EfficientNetRule::macs(family, r);
+  CHECK(rm <= half.value);
+  CHECK(rm > 0.35 * full);  // the largest resolution that fits, not any
+
+  SingleDimension width{Dimension::width};
+  const Scaling w = width.choose(family, half);
+  CHECK(w.width < 1.0);
+  CHECK(EfficientNetRule::macs(family, w) <= half.value);
+
+  // Depth costs little accuracy, resolution much: compound shrinking takes most from depth.
+  const auto linear = [&](double drop_at_half) { return AccuracyCurve{0, 2 * drop_at_half, full, 0.9, 0}; };
+  CompoundShrinking compound{{linear(0.005), linear(0.03), linear(0.12)}};
+  const Scaling c = compound.choose(family, half);
+  CHECK(EfficientNetRule::macs(family, c) <= half.value);
+  CHECK(c.depth < c.resolution);
+  CHECK(c.resolution > 0.9);
+
+  CHECK(compound.choose(family, Budget::mac_count(2 * full)).depth == 1.0);
+  CHECK_THROWS_AS(res.choose(family, Budget::mac_count(10)), InfeasibleBudget);
+  CHECK_THROWS_WITH_AS(compound.choose(family, Budget::latency(1.0)), doctest::Contains("MACs budget"), Error);
+}
