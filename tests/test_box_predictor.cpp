@@ -27,7 +27,7 @@ Tensor squares(int64_t n, std::vector<Box>& boxes) {
 
 TEST_CASE("the box predictor learns where the object is") {
   nn::manual_seed(11);
-  const BoxPredictorShape shape{.side = 16, .widths = {8, 8, 16}, .hidden = 32};
+  const BoxPredictorShape shape{.side = 16, .widths = {8, 8, 16}, .first_stage_stride = 1, .hidden = 32};
   auto net = make_box_predictor(shape);
   std::vector<Box> truth;
   const Tensor images = squares(192, truth);

@@ -6,6 +6,7 @@
 #include "hwaware/data/cluttered.hpp"
 #include "hwaware/data/image_ops.hpp"
 #include "hwaware/methods/common/compound_scaling.hpp"
+#include "hwaware/methods/common/training.hpp"
 #include "hwaware/methods/smartscissor/accuracy_model.hpp"
 #include "hwaware/methods/smartscissor/box_predictor.hpp"
 #include "hwaware/methods/smartscissor/gradcam.hpp"

@@ -27,7 +27,8 @@ namespace hwaware::smartscissor {
 /// The box predictor's shape: the side it reads images at and its stage widths.
 struct BoxPredictorShape {
   int64_t side = 32;                            ///< input side (images are resized to it)
-  std::vector<int64_t> widths{8, 16, 16, 32};   ///< one residual block per stage, stride 2 after the first
+  std::vector<int64_t> widths{8, 16, 16, 32};   ///< one residual block per stage
+  int64_t first_stage_stride = 2;               ///< later stages always halve; 2 here keeps MACs ~2% of a ResNet-20
   int64_t hidden = 64;                          ///< the head's hidden layer
   int64_t in_channels = 1;
 };
@@ -62,13 +63,14 @@ inline Tensor dynamic_crop(const Tensor& images, const std::vector<Box>& boxes, 
 // Implementation
 
 inline std::unique_ptr<nn::Sequential> make_box_predictor(const BoxPredictorShape& shape) {
-  check_shapes(shape.side >= 8 && !shape.widths.empty() && shape.hidden >= 1, "make_box_predictor",
-               "needs a side >= 8, at least one stage and a hidden width >= 1", {shape.side, shape.hidden});
+  check_shapes(shape.side >= 8 && !shape.widths.empty() && shape.hidden >= 1 && shape.first_stage_stride >= 1,
+               "make_box_predictor", "needs a side >= 8, at least one stage, a hidden width and a stride >= 1",
+               {shape.side, shape.hidden, shape.first_stage_stride});
   auto net = std::make_unique<nn::Sequential>();
   net->add(nn::conv_bn(shape.in_channels, shape.widths[0], 3, 2, true));
   int64_t in = shape.widths[0];
   for (size_t s = 0; s < shape.widths.size(); ++s) {
-    net->emplace<nn::BasicBlock>(in, shape.widths[s], shape.widths[s], s == 0 ? 1 : 2);
+    net->emplace<nn::BasicBlock>(in, shape.widths[s], shape.widths[s], s == 0 ? shape.first_stage_stride : 2);
     in = shape.widths[s];
   }
   net->emplace<nn::GlobalAvgPool>();

@@ -1,0 +1,183 @@
+// SmartScissor's cropping half on Cluttered Fashion-MNIST: train the base classifier on the full
+// canvas, measure Grad-CAM boxes against the ground truth at each threshold t, train the box
+// predictor on Grad-CAM boxes, then compare dynamic image cropping (DIC) with resizing the whole
+// canvas, both feeding the same classifier at the same lower resolution. Stages are saved in
+// --out-dir and skipped when a rerun finds them.
+//   ./build/examples/smartscissor_cluttered --train 20000 --test 5000 --epochs 6 --out-dir ss-run --json
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <hwaware/smartscissor.hpp>
+#include <hwaware/train/checkpoint.hpp>
+#include <hwaware/train/trainer.hpp>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+using namespace hwaware;
+using namespace hwaware::smartscissor;
+namespace fs = std::filesystem;
+
+namespace {
+
+struct Args {
+  int64_t train = 20000, test = 5000, canvas = 64, box_side = 32;
+  int epochs = 6, box_epochs = 10, threads = 2;
+  double width = 0.5, resolution = 0.5, t = 0.5;
+  uint64_t seed = 1;
+  std::string out_dir = "smartscissor-run";
+  bool json = false, quiet = false;
+};
+
+/// Refuses bad arguments before any work (paths writable, numbers in range).
+void validate(const Args& a) {
+  const auto bad = [](const std::string& what) { throw Error("smartscissor_cluttered: " + what); };
+  if (a.train < 100 || a.test < 100) bad("--train and --test need at least 100 images each");
+  if (a.canvas < 34) bad("--canvas must be at least 34 (the largest item is 28 × 1.2)");
+  if (a.epochs < 1 || a.box_epochs < 1) bad("--epochs and --box-epochs must be >= 1");
+  if (!(a.width > 0 && a.width <= 4)) bad("--width must be in (0, 4]");
+  if (!(a.resolution > 0 && a.resolution <= 1)) bad("--resolution must be in (0, 1]");
+  if (!(a.t >= 0 && a.t <= 1)) bad("--t must be in [0, 1]");
+  if (a.box_side < 8 || a.box_side > a.canvas) bad("--box-side must be in [8, canvas]");
+  std::error_code ec;
+  fs::create_directories(a.out_dir, ec);
+  const fs::path probe = fs::path(a.out_dir) / ".write-test";
+  if (!std::ofstream(probe)) bad("cannot write in --out-dir '" + a.out_dir + "'");
+  fs::remove(probe, ec);
+}
+
+void save_model(const fs::path& path, nn::Module& m) {
+  Checkpoint c;
+  for (auto& [name, v] : m.parameters()) c.tensors.emplace_back(name, v->value());
+  for (auto& [name, t] : m.buffers()) c.tensors.emplace_back(name, *t);
+  save_checkpoint(path.string(), c);
+}
+
+bool load_model(const fs::path& path, nn::Module& m) {
+  if (!fs::exists(path)) return false;
+  std::vector<std::pair<std::string, Tensor*>> targets;
+  for (auto& [name, v] : m.parameters()) targets.emplace_back(name, &v->value());
+  for (auto& [name, t] : m.buffers()) targets.emplace_back(name, t);
+  restore_into(load_checkpoint(path.string()), targets);
+  return true;
+}
+
+/// Trains (or reloads) a classifier of the family on `train`; returns its test accuracy.
+double classifier(const Args& a, const fs::path& file, models::ResNetShape shape, const Dataset& train,
+                  const Dataset& test, std::unique_ptr<nn::Sequential>& net) {
+  nn::manual_seed(a.seed);
+  net = models::scalable_resnet(shape);
+  if (!load_model(file, *net)) {
+    TrainingOptions o;
+    o.seed = a.seed;
+    o.progress = !a.quiet;
+    o.input_chw = {1, train.images.dim(2), train.images.dim(3)};
+    const double s = train_epochs(*net, o, train, a.epochs, o.lr);
+    std::cerr << file.filename().string() << ": trained " << a.epochs << " epochs in " << s << " s\n";
+    save_model(file, *net);
+  }
+  return train::evaluate(*net, test).accuracy;
+}
+
+Dataset with_images(const Dataset& d, Tensor images) { return Dataset{std::move(images), d.labels}; }
+
+double mean_iou(const std::vector<Box>& a, const std::vector<Box>& b) {
+  double s = 0;
+  for (size_t i = 0; i < a.size(); ++i) s += iou(a[i], b[i]);
+  return s / double(a.size());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"SmartScissor's dynamic image cropping on Cluttered Fashion-MNIST"};
+  Args a;
+  app.add_option("--train", a.train, "training images")->capture_default_str();
+  app.add_option("--test", a.test, "test images")->capture_default_str();
+  app.add_option("--canvas", a.canvas, "canvas side")->capture_default_str();
+  app.add_option("--epochs", a.epochs, "epochs of every classifier")->capture_default_str();
+  app.add_option("--box-epochs", a.box_epochs, "epochs of the box predictor")->capture_default_str();
+  app.add_option("--box-side", a.box_side, "side the box predictor reads images at")->capture_default_str();
+  app.add_option("--width", a.width, "width multiplier of the ResNet-20 classifier")->capture_default_str();
+  app.add_option("--resolution", a.resolution, "classifier resolution for DIC vs resize-only")->capture_default_str();
+  app.add_option("--t", a.t, "Grad-CAM threshold of the boxes the box predictor learns")->capture_default_str();
+  app.add_option("--seed", a.seed)->capture_default_str();
+  app.add_option("--threads", a.threads)->capture_default_str();
+  app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();
+  app.add_flag("--json", a.json, "print one JSON line at the end");
+  app.add_flag("--quiet", a.quiet, "no progress bars");
+  CLI11_PARSE(app, argc, argv);
+  try {
+    validate(a);
+    onednn::set_num_threads(a.threads);
+    const fs::path dir(a.out_dir);
+    ClutteredOptions co;
+    co.canvas = a.canvas;
+    co.seed = a.seed;
+    const ClutteredFashionMnist data = load_cluttered_fashion_mnist(co, a.train, a.test);
+    const Dataset& train = data.train.data;
+    const Dataset& test = data.test.data;
+    const models::ResNetShape base_shape{.blocks = 3, .width = a.width};
+
+    // 1. the base classifier on the full canvas
+    std::unique_ptr<nn::Sequential> base;
+    const double base_acc = classifier(a, dir / "base.ckpt", base_shape, train, test, base);
+    const int64_t base_macs = nn::total_macs(base->describe({1, a.canvas, a.canvas}));
+    std::cerr << "base ResNet-20 x" << a.width << " at " << a.canvas << "px: " << base_macs / 1e6
+              << " MMACs, test accuracy " << base_acc << "\n";
+
+    // 2. Grad-CAM boxes against the ground truth (test set), per threshold
+    nlohmann::json cam_iou;
+    for (double t : {0.0, 0.25, 0.5, 0.75}) {
+      cam_iou[std::to_string(t).substr(0, 4)] = mean_iou(gradcam_boxes(*base, test, t), data.test.boxes);
+      std::cerr << "Grad-CAM t = " << t << ": mean IoU " << cam_iou[std::to_string(t).substr(0, 4)] << "\n";
+    }
+
+    // 3. the box predictor, trained on Grad-CAM boxes of the training set
+    const BoxPredictorShape box_shape{.side = a.box_side};
+    nn::manual_seed(a.seed);
+    auto box_net = make_box_predictor(box_shape);
+    const std::vector<Box> train_cam = gradcam_boxes(*base, train, a.t);
+    if (!load_model(dir / "box.ckpt", *box_net)) {
+      const auto loss = train_box_predictor(*box_net, box_shape, train.images, train_cam,
+                                            {.epochs = a.box_epochs, .seed = a.seed});
+      std::cerr << "box predictor loss " << loss.front() << " -> " << loss.back() << "\n";
+      save_model(dir / "box.ckpt", *box_net);
+    }
+    const std::vector<Box> test_pred = predict_boxes(*box_net, box_shape, test.images);
+    const double box_iou = mean_iou(test_pred, data.test.boxes);
+    const int64_t box_macs = nn::total_macs(box_net->describe({1, a.box_side, a.box_side}));
+
+    // 4. DIC vs resize-only at the same classifier resolution
+    const int64_t side = std::max<int64_t>(8, std::llround(a.resolution * double(a.canvas)));
+    std::unique_ptr<nn::Sequential> small_resize, small_dic;
+    const double resize_acc = classifier(a, dir / ("resize-" + std::to_string(side) + ".ckpt"), base_shape,
+                                         with_images(train, resize_batch(train.images, side, side)),
+                                         with_images(test, resize_batch(test.images, side, side)), small_resize);
+    const double dic_acc = classifier(a, dir / ("dic-" + std::to_string(side) + ".ckpt"), base_shape,
+                                      with_images(train, dynamic_crop(train.images, train_cam, side)),
+                                      with_images(test, dynamic_crop(test.images, test_pred, side)), small_dic);
+    const int64_t small_macs = nn::total_macs(small_resize->describe({1, side, side}));
+
+    std::printf("\n| network | input | MMACs | of base | test accuracy |\n|---|---|---|---|---|\n");
+    std::printf("| base | %lld px canvas | %.2f | 100%% | %.4f |\n", (long long)a.canvas, base_macs / 1e6, base_acc);
+    std::printf("| resize-only | %lld px | %.2f | %.1f%% | %.4f |\n", (long long)side, small_macs / 1e6,
+                100.0 * double(small_macs) / double(base_macs), resize_acc);
+    std::printf("| DIC (box predictor + crop) | %lld px | %.2f | %.1f%% | %.4f |\n", (long long)side,
+                (small_macs + box_macs) / 1e6, 100.0 * double(small_macs + box_macs) / double(base_macs), dic_acc);
+    std::printf("box predictor: %.3f MMACs (%.2f%% of base), %lld params, mean IoU with the truth %.3f\n",
+                box_macs / 1e6, 100.0 * double(box_macs) / double(base_macs), (long long)box_net->parameter_count(),
+                box_iou);
+    std::printf("Grad-CAM mean IoU with the truth by threshold t: %s\n", cam_iou.dump().c_str());
+    nlohmann::json j{{"canvas", a.canvas}, {"train", a.train}, {"test", a.test}, {"epochs", a.epochs},
+                     {"width", a.width}, {"base_accuracy", base_acc}, {"base_macs", base_macs},
+                     {"gradcam_iou", cam_iou}, {"box_iou", box_iou}, {"box_macs", box_macs},
+                     {"box_params", box_net->parameter_count()}, {"resolution", side},
+                     {"resize_only_accuracy", resize_acc}, {"dic_accuracy", dic_acc},
+                     {"classifier_macs", small_macs}};
+    if (a.json) std::cout << j.dump() << "\n";
+    return 0;
+  } catch (const std::exception& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 1;
+  }
+}
