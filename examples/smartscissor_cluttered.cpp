@@ -11,7 +11,9 @@
 #include <hwaware/train/checkpoint.hpp>
 #include <hwaware/train/trainer.hpp>
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 
 using namespace hwaware;
 using namespace hwaware::smartscissor;
@@ -25,6 +27,7 @@ struct Args {
   double width = 0.5, resolution = 0.5, t = 0.5;
   uint64_t seed = 1;
   std::string out_dir = "smartscissor-run";
+  std::vector<double> budgets;  // fractions of the base network's MACs (box predictor included)
   bool json = false, quiet = false;
 };
 
@@ -38,6 +41,8 @@ void validate(const Args& a) {
   if (!(a.resolution > 0 && a.resolution <= 1)) bad("--resolution must be in (0, 1]");
   if (!(a.t >= 0 && a.t <= 1)) bad("--t must be in [0, 1]");
   if (a.box_side < 8 || a.box_side > a.canvas) bad("--box-side must be in [8, canvas]");
+  for (double b : a.budgets)
+    if (!(b > 0 && b < 1)) bad("--budgets are fractions of the base network's MACs in (0, 1) (got " + std::to_string(b) + ")");
   std::error_code ec;
   fs::create_directories(a.out_dir, ec);
   const fs::path probe = fs::path(a.out_dir) / ".write-test";
@@ -86,6 +91,111 @@ double mean_iou(const std::vector<Box>& a, const std::vector<Box>& b) {
   return s / double(a.size());
 }
 
+/// What the budget stage needs from the stages before it.
+struct Pipeline {
+  const Args& a;
+  const Dataset& train;
+  const Dataset& test;
+  std::vector<Box> train_boxes, test_boxes;  // Grad-CAM boxes (train), predicted boxes (test)
+  int64_t box_macs = 0, base_macs = 0;
+  ScalableFamily family;
+  std::map<std::string, std::pair<Dataset, Dataset>> inputs;  // by "dic-<side>" / "resize-<side>"
+
+  const std::pair<Dataset, Dataset>& data(bool dic, int64_t side) {
+    const std::string key = (dic ? "dic-" : "resize-") + std::to_string(side);
+    auto it = inputs.find(key);
+    if (it != inputs.end()) return it->second;
+    auto make = [&](const Dataset& d, const std::vector<Box>& boxes) {
+      return with_images(d, dic ? dynamic_crop(d.images, boxes, side) : resize_batch(d.images, side, side));
+    };
+    return inputs.emplace(key, std::make_pair(make(train, train_boxes), make(test, test_boxes))).first->second;
+  }
+  int64_t side_of(const Scaling& s) const { return family.chw_at(s.resolution)[1]; }
+  int64_t macs_of(const Scaling& s) const { return int64_t(EfficientNetRule::macs(family, s)); }
+
+  /// Trains (or reloads) the network of a scaling on DIC or resized inputs; returns its test accuracy.
+  double accuracy(const std::string& name, const Scaling& s, bool dic) {
+    const int64_t side = side_of(s);
+    const auto& [tr, te] = data(dic, side);
+    nn::manual_seed(a.seed);
+    auto net = family.make(s);
+    const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
+    if (!load_model(file, *net)) {
+      TrainingOptions o;
+      o.seed = a.seed;
+      o.progress = !a.quiet;
+      o.input_chw = {1, side, side};
+      const double secs = train_epochs(*net, o, tr, a.epochs, o.lr);
+      std::cerr << name << ": trained " << a.epochs << " epochs in " << secs << " s\n";
+      save_model(file, *net);
+    }
+    return train::evaluate(*net, te).accuracy;
+  }
+};
+
+/// Eq. 3 for each dimension from networks shrunk along it alone to 70/45/30% of the classifier's
+/// MACs, on DIC inputs (one training each; a depth that cannot shrink that far is left out).
+std::array<AccuracyCurve, 3> fit_curves(Pipeline& p, double a0, nlohmann::json& report) {
+  std::array<AccuracyCurve, 3> curves;
+  const double m0 = double(p.base_macs);
+  for (size_t d = 0; d < 3; ++d) {
+    std::vector<AccuracyPoint> pts;
+    std::set<int64_t> seen;
+    for (double f : {0.7, 0.45, 0.3}) {
+      Scaling s;
+      try {
+        s = SingleDimension{kDimensions[d]}.choose(p.family, Budget::mac_count(f * m0));
+      } catch (const InfeasibleBudget&) {
+        continue;
+      }
+      const int64_t macs = p.macs_of(s);
+      if (!seen.insert(macs).second) continue;
+      const std::string name = std::string("fit-") + dimension_name(kDimensions[d]) + "-" + std::to_string(macs);
+      pts.push_back({double(macs), p.accuracy(name, s, true)});
+      report["fit_points"][dimension_name(kDimensions[d])].push_back({{"macs", macs}, {"accuracy", pts.back().accuracy}});
+    }
+    curves[d] = fit_accuracy_curve(m0, a0, pts);
+    std::cerr << "accuracy model, " << dimension_name(kDimensions[d]) << ": a " << curves[d].a << ", b "
+              << curves[d].b << ", fit RMSE " << curves[d].rmse << " (" << pts.size() << " points)\n";
+  }
+  return curves;
+}
+
+/// One row per (budget, policy): DIC + compound shrinking, DIC + each single dimension, DIC +
+/// EfficientNet's rule, and resize-only (no DIC: the whole canvas at the resolution that fits).
+nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curves) {
+  nlohmann::json rows = nlohmann::json::array();
+  for (double f : p.a.budgets) {
+    const double total = f * double(p.base_macs);
+    const Budget with_box = Budget::mac_count(total - double(p.box_macs)), alone = Budget::mac_count(total);
+    auto row = [&](const std::string& policy, auto&& shrinker, bool dic) {
+      nlohmann::json r{{"budget", f}, {"policy", policy}};
+      try {
+        const Scaling s = shrinker.choose(p.family, dic ? with_box : alone);
+        const std::string name = policy + "-" + std::to_string(int(f * 100));
+        const int64_t macs = p.macs_of(s) + (dic ? p.box_macs : 0);
+        r.update({{"depth", s.depth}, {"width", s.width}, {"resolution", p.side_of(s)}, {"macs", macs},
+                  {"macs_fraction", double(macs) / double(p.base_macs)}, {"test_accuracy", p.accuracy(name, s, dic)}});
+        if (dic && policy != "dic+compound") {
+          const size_t d = policy == "dic+depth" ? 0 : policy == "dic+width" ? 1 : 2;
+          if (policy != "dic+efficientnet") r["model_accuracy"] = curves[d].accuracy(double(p.macs_of(s)));
+        }
+      } catch (const InfeasibleBudget& e) {
+        r["infeasible"] = e.what();
+      }
+      std::cerr << r.dump() << "\n";
+      rows.push_back(r);
+    };
+    row("dic+compound", CompoundShrinking{curves}, true);
+    row("dic+depth", SingleDimension{Dimension::depth}, true);
+    row("dic+width", SingleDimension{Dimension::width}, true);
+    row("dic+resolution", SingleDimension{Dimension::resolution}, true);
+    row("dic+efficientnet", EfficientNetRule{}, true);
+    row("resize-only", SingleDimension{Dimension::resolution}, false);
+  }
+  return rows;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,6 +213,8 @@ int main(int argc, char** argv) {
   app.add_option("--seed", a.seed)->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();
   app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();
+  app.add_option("--budgets", a.budgets, "MACs budgets as fractions of the base network, e.g. 0.7,0.45,0.3")
+      ->delimiter(',');
   app.add_flag("--json", a.json, "print one JSON line at the end");
   app.add_flag("--quiet", a.quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
@@ -174,6 +286,16 @@ int main(int argc, char** argv) {
                      {"box_params", box_net->parameter_count()}, {"resolution", side},
                      {"resize_only_accuracy", resize_acc}, {"dic_accuracy", dic_acc},
                      {"classifier_macs", small_macs}};
+    if (!a.budgets.empty()) {
+      // 5. the accuracy model on DIC inputs, then every Shrinker policy at each budget
+      Pipeline p{a, train, test, train_cam, test_pred, box_macs, base_macs, resnet_family(base_shape, a.canvas), {}};
+      const double a0 = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops
+      nlohmann::json fits;
+      const auto curves = fit_curves(p, a0, fits);
+      j["accuracy_model"] = fits;
+      for (size_t d = 0; d < 3; ++d) j["estimator_rmse"][dimension_name(kDimensions[d])] = curves[d].rmse;
+      j["rows"] = budget_rows(p, curves);
+    }
     if (a.json) std::cout << j.dump() << "\n";
     return 0;
   } catch (const std::exception& e) {
