@@ -55,9 +55,10 @@ Checkpoint sample_checkpoint() {
   return c;
 }
 
+/// Bitwise equality of the values (f32 or i32) in any layout.
 bool same_values(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.to_plain().data(), b.to_plain().data(), static_cast<size_t>(a.numel()) * 4) == 0;
+         std::memcmp(a.to_plain().raw_data(), b.to_plain().raw_data(), static_cast<size_t>(a.numel()) * 4) == 0;
 }
 
 template <class E, class F>

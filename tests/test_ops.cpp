@@ -29,7 +29,7 @@ TEST_CASE("conv2d gradients: stride, padding, dilation, groups, bias") {
       std::vector<Tensor> in{random_tensor(c.x, 1), random_tensor(c.w, 2)};
       if (c.bias) in.push_back(random_tensor({c.w[0]}, 3));
       check_gradients([&](std::vector<Variable>& v) {
-        return ops::conv2d(v[0], v[1], c.bias ? &v[2] : nullptr, c.p);
+        return ops::conv2d(v[0], v[1], c.bias ? std::optional(v[2]) : std::nullopt, c.p);
       }, in);
     }
 }
@@ -88,9 +88,9 @@ TEST_CASE("linear, flatten, global average pool, add, mul, concat gradients") {
     const std::string backend = name_of(kind);
     CAPTURE(backend);
     BackendGuard g(kind);
-    check_gradients([](std::vector<Variable>& v) { return ops::linear(v[0], v[1], &v[2]); },
+    check_gradients([](std::vector<Variable>& v) { return ops::linear(v[0], v[1], v[2]); },
                     {random_tensor({4, 7}, 1), random_tensor({3, 7}, 2), random_tensor({3}, 3)});
-    check_gradients([](std::vector<Variable>& v) { return ops::linear(ops::flatten(v[0]), v[1], nullptr); },
+    check_gradients([](std::vector<Variable>& v) { return ops::linear(ops::flatten(v[0]), v[1], std::nullopt); },
                     {random_tensor({2, 3, 2, 2}, 4), random_tensor({5, 12}, 5)});
     check_gradients([](std::vector<Variable>& v) { return ops::global_avg_pool(v[0]); }, {random_tensor({2, 20, 3, 3}, 6)});
     check_gradients([](std::vector<Variable>& v) { return ops::add(v[0], ops::mul(v[0], v[1])); },
@@ -104,7 +104,7 @@ TEST_CASE("ops on oneDNN's blocked layout: gradients through conv -> add -> pool
   BackendGuard g(BackendKind::onednn);
   Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
   check_gradients([&](std::vector<Variable>& v) {
-    Variable a = ops::conv2d(v[0], v[1], nullptr, p);  // 20 channels: blocked, padded to 32
+    Variable a = ops::conv2d(v[0], v[1], std::nullopt, p);  // 20 channels: blocked, padded to 32
     Variable b = ops::add(a, ops::mul(a, a));
     Variable c = ops::concat({b, a});
     return ops::global_avg_pool(ops::pool2d(c, {PoolKind::avg, 2, 2, 2, 2, 0, 0}));
@@ -126,7 +126,7 @@ TEST_CASE("cross entropy with label smoothing: gradient and value") {
 TEST_CASE("errors name the op and the shapes") {
   Variable x(Tensor::zeros({1, 3, 8, 8})), w(Tensor::zeros({4, 2, 3, 3}));
   try {
-    ops::conv2d(x, w, nullptr, {});
+    ops::conv2d(x, w, std::nullopt, {});
     FAIL("expected a ShapeError");
   } catch (const ShapeError& e) {
     const std::string m = e.what();
@@ -140,7 +140,7 @@ TEST_CASE("errors name the op and the shapes") {
 TEST_CASE("a second backward through an already used graph is refused, not silently partial") {
   Variable w(Tensor::full({1, 4}, 0.5f), true);
   Variable x(hwtest::random_tensor({2, 4}, 3));
-  Variable h = ops::linear(x, w, nullptr);
+  Variable h = ops::linear(x, w, std::nullopt);
   Variable loss1 = ops::cross_entropy(ops::relu(h), Tensor::zeros({2}, Layout::plain, DType::i32)).loss;
   loss1.backward();
   CHECK(w.grad().defined());
@@ -178,13 +178,13 @@ TEST_CASE("external_scalar: gradient of an outside function, alone and composed 
   labels.idata()[0] = 1, labels.idata()[1] = 0, labels.idata()[2] = 3;
   const Variable lambda(Tensor::full({1}, 0.3f));
   auto loss = [&](std::vector<Variable>& v) {
-    Variable ce = ops::cross_entropy(ops::linear(v[0], v[1], nullptr), labels).loss;
+    Variable ce = ops::cross_entropy(ops::linear(v[0], v[1], std::nullopt), labels).loss;
     return ops::add(ce, ops::mul(ops::external_scalar(v[1], external_quadratic), lambda));
   };
   check_gradients(loss, {random_tensor({3, 5}, 34), random_tensor({4, 5}, 35)}, 1e-2, 1e-2);
   std::vector<Variable> v{Variable(random_tensor({3, 5}, 34)), Variable(random_tensor({4, 5}, 35))};
   Tensor unused = Tensor::zeros({4, 5});
-  const double want = ops::cross_entropy(ops::linear(v[0], v[1], nullptr), labels).loss.value().data()[0] +
+  const double want = ops::cross_entropy(ops::linear(v[0], v[1], std::nullopt), labels).loss.value().data()[0] +
                       0.3 * external_quadratic(v[1].value(), unused);
   CHECK(loss(v).value().data()[0] == doctest::Approx(want).epsilon(1e-5));
 }
@@ -192,7 +192,7 @@ TEST_CASE("external_scalar: gradient of an outside function, alone and composed 
 TEST_CASE("external_scalar on a blocked oneDNN activation: f sees plain values, the gradient returns blocked") {
   BackendGuard g(BackendKind::onednn);
   check_gradients([](std::vector<Variable>& v) {
-    Variable a = ops::conv2d(v[0], v[1], nullptr, {1, 1, 1, 1, 1, 1, 1});  // 20 channels: blocked
+    Variable a = ops::conv2d(v[0], v[1], std::nullopt, {1, 1, 1, 1, 1, 1, 1});  // 20 channels: blocked
     return ops::external_scalar(a, [](const Tensor& x, Tensor& grad) {
       CHECK(x.layout() == Layout::plain);
       double f = 0;

@@ -1,8 +1,12 @@
 #pragma once
 // Differentiable ops: each runs its forward kernel on the current backend and records a backward
 // closure that captures only the tensors its backward kernel reads, and the backend it ran on.
+// Weights and parameters are read by their logical values: a conv weight in another layout is
+// converted to plain, batch-norm parameters must be [C] vectors (always plain).
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "hwaware/autograd/variable.hpp"
@@ -10,7 +14,16 @@
 
 namespace hwaware::ops {
 
-inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p) {
+namespace detail {
+/// An optional input as the pointer make_result takes: null when absent (or undefined).
+inline const Variable* optional_input(const std::optional<Variable>& v) { return v && v->defined() ? &*v : nullptr; }
+}  // namespace detail
+
+/// y = conv(x, w) + bias with x [N,C,H,W], w [O,C/groups,KH,KW], bias [O] or std::nullopt. The
+/// output is in the backend's layout (oneDNN: blocked16 or nhwc; read it through to_plain()).
+inline Variable conv2d(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in,
+                       const Conv2dParams& p) {
+  const Variable* bias = detail::optional_input(bias_in);
   const BackendId kind = current_backend();
   if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
     throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
@@ -19,10 +32,11 @@ inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bia
   const Tensor xin = dispatch([&](auto B) {
     return x.value().to_layout(B.conv2d_input_layout(x.value().dim(1), w.value().dim(0)));
   });
-  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(xin, w.value(), bias ? &bias->value() : nullptr, p); });
+  const Tensor wv = w.value().to_plain();  // a view when plain, as parameters are
+  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(xin, wv, bias ? &bias->value() : nullptr, p); });
   const Layout y_layout = y.layout();
   return make_result(std::move(y), {&x, &w, bias}, "conv2d",
-                     [xv = xin, wv = w.value(), has_bias = bias != nullptr, p, kind, y_layout](Node& self) {
+                     [xv = xin, wv, has_bias = bias != nullptr, p, kind, y_layout](Node& self) {
                        BackendGuard guard(kind);
                        // dy in the output's layout, once for both backward kernels
                        const Tensor dy = self.grad.to_layout(y_layout);
@@ -40,13 +54,14 @@ inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bia
 
 /// Inference only: conv2d(x) + residual, then a ReLU when p.post_relu, in one kernel call (a
 /// residual block's tail as a deployment runtime fuses it). Throws when gradients are wanted.
-inline Variable conv2d_add(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p,
-                           const Variable& residual) {
+inline Variable conv2d_add(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in,
+                           const Conv2dParams& p, const Variable& residual) {
+  const Variable* bias = detail::optional_input(bias_in);
   if (grad_enabled() && (x.requires_grad() || w.requires_grad() || residual.requires_grad()))
     throw Error("conv2d_add: the fused residual conv is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);
   return Variable(dispatch([&](auto B) {
-    return B.conv2d_forward_add(x.value(), w.value(), bias ? &bias->value() : nullptr, p, residual.value());
+    return B.conv2d_forward_add(x.value(), w.value().to_plain(), bias ? &bias->value() : nullptr, p, residual.value());
   }));
 }
 
@@ -62,6 +77,11 @@ struct BatchNormState {
 /// PyTorch does); otherwise it uses the running statistics.
 inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, BatchNormState st,
                             bool training, bool fuse_relu) {
+  const Shape c{x.value().rank() == 4 ? x.value().dim(1) : -1};
+  check_shapes(c[0] >= 0 && gamma.shape() == c && beta.shape() == c && st.running_mean->shape() == c &&
+                   st.running_var->shape() == c,
+               "batchnorm2d", "input must be [N,C,H,W]; gamma, beta and the running statistics [C]", x.shape(),
+               gamma.shape());
   const BackendId kind = current_backend();
   BatchNormForward f = dispatch([&](auto B) {
     return training ? B.batchnorm_forward_train(x.value(), gamma.value(), beta.value(), st.eps, fuse_relu)
@@ -135,8 +155,9 @@ inline Variable flatten(const Variable& x) {
   });
 }
 
-/// y = x·wᵀ + b with x [N,I], w [O,I].
-inline Variable linear(const Variable& x, const Variable& w, const Variable* bias) {
+/// y = x·wᵀ + b with x [N,I], w [O,I], bias [O] or std::nullopt.
+inline Variable linear(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in) {
+  const Variable* bias = detail::optional_input(bias_in);
   const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.linear_forward(x.value(), w.value(), bias ? &bias->value() : nullptr); });
   return make_result(std::move(y), {&x, &w, bias}, "linear",
@@ -236,3 +257,4 @@ inline LossResult cross_entropy(const Variable& logits, const Tensor& labels, fl
 }
 
 }  // namespace hwaware::ops
+
