@@ -187,6 +187,31 @@ inline Variable mul(const Variable& a, const Variable& b) {
                      });
 }
 
+/// x · s elementwise; the result has x's layout.
+inline Variable scale(const Variable& x, float s) {
+  return make_result(common::scale(x.value(), s), {&x}, "scale",
+                     [s](Node& self) { accumulate_input_grad(self, 0, common::scale(self.grad, s)); });
+}
+
+/// x + s elementwise; the result has x's layout.
+inline Variable add_scalar(const Variable& x, float s) {
+  return make_result(common::add_scalar(x.value(), s), {&x}, "add_scalar",
+                     [](Node& self) { accumulate_input_grad(self, 0, self.grad); });
+}
+
+/// Rows [begin, end) of x along dimension 0 (a part of a batch), plain; the gradient flows back
+/// into those rows of x only. Throws ShapeError when the range is not inside [0, x.dim(0)].
+inline Variable slice0(const Variable& x, int64_t begin, int64_t end) {
+  check_shapes(x.value().rank() >= 1, "slice0", "needs a tensor of rank 1 or more", x.shape());
+  Tensor y = x.value().to_plain().slice0(begin, end);
+  return make_result(std::move(y), {&x}, "slice0", [xs = x.shape(), begin, end](Node& self) {
+    Tensor dx = Tensor::zeros(xs);
+    const Tensor g = self.grad.to_plain();
+    std::copy_n(g.data(), g.numel(), dx.slice0(begin, end).data());
+    accumulate_input_grad(self, 0, std::move(dx));
+  });
+}
+
 /// Concatenation along channels.
 inline Variable concat(const std::vector<Variable>& xs) {
   std::vector<Tensor> values;
@@ -258,3 +283,12 @@ inline LossResult cross_entropy(const Variable& logits, const Tensor& labels, fl
 
 }  // namespace hwaware::ops
 
+namespace hwaware {
+
+/// x · s, s · x, x + s and x − s for a Variable x and a scalar s (ops::scale, ops::add_scalar).
+inline Variable operator*(const Variable& x, float s) { return ops::scale(x, s); }
+inline Variable operator*(float s, const Variable& x) { return ops::scale(x, s); }
+inline Variable operator+(const Variable& x, float s) { return ops::add_scalar(x, s); }
+inline Variable operator-(const Variable& x, float s) { return ops::add_scalar(x, -s); }
+
+}  // namespace hwaware

@@ -56,6 +56,22 @@ inline Tensor scale(const Tensor& x, float s) {
   return y;
 }
 
+/// x + s for a scalar s; the result has x's layout, and the channel padding of a blocked one
+/// stays zero (the next primitive reads it).
+inline Tensor add_scalar(const Tensor& x, float s) {
+  Tensor y = Tensor::empty(x.shape(), x.layout());
+  const float* px = x.raw_data();
+  float* py = y.raw_data();
+  const int64_t n = x.storage_elems();
+  for (int64_t i = 0; i < n; ++i) py[i] = px[i] + s;
+  if (x.layout() == Layout::blocked16 && x.dim(1) % kChannelBlock != 0) {
+    const int64_t C = x.dim(1), HW = x.dim(2) * x.dim(3), CB = padded_channels(C) / kChannelBlock;
+    for (int64_t i = 0; i < n; ++i)
+      if ((i / (HW * kChannelBlock)) % CB * kChannelBlock + i % kChannelBlock >= C) py[i] = 0.f;
+  }
+  return y;
+}
+
 /// [N,C,H,W] (either layout) → [N,C] plain: mean over H and W.
 inline Tensor global_avg_pool_forward(const Tensor& x) {
   check_shapes(x.rank() == 4, "global_avg_pool", "input must be [N,C,H,W]", x.shape());

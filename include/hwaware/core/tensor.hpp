@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -139,17 +140,20 @@ class Tensor {
     return t;
   }
   /// Plain f32 tensor holding `values` in row-major order; throws ShapeError on a count mismatch.
+  /// A braced list of numbers, integers included, makes an f32 tensor.
+  static Tensor from(const Shape& shape, std::initializer_list<float> values) {
+    return from(shape, std::vector<float>(values));
+  }
   static Tensor from(const Shape& shape, const std::vector<float>& values) {
-    check_shapes(numel_of(shape) == static_cast<int64_t>(values.size()), "Tensor::from",
-                 "value count does not match the shape", shape, {static_cast<int64_t>(values.size())});
+    check_value_count(shape, values.size());
     Tensor t = empty(shape);
     std::copy(values.begin(), values.end(), t.data());
     return t;
   }
-  /// Plain i32 tensor (class labels for cross_entropy) holding `values` in row-major order.
+  /// Plain i32 tensor holding `values` in row-major order, e.g. class labels for cross_entropy:
+  /// Tensor::from({3}, std::vector<int32_t>{2, 0, 1}). Throws ShapeError on a count mismatch.
   static Tensor from(const Shape& shape, const std::vector<int32_t>& values) {
-    check_shapes(numel_of(shape) == static_cast<int64_t>(values.size()), "Tensor::from",
-                 "value count does not match the shape", shape, {static_cast<int64_t>(values.size())});
+    check_value_count(shape, values.size());
     Tensor t = empty(shape, Layout::plain, DType::i32);
     std::copy(values.begin(), values.end(), t.idata());
     return t;
@@ -302,6 +306,11 @@ class Tensor {
   }
 
  private:
+  static void check_value_count(const Shape& shape, size_t count) {
+    check_shapes(numel_of(shape) == static_cast<int64_t>(count), "Tensor::from", "value count does not match the shape",
+                 shape, {static_cast<int64_t>(count)});
+  }
+
   [[noreturn]] void throw_unreadable(DType dtype, std::string_view reader) const {
     std::string msg = std::string(reader) + ": the tensor " + shape_str(shape_);
     if (layout_ != Layout::plain)
