@@ -173,7 +173,7 @@ TEST_CASE("conv reads a weight given in nhwc or blocked16 by its values, on both
   }
 }
 
-TEST_CASE("batch norm and linear refuse parameters they cannot read, with the op and the shapes") {
+TEST_CASE("batch norm, linear and biases refuse parameters they cannot read, with the op and the shapes") {
   const Tensor x = random_tensor({2, 4, 3, 3}, 1);
   for (auto kind : kBackends) {
     CAPTURE(name_of(kind));
@@ -197,5 +197,11 @@ TEST_CASE("batch norm and linear refuse parameters they cannot read, with the op
       CHECK(contains(e.what(), "linear"));
       CHECK(contains(e.what(), "[5, 36, 1, 1]"));
     }
+    // A bias that is not an [O] vector: refused by conv2d and linear alike.
+    const Variable b4(Tensor::zeros({1, 5, 1, 1}).to_layout(Layout::nhwc), true);
+    CHECK_THROWS_WITH_AS(ops::linear(ops::flatten(Variable(x)), Variable(random_tensor({5, 36}, 3)), b4),
+                         doctest::Contains("linear: bias must be [O]"), ShapeError);
+    CHECK_THROWS_WITH_AS(ops::conv2d(Variable(x), Variable(random_tensor({5, 4, 3, 3}, 4)), b4, kSame),
+                         doctest::Contains("conv2d: bias must be [O]"), ShapeError);
   }
 }

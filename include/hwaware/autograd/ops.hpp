@@ -17,6 +17,12 @@ namespace hwaware::ops {
 namespace detail {
 /// An optional input as the pointer make_result takes: null when absent (or undefined).
 inline const Variable* optional_input(const std::optional<Variable>& v) { return v && v->defined() ? &*v : nullptr; }
+
+/// Refuses a bias that is not an [O] vector for a weight [O, ...] (a vector is always plain).
+inline void check_bias(const Variable* bias, const Variable& w, const char* op) {
+  if (bias) check_shapes(bias->shape() == Shape{w.shape().at(0)}, op, "bias must be [O] for weight [O, ...]",
+                         bias->shape(), w.shape());
+}
 }  // namespace detail
 
 /// y = conv(x, w) + bias with x [N,C,H,W], w [O,C/groups,KH,KW], bias [O] or std::nullopt. The
@@ -28,6 +34,7 @@ inline Variable conv2d(const Variable& x, const Variable& w, const std::optional
   if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
     throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);  // names the op and both shapes before any conversion
+  detail::check_bias(bias, w, "conv2d");
   // The input in the layout the kernel reads, converted once: the backward reuses it.
   const Tensor xin = dispatch([&](auto B) {
     return x.value().to_layout(B.conv2d_input_layout(x.value().dim(1), w.value().dim(0)));
@@ -60,6 +67,7 @@ inline Variable conv2d_add(const Variable& x, const Variable& w, const std::opti
   if (grad_enabled() && (x.requires_grad() || w.requires_grad() || residual.requires_grad()))
     throw Error("conv2d_add: the fused residual conv is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);
+  detail::check_bias(bias, w, "conv2d_add");
   return Variable(dispatch([&](auto B) {
     return B.conv2d_forward_add(x.value(), w.value().to_plain(), bias ? &bias->value() : nullptr, p, residual.value());
   }));
@@ -158,6 +166,8 @@ inline Variable flatten(const Variable& x) {
 /// y = x·wᵀ + b with x [N,I], w [O,I], bias [O] or std::nullopt.
 inline Variable linear(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in) {
   const Variable* bias = detail::optional_input(bias_in);
+  check_shapes(w.value().rank() == 2, "linear", "weight must be [O,I]", w.shape(), x.shape());
+  detail::check_bias(bias, w, "linear");
   const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.linear_forward(x.value(), w.value(), bias ? &bias->value() : nullptr); });
   return make_result(std::move(y), {&x, &w, bias}, "linear",
