@@ -144,7 +144,7 @@ class HwawareConvStep {
         dy_(random_tensor(cs.y(), 3, Layout::blocked16)) {}
   void run() {
     w_.value().bump_version();
-    Variable y = ops::conv2d(x_, w_, nullptr, p_);
+    Variable y = ops::conv2d(x_, w_, std::nullopt, p_);
     y.backward(dy_);
     benchmark::DoNotOptimize(w_.grad().data());
     x_.zero_grad();

@@ -12,20 +12,16 @@
 #include <string>
 
 #include "hwaware/core/atomic_file.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace hwaware;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir()
-      : path(fs::temp_directory_path() / ("hwaware_test_atomic_" + std::to_string(::getpid()) + "_" +
-                                          std::to_string(std::random_device{}()))) {
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
+/// A fresh directory per test, removed at its end.
+struct TempDir : hwtest::TempDir {
+  TempDir() : hwtest::TempDir("test_atomic") {}
 };
 
 std::string read_text(const fs::path& p) {

@@ -21,7 +21,7 @@ const Pool2dParams kPool{PoolKind::max, 2, 2, 2, 2, 0, 0};
 
 /// What follows the intermediate `a` in the chain conv → a → relu → max pool → linear.
 Variable head(const Variable& a, const Variable& w2) {
-  return ops::linear(ops::flatten(ops::pool2d(ops::relu(a), kPool)), w2, nullptr);
+  return ops::linear(ops::flatten(ops::pool2d(ops::relu(a), kPool)), w2, std::nullopt);
 }
 
 /// Σ out · r, the scalar whose gradient the tests take.
@@ -55,7 +55,7 @@ struct Chain {
 Chain build_chain() {
   Chain c{Variable(random_tensor({2, 3, 6, 6}, 1), true), Variable(random_tensor({20, 3, 3, 3}, 2), true),
           Variable(random_tensor({5, 20 * 3 * 3}, 3), true), {}, {}};
-  c.a = ops::conv2d(c.x, c.w1, nullptr, kConv);  // 20 channels: blocked and padded on oneDNN
+  c.a = ops::conv2d(c.x, c.w1, std::nullopt, kConv);  // 20 channels: blocked and padded on oneDNN
   c.y = head(c.a, c.w2);
   return c;
 }
@@ -139,7 +139,7 @@ TEST_CASE("hooks and retain_grad leave every leaf gradient as it was") {
 
     // A second pass: the leaf hook sees that pass's gradient alone, the leaf holds the sum.
     const Tensor first = hooked.w1.grad().clone();
-    hooked.a = ops::conv2d(hooked.x, hooked.w1, nullptr, kConv);
+    hooked.a = ops::conv2d(hooked.x, hooked.w1, std::nullopt, kConv);
     hooked.y = head(hooked.a, hooked.w2);
     hooked.y.backward(r);
     CHECK(hwtest::closeness(w1_seen, first, 1e-6, 1e-6) <= 1.0);
@@ -153,7 +153,7 @@ TEST_CASE("a variable used twice: its hook and retained gradient get the sum of 
     CAPTURE(backend);
     BackendGuard g(kind);
     Variable x(random_tensor({3, 4}, 1), true), w(random_tensor({6, 4}, 2), true);
-    Variable a = ops::linear(x, w, nullptr);
+    Variable a = ops::linear(x, w, std::nullopt);
     a.retain_grad();
     std::vector<Tensor> seen;
     a.register_hook([&](const Tensor& grad) { seen.push_back(grad.clone()); });
@@ -197,7 +197,7 @@ TEST_CASE("a throwing hook propagates and leaves the leaves' earlier gradients i
   const Tensor first = c.w1.grad().clone();
   int w1_calls = 0;
   c.w1.register_hook([&](const Tensor&) { ++w1_calls; });  // its gradient is set aside for the pass
-  c.a = ops::conv2d(c.x, c.w1, nullptr, kConv);
+  c.a = ops::conv2d(c.x, c.w1, std::nullopt, kConv);
   c.y = head(c.a, c.w2);
   c.a.register_hook([](const Tensor&) { throw Error("hook failed"); });
   CHECK_THROWS_WITH_AS(c.y.backward(r), "hook failed", Error);

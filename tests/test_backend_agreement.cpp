@@ -20,15 +20,6 @@ namespace {
 
 const Layout kLayouts[] = {Layout::plain, Layout::blocked16, Layout::nhwc};
 
-const char* layout_name(Layout l) {
-  switch (l) {
-    case Layout::plain: return "plain";
-    case Layout::blocked16: return "blocked16";
-    case Layout::nhwc: return "nhwc";
-  }
-  return "?";
-}
-
 // Tolerance: relative 1e-4, absolute 1e-4·√K for a sum of K terms (fp32 rounding grows like √K
 // when the terms have random signs; both backends sum in a different order).
 constexpr double kRtol = 1e-4;
@@ -46,7 +37,7 @@ double padding_max_abs(const Tensor& t) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t i = 0; i < HW; ++i)
       for (int64_t j = C % kChannelBlock; j < kChannelBlock; ++j)
-        worst = std::max(worst, double(std::abs(t.data()[((n * CB + CB - 1) * HW + i) * kChannelBlock + j])));
+        worst = std::max(worst, double(std::abs(t.raw_data()[((n * CB + CB - 1) * HW + i) * kChannelBlock + j])));
   return worst;
 }
 
@@ -354,7 +345,7 @@ TEST_CASE("blocked outputs with C = 24 keep channels 24..31 of nChw16c zero, for
   const Tensor dy = random_tensor(xs, 52).to_layout(Layout::blocked16);
   REQUIRE(x.storage_elems() == 2 * 32 * 36);
   Tensor poked = x.clone();  // the check itself: a value in channel 24 (block 1, lane 8) is seen
-  poked.data()[((0 * 2 + 1) * 36 + 5) * kChannelBlock + 8] = 3.f;
+  poked.raw_data()[((0 * 2 + 1) * 36 + 5) * kChannelBlock + 8] = 3.f;
   REQUIRE(padding_max_abs(poked) == 3.0);
   REQUIRE(padding_max_abs(x) == 0.0);
   auto expect_zero_padding = [](const char* what, const Tensor& t) {

@@ -183,12 +183,12 @@ TEST_CASE("a registered backend serves the inference kernels: BN with running st
   const Conv2dParams p{1, 1, 1, 1, 1, 1, 1, true};
   {
     BackendGuard g(counting_backend());
-    got = ops::conv2d_add(Variable(x), w, nullptr, p, r).value();
+    got = ops::conv2d_add(Variable(x), w, std::nullopt, p, r).value();
   }
   CHECK(CountingReference::calls[k_conv_fwd_add] == 1);
   {
     BackendGuard g(BackendKind::reference);
-    want = ops::conv2d_add(Variable(x), w, nullptr, p, r).value();
+    want = ops::conv2d_add(Variable(x), w, std::nullopt, p, r).value();
   }
   check_equal("fused residual conv", got, want);
 }
@@ -204,21 +204,21 @@ TEST_CASE("guards nest and restore the previous backend, registered or built in"
     {
       BackendGuard inner(BackendKind::reference);
       CHECK(current_backend() == BackendKind::reference);
-      ops::linear(x, w, nullptr);
+      ops::linear(x, w, std::nullopt);
       CHECK(CountingReference::calls[k_linear_fwd] == 0);
       {
         BackendGuard innermost(counting);
-        ops::linear(x, w, nullptr);
+        ops::linear(x, w, std::nullopt);
         CHECK(CountingReference::calls[k_linear_fwd] == 1);
       }
       CHECK(current_backend() == BackendKind::reference);
     }
     CHECK(current_backend() == counting);
-    ops::linear(x, w, nullptr);
+    ops::linear(x, w, std::nullopt);
     CHECK(CountingReference::calls[k_linear_fwd] == 2);
   }
   CHECK(current_backend() == BackendKind::onednn);
-  ops::linear(x, w, nullptr);
+  ops::linear(x, w, std::nullopt);
   CHECK(CountingReference::calls[k_linear_fwd] == 2);
 }
 

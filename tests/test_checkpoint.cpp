@@ -11,20 +11,16 @@
 #include <vector>
 
 #include "hwaware/train/checkpoint.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace hwaware;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("hwaware_test_ckpt_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+/// A fresh directory per test, removed at its end.
+struct TempDir : hwtest::TempDir {
+  TempDir() : hwtest::TempDir("test_ckpt") {}
 };
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
@@ -55,9 +51,10 @@ Checkpoint sample_checkpoint() {
   return c;
 }
 
+/// Bitwise equality of the values (f32 or i32) in any layout.
 bool same_values(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && a.dtype() == b.dtype() &&
-         std::memcmp(a.to_plain().data(), b.to_plain().data(), static_cast<size_t>(a.numel()) * 4) == 0;
+         std::memcmp(a.to_plain().raw_data(), b.to_plain().raw_data(), static_cast<size_t>(a.numel()) * 4) == 0;
 }
 
 template <class E, class F>

@@ -11,6 +11,7 @@
 
 #include "hwaware/hw/command_device.hpp"
 #include "hwaware/models/zoo.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace hwaware;
@@ -34,14 +35,9 @@ hw::Fingerprint board_fingerprint() {
 // What fake_device.sh computes from a description.
 double fake_latency(const hw::NetDesc& d) { return double(nn::total_macs(d)) * 1e-6 + 0.01 * double(d.size()); }
 
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("hwaware_test_cmd_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+/// A fresh directory per test, removed at its end.
+struct TempDir : hwtest::TempDir {
+  TempDir() : hwtest::TempDir("test_cmd") {}
 };
 
 std::string read_text(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "hwaware/hw/sampling.hpp"
+#include "temp_dir.hpp"
 
 using namespace hwaware;
 
@@ -78,8 +79,8 @@ TEST_CASE("sampling: the scaled diagonal and log-uniform draws reach the narrow 
 }
 
 TEST_CASE("latency data sets: round trip, wrong fingerprint refused, corrupt line named") {
-  const auto dir = std::filesystem::temp_directory_path();
-  const std::string path = (dir / "hwaware_latency_test.jsonl").string();
+  const hwtest::TempDir tmp("test_latency_dataset");
+  const std::string path = tmp.file("latency.jsonl");
   hw::LatencyDataset d{hw::onednn_cpu_fingerprint(2, 1), {}};
   d.samples.push_back({"network", "ref-cnn", "n1", models::ref_cnn()->describe({1, 28, 28}), {0.05, 0.001, 0.02, 0.049, 21, 0}, -1});
   d.save(path);

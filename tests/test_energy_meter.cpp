@@ -8,6 +8,7 @@
 #include <string>
 
 #include "hwaware/hw/energy_meter.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace hwaware;
@@ -16,12 +17,8 @@ namespace {
 
 // A fake /sys/class/powercap: zones with name, energy_uj and max_energy_range_uj.
 struct FakePowercap {
-  fs::path root;
-  FakePowercap() : root(fs::temp_directory_path() / ("hwaware_test_rapl_" + std::to_string(::getpid()))) {
-    fs::remove_all(root);
-    fs::create_directories(root);
-  }
-  ~FakePowercap() { fs::remove_all(root); }
+  hwtest::TempDir dir{"test_rapl"};  // fresh per test, removed at its end
+  const fs::path& root = dir.path;
   void zone(const std::string& dir, const std::string& name, uint64_t energy, uint64_t max_range) {
     fs::create_directories(root / dir);
     write(dir, "name", name);

@@ -11,6 +11,8 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "temp_dir.hpp"
+
 namespace {
 struct Run {
   int status;
@@ -38,8 +40,8 @@ TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
   CHECK(help.out.find("--model") != std::string::npos);
   CHECK(help.out.find("--resume") != std::string::npos);
 
-  const std::string ckpt = (std::filesystem::temp_directory_path() / "hwaware_example_test.ckpt").string();
-  std::filesystem::remove(ckpt);
+  const hwtest::TempDir tmp("example_train_fashion");
+  const std::string ckpt = tmp.file("train.ckpt");
   Run r = run("train_fashion --model ref-cnn --width 0.5 --epochs 1 --train-limit 4096 --quiet --json --checkpoint " + ckpt);
   REQUIRE(r.status == 0);
   auto j = last_json_line(r.out);
@@ -54,7 +56,6 @@ TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
   REQUIRE(resumed.status == 0);
   CHECK(resumed.out.find("resumed from") != std::string::npos);
   CHECK(last_json_line(resumed.out)["epochs"] == 2);
-  std::filesystem::remove(ckpt);
 
   Run bad = run("train_fashion --model alexnet --epochs 1");
   CHECK(bad.status != 0);
@@ -65,8 +66,8 @@ TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
 }
 
 TEST_CASE("profile_device then fit_predictor: a tiny data set, all three predictors, the JSON keys") {
-  const auto dir = std::filesystem::temp_directory_path() / "hwaware_fit_test";
-  std::filesystem::create_directories(dir);
+  const hwtest::TempDir tmp("example_fit_predictor");
+  const auto& dir = tmp.path;
   const std::string data = (dir / "lat.jsonl").string();
   Run prof = run("profile_device --families ref-cnn --networks 12 --rounds 3 --out " + data + " --json");
   REQUIRE(prof.status == 0);
@@ -87,12 +88,11 @@ TEST_CASE("profile_device then fit_predictor: a tiny data set, all three predict
   Run other = run("fit_predictor --data " + data + " --threads 1");
   CHECK(other.status != 0);
   CHECK(other.out.find("'threads'") != std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infeasible budget is refused") {
-  const auto dir = std::filesystem::temp_directory_path() / "hwaware_zerobn_example";
-  std::filesystem::create_directories(dir);
+  const hwtest::TempDir tmp("example_zerobn_fashion");
+  const auto& dir = tmp.path;
   const std::string common = " --model ref-cnn --epochs 2 --train-limit 1024 --profile-networks 6 --quiet --cache-dir " +
                              (dir / "cache").string() + " --heatmap " + (dir / "heat.svg").string();
   Run r = run("zerobn_fashion" + common + " --budget-fraction 0.9 --json");
@@ -107,13 +107,11 @@ TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infea
   Run bad = run("zerobn_fashion" + common + " --budget-ms 0.0001");
   CHECK(bad.status != 0);
   CHECK(bad.out.find("infeasible") != std::string::npos);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorded, a finished file resumed") {
-  const auto dir = std::filesystem::temp_directory_path() / "hwaware_zerobn_evaluate";
-  std::filesystem::remove_all(dir);
-  std::filesystem::create_directories(dir);
+  const hwtest::TempDir tmp("example_zerobn_evaluate");
+  const auto& dir = tmp.path;
   const std::string out = (dir / "eval.jsonl").string();
   const std::string cmd = "zerobn_evaluate --models ref-cnn --fractions 0.9,0.001 --epochs 2 --train-limit 1024 "
                           "--profile-networks 6 --quiet --cache-dir " + (dir / "cache").string() + " --out " + out +
@@ -155,12 +153,11 @@ TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorde
   size_t lines = 0;
   for (std::string line; std::getline(in2, line);) ++lines;
   CHECK(lines == 3);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("profile_device --widths: sessions and the cached predictor beside the device") {
-  const auto dir = std::filesystem::temp_directory_path() / "hwaware_widths_test";
-  std::filesystem::remove_all(dir);
+  const hwtest::TempDir tmp("example_profile_widths");
+  const auto dir = tmp.path / "predictors";  // made by the run
   Run r = run("profile_device --widths ref-cnn 32,64,128 8,16,32 --sessions 3 --rounds 3 --networks 6 --predictor-cache " +
               dir.string() + " --json");
   REQUIRE(r.status == 0);
@@ -176,5 +173,4 @@ TEST_CASE("profile_device --widths: sessions and the cached predictor beside the
   Run bad = run("profile_device --widths ref-cnn 32,64");
   CHECK(bad.status != 0);
   CHECK(bad.out.find("wrong number of per-layer channel counts") != std::string::npos);
-  std::filesystem::remove_all(dir);
 }

@@ -11,6 +11,7 @@
 
 #include "hwaware/data/dataset.hpp"
 #include "hwaware/data/idx.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace hwaware;
@@ -19,15 +20,9 @@ namespace {
 
 const std::string kDir = "/usr/share/datasets/fashion-mnist/";
 
-/// A fresh directory removed at scope exit.
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("hwaware_test_idx_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+/// A fresh directory per test, removed at its end.
+struct TempDir : hwtest::TempDir {
+  TempDir() : hwtest::TempDir("test_idx") {}
 };
 
 void write_raw(const std::string& path, const std::vector<uint8_t>& bytes) {

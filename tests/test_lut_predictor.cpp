@@ -6,6 +6,7 @@
 
 #include "hwaware/hw/lut_predictor.hpp"
 #include "hwaware/models/zoo.hpp"
+#include "temp_dir.hpp"
 
 using namespace hwaware;
 using namespace hwaware::hw;
@@ -45,10 +46,6 @@ NetDesc conv_net(int64_t ci, int64_t co, bool depthwise = false) {
   return nn::conv_bn(ci, co, 3, 1, true, depthwise ? ci : 1)->describe({ci, 14, 14});
 }
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("hwaware_test_lut_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
 
 }  // namespace
 
@@ -133,7 +130,8 @@ TEST_CASE("build skips samples that are not a single op and refuses an empty tab
 TEST_CASE("save → load round-trips; wrong fingerprint and corrupt files are refused") {
   const auto samples = grid_samples();
   const auto lut = LutPredictor::build(pointers(samples), test_fingerprint());
-  const std::string path = temp_path("lut.txt"), bad = temp_path("bad.txt");
+  const hwtest::TempDir tmp("test_lut");
+  const std::string path = tmp.file("lut.txt"), bad = tmp.file("bad.txt");
   lut.save(path);
   const Fingerprint fp = test_fingerprint();
   const auto back = LutPredictor::load(path, &fp);

@@ -10,6 +10,7 @@
 
 #include "hwaware/hw/mlp_predictor.hpp"
 #include "hwaware/models/zoo.hpp"
+#include "temp_dir.hpp"
 
 using namespace hwaware;
 using namespace hwaware::hw;
@@ -86,10 +87,6 @@ const MlpLatencyPredictor& fitted() {
   return p;
 }
 
-std::string temp_path(const std::string& name) {
-  return (std::filesystem::temp_directory_path() / ("hwaware_test_mlp_" + std::to_string(::getpid()) + "_" + name))
-      .string();
-}
 
 }  // namespace
 
@@ -161,7 +158,8 @@ TEST_CASE("width gradient matches central finite differences at non-integer chan
 
 TEST_CASE("save → load round-trips exactly; the file is plain text with a versioned header") {
   const auto& p = fitted();
-  const std::string path = temp_path("roundtrip.txt");
+  const hwtest::TempDir tmp("test_mlp");
+  const std::string path = tmp.file("roundtrip.txt");
   p.save(path);
   CHECK_FALSE(std::filesystem::exists(path + ".tmp." + std::to_string(::getpid())));
   std::ifstream in(path);
@@ -183,7 +181,8 @@ TEST_CASE("save → load round-trips exactly; the file is plain text with a vers
 }
 
 TEST_CASE("a file fitted under another fingerprint is refused, naming the field") {
-  const std::string path = temp_path("fingerprint.txt");
+  const hwtest::TempDir tmp("test_mlp");
+  const std::string path = tmp.file("fingerprint.txt");
   fitted().save(path);
   Fingerprint other = test_fingerprint();
   other.threads = 4;
@@ -200,7 +199,8 @@ TEST_CASE("a file fitted under another fingerprint is refused, naming the field"
 }
 
 TEST_CASE("a corrupt or truncated file is refused with FileError naming the file and the line") {
-  const std::string good = temp_path("good.txt"), bad = temp_path("bad.txt");
+  const hwtest::TempDir tmp("test_mlp");
+  const std::string good = tmp.file("good.txt"), bad = tmp.file("bad.txt");
   fitted().save(good);
   std::vector<std::string> lines;
   {
@@ -247,7 +247,7 @@ TEST_CASE("a corrupt or truncated file is refused with FileError naming the file
     expect_error("line 1");
   }
   SUBCASE("missing file") {
-    CHECK_THROWS_AS(MlpLatencyPredictor::load(temp_path("does_not_exist.txt")), FileError);
+    CHECK_THROWS_AS(MlpLatencyPredictor::load(tmp.file("does_not_exist.txt")), FileError);
   }
   std::filesystem::remove(good);
   std::filesystem::remove(bad);

@@ -29,7 +29,7 @@ TEST_CASE("conv2d gradients: stride, padding, dilation, groups, bias") {
       std::vector<Tensor> in{random_tensor(c.x, 1), random_tensor(c.w, 2)};
       if (c.bias) in.push_back(random_tensor({c.w[0]}, 3));
       check_gradients([&](std::vector<Variable>& v) {
-        return ops::conv2d(v[0], v[1], c.bias ? &v[2] : nullptr, c.p);
+        return ops::conv2d(v[0], v[1], c.bias ? std::optional(v[2]) : std::nullopt, c.p);
       }, in);
     }
 }
@@ -88,9 +88,9 @@ TEST_CASE("linear, flatten, global average pool, add, mul, concat gradients") {
     const std::string backend = name_of(kind);
     CAPTURE(backend);
     BackendGuard g(kind);
-    check_gradients([](std::vector<Variable>& v) { return ops::linear(v[0], v[1], &v[2]); },
+    check_gradients([](std::vector<Variable>& v) { return ops::linear(v[0], v[1], v[2]); },
                     {random_tensor({4, 7}, 1), random_tensor({3, 7}, 2), random_tensor({3}, 3)});
-    check_gradients([](std::vector<Variable>& v) { return ops::linear(ops::flatten(v[0]), v[1], nullptr); },
+    check_gradients([](std::vector<Variable>& v) { return ops::linear(ops::flatten(v[0]), v[1], std::nullopt); },
                     {random_tensor({2, 3, 2, 2}, 4), random_tensor({5, 12}, 5)});
     check_gradients([](std::vector<Variable>& v) { return ops::global_avg_pool(v[0]); }, {random_tensor({2, 20, 3, 3}, 6)});
     check_gradients([](std::vector<Variable>& v) { return ops::add(v[0], ops::mul(v[0], v[1])); },
@@ -100,11 +100,64 @@ TEST_CASE("linear, flatten, global average pool, add, mul, concat gradients") {
   }
 }
 
+TEST_CASE("scale, add_scalar and the scalar operators: gradients and values") {
+  for (auto kind : kBackends) {
+    const std::string backend = name_of(kind);
+    CAPTURE(backend);
+    BackendGuard g(kind);
+    check_gradients([](std::vector<Variable>& v) { return ops::scale(v[0], -1.7f); }, {random_tensor({2, 3, 2, 2}, 1)});
+    check_gradients([](std::vector<Variable>& v) { return ops::add_scalar(v[0], 0.4f); }, {random_tensor({4, 5}, 2)});
+    check_gradients([](std::vector<Variable>& v) { return ops::mul(2.f * v[0] - 0.5f, v[0] * 3.f + 1.f); },
+                    {random_tensor({3, 4}, 3)});
+  }
+  const Tensor x = Tensor::from({3}, {1, -2, 0.5f});
+  const Variable v(x);
+  const std::vector<std::pair<Variable, std::vector<float>>> cases = {
+      {v * 2.f, {2, -4, 1}}, {-0.5f * v, {-0.5f, 1, -0.25f}}, {v + 1.5f, {2.5f, -0.5f, 2}}, {v - 1.f, {0, -3, -0.5f}}};
+  for (const auto& [y, want] : cases)
+    for (int64_t i = 0; i < 3; ++i) CHECK(y.value().data()[i] == doctest::Approx(want[size_t(i)]));
+}
+
+TEST_CASE("scalar ops on a blocked oneDNN activation keep the channel padding zero") {
+  BackendGuard g(BackendKind::onednn);
+  Conv2dParams p{1, 1, 0, 0, 1, 1, 1};
+  check_gradients([&](std::vector<Variable>& v) {
+    Variable a = ops::conv2d(v[0], v[1], std::nullopt, p);  // 16 → 20 channels: blocked, padded to 32
+    Variable b = ops::add_scalar(ops::scale(a, 0.5f), 0.25f);
+    CHECK(b.value().layout() == Layout::blocked16);
+    const float* raw = b.value().raw_data();  // channels 20..31 of the second block: padding
+    for (int64_t n = 0; n < 2; ++n)
+      for (int64_t i = 0; i < 16; ++i)
+        for (int64_t c = 4; c < kChannelBlock; ++c) CHECK(raw[((n * 2 + 1) * 16 + i) * kChannelBlock + c] == 0.f);
+    return ops::global_avg_pool(b);
+  }, {random_tensor({2, 16, 4, 4}, 21), random_tensor({20, 16, 1, 1}, 22)});
+}
+
+TEST_CASE("slice0: rows of a batch, with the gradient back into those rows only") {
+  for (auto kind : kBackends) {
+    const std::string backend = name_of(kind);
+    CAPTURE(backend);
+    BackendGuard g(kind);
+    check_gradients([](std::vector<Variable>& v) { return ops::slice0(v[0], 1, 3); }, {random_tensor({4, 3, 2, 2}, 1)});
+    check_gradients([](std::vector<Variable>& v) {
+      Variable a = ops::conv2d(v[0], v[1], std::nullopt, {1, 1, 1, 1, 1, 1, 1});  // nhwc on oneDNN
+      return ops::global_avg_pool(ops::slice0(a, 2, 3));
+    }, {random_tensor({3, 5, 4, 4}, 2), random_tensor({20, 5, 3, 3}, 3)});
+    Variable x(random_tensor({4, 3}, 4), true);
+    Variable y = ops::slice0(x, 1, 2);
+    CHECK(y.shape() == Shape{1, 3});
+    CHECK(y.value().data()[2] == x.value().data()[5]);
+    y.backward(Tensor::full({1, 3}, 1.f));
+    for (int64_t i = 0; i < 12; ++i) CHECK(x.grad().data()[i] == (i >= 3 && i < 6 ? 1.f : 0.f));
+    CHECK_THROWS_AS(ops::slice0(x, 3, 5), ShapeError);
+  }
+}
+
 TEST_CASE("ops on oneDNN's blocked layout: gradients through conv -> add -> pool -> gap") {
   BackendGuard g(BackendKind::onednn);
   Conv2dParams p{1, 1, 1, 1, 1, 1, 1};
   check_gradients([&](std::vector<Variable>& v) {
-    Variable a = ops::conv2d(v[0], v[1], nullptr, p);  // 20 channels: blocked, padded to 32
+    Variable a = ops::conv2d(v[0], v[1], std::nullopt, p);  // 20 channels: blocked, padded to 32
     Variable b = ops::add(a, ops::mul(a, a));
     Variable c = ops::concat({b, a});
     return ops::global_avg_pool(ops::pool2d(c, {PoolKind::avg, 2, 2, 2, 2, 0, 0}));
@@ -112,8 +165,10 @@ TEST_CASE("ops on oneDNN's blocked layout: gradients through conv -> add -> pool
 }
 
 TEST_CASE("cross entropy with label smoothing: gradient and value") {
-  Tensor labels = Tensor::empty({3}, Layout::plain, DType::i32);
-  labels.idata()[0] = 0, labels.idata()[1] = 2, labels.idata()[2] = 1;
+  const Tensor labels = Tensor::from({3}, std::vector<int32_t>{0, 2, 1});
+  CHECK(labels.dtype() == DType::i32);
+  CHECK(labels.idata()[1] == 2);
+  CHECK_THROWS_AS(Tensor::from({2}, std::vector<int32_t>{1, 2, 3}), ShapeError);
   for (float eps : {0.f, 0.1f})
     check_gradients([&](std::vector<Variable>& v) { return ops::cross_entropy(v[0], labels, eps).loss; },
                     {random_tensor({3, 4}, 5, -3, 3)});
@@ -126,7 +181,7 @@ TEST_CASE("cross entropy with label smoothing: gradient and value") {
 TEST_CASE("errors name the op and the shapes") {
   Variable x(Tensor::zeros({1, 3, 8, 8})), w(Tensor::zeros({4, 2, 3, 3}));
   try {
-    ops::conv2d(x, w, nullptr, {});
+    ops::conv2d(x, w, std::nullopt, {});
     FAIL("expected a ShapeError");
   } catch (const ShapeError& e) {
     const std::string m = e.what();
@@ -140,7 +195,7 @@ TEST_CASE("errors name the op and the shapes") {
 TEST_CASE("a second backward through an already used graph is refused, not silently partial") {
   Variable w(Tensor::full({1, 4}, 0.5f), true);
   Variable x(hwtest::random_tensor({2, 4}, 3));
-  Variable h = ops::linear(x, w, nullptr);
+  Variable h = ops::linear(x, w, std::nullopt);
   Variable loss1 = ops::cross_entropy(ops::relu(h), Tensor::zeros({2}, Layout::plain, DType::i32)).loss;
   loss1.backward();
   CHECK(w.grad().defined());
@@ -174,17 +229,16 @@ TEST_CASE("external_scalar: gradient of an outside function, alone and composed 
   check_gradients([](std::vector<Variable>& v) { return ops::external_scalar(v[0], external_quadratic); },
                   {random_tensor({2, 3, 2, 2}, 33)}, 1e-2, 1e-2);
   // loss = cross entropy + λ·external, λ a constant: gradients reach both the logits' weights and x
-  Tensor labels = Tensor::empty({3}, Layout::plain, DType::i32);
-  labels.idata()[0] = 1, labels.idata()[1] = 0, labels.idata()[2] = 3;
+  const Tensor labels = Tensor::from({3}, std::vector<int32_t>{1, 0, 3});
   const Variable lambda(Tensor::full({1}, 0.3f));
   auto loss = [&](std::vector<Variable>& v) {
-    Variable ce = ops::cross_entropy(ops::linear(v[0], v[1], nullptr), labels).loss;
+    Variable ce = ops::cross_entropy(ops::linear(v[0], v[1], std::nullopt), labels).loss;
     return ops::add(ce, ops::mul(ops::external_scalar(v[1], external_quadratic), lambda));
   };
   check_gradients(loss, {random_tensor({3, 5}, 34), random_tensor({4, 5}, 35)}, 1e-2, 1e-2);
   std::vector<Variable> v{Variable(random_tensor({3, 5}, 34)), Variable(random_tensor({4, 5}, 35))};
   Tensor unused = Tensor::zeros({4, 5});
-  const double want = ops::cross_entropy(ops::linear(v[0], v[1], nullptr), labels).loss.value().data()[0] +
+  const double want = ops::cross_entropy(ops::linear(v[0], v[1], std::nullopt), labels).loss.value().data()[0] +
                       0.3 * external_quadratic(v[1].value(), unused);
   CHECK(loss(v).value().data()[0] == doctest::Approx(want).epsilon(1e-5));
 }
@@ -192,7 +246,7 @@ TEST_CASE("external_scalar: gradient of an outside function, alone and composed 
 TEST_CASE("external_scalar on a blocked oneDNN activation: f sees plain values, the gradient returns blocked") {
   BackendGuard g(BackendKind::onednn);
   check_gradients([](std::vector<Variable>& v) {
-    Variable a = ops::conv2d(v[0], v[1], nullptr, {1, 1, 1, 1, 1, 1, 1});  // 20 channels: blocked
+    Variable a = ops::conv2d(v[0], v[1], std::nullopt, {1, 1, 1, 1, 1, 1, 1});  // 20 channels: blocked
     return ops::external_scalar(a, [](const Tensor& x, Tensor& grad) {
       CHECK(x.layout() == Layout::plain);
       double f = 0;

@@ -11,20 +11,16 @@
 #include <string>
 
 #include "hwaware/report/svg_plot.hpp"
+#include "temp_dir.hpp"
 
 namespace fs = std::filesystem;
 using namespace hwaware;
 
 namespace {
 
-struct TempDir {
-  fs::path path;
-  TempDir() : path(fs::temp_directory_path() / ("hwaware_test_svg_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string file(const std::string& name) const { return (path / name).string(); }
+/// A fresh directory per test, removed at its end.
+struct TempDir : hwtest::TempDir {
+  TempDir() : hwtest::TempDir("test_svg") {}
 };
 
 std::string read_text(const std::string& path) {

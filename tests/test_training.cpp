@@ -5,6 +5,7 @@
 
 #include "gradcheck.hpp"
 #include "hwaware/hwaware.hpp"
+#include "temp_dir.hpp"
 
 using namespace hwaware;
 
@@ -39,7 +40,8 @@ TEST_CASE("a non-finite loss stops training and names the step") {
 }
 
 TEST_CASE("resume from a checkpoint continues the same run") {
-  const std::string path = (std::filesystem::temp_directory_path() / "hwaware_resume_test.ckpt").string();
+  const hwtest::TempDir tmp("test_resume");
+  const std::string path = tmp.file("resume.ckpt");
   auto run = [&](int epochs, bool resume) {
     nn::manual_seed(4);
     auto m = models::ref_cnn({.width = 0.25});

@@ -121,7 +121,8 @@ TEST_CASE("a MACs budget is met exactly, without a device figure") {
 }
 
 TEST_CASE("resume after a kill continues from the last checkpoint") {
-  const auto dir = hwtest::unique_temp_dir("zerobn_resume");
+  const hwtest::TempDir tmp("zerobn_resume");
+  const auto& dir = tmp.path;
   const std::string ckpt = (dir / "run.ckpt").string();
   MacsPredictor p;
   Predicted dev(p);
@@ -137,7 +138,6 @@ TEST_CASE("resume after a kill continues from the last checkpoint") {
   auto res = ZeroBNOf<>(p, dev, second).run(make, small("train", 512), small("test", 200));
   REQUIRE(res.epochs.size() == 2);
   CHECK(res.epochs.front().epoch == 2);
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("baselines as Pruner policies: Network Slimming at a ratio or to the budget, uniform width to the budget") {
@@ -429,7 +429,8 @@ TEST_CASE("select_counts keeps the most important channels of each group at fixe
 }
 
 TEST_CASE("once r settles in the last epoch, one architecture trains: the one the device confirmed, slack filled") {
-  const auto dir = hwtest::unique_temp_dir("zerobn_frozen");
+  const hwtest::TempDir tmp("zerobn_frozen");
+  const auto& dir = tmp.path;
   const std::string ckpt = (dir / "run.ckpt").string();
   MacsPredictor p{.ms_per_mmac = 1e-4, .ms_per_layer = 0};  // 10000× low: the device must correct it
   auto make = [] { return std::unique_ptr<nn::Module>(models::vgg_small({.width = 0.5})); };
@@ -453,7 +454,6 @@ TEST_CASE("once r settles in the last epoch, one architecture trains: the one th
   const double target = cfg.control.aim * res.budget;
   CHECK(*res.measured_ms <= target * (1 + 1e-9));
   CHECK(*res.measured_ms >= cfg.control.band * target * (1 - 1e-9));
-  std::filesystem::remove_all(dir);
 }
 
 TEST_CASE("fill_slack raises kept counts while the prediction stays within the budget, until none fits") {

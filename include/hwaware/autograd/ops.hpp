@@ -1,8 +1,12 @@
 #pragma once
 // Differentiable ops: each runs its forward kernel on the current backend and records a backward
 // closure that captures only the tensors its backward kernel reads, and the backend it ran on.
+// Weights and parameters are read by their logical values: a conv weight in another layout is
+// converted to plain, batch-norm parameters must be [C] vectors (always plain).
+#include <algorithm>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <vector>
 
 #include "hwaware/autograd/variable.hpp"
@@ -10,19 +14,36 @@
 
 namespace hwaware::ops {
 
-inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p) {
+namespace detail {
+/// An optional input as the pointer make_result takes: null when absent (or undefined).
+inline const Variable* optional_input(const std::optional<Variable>& v) { return v && v->defined() ? &*v : nullptr; }
+
+/// Refuses a bias that is not an [O] vector for a weight [O, ...] (a vector is always plain).
+inline void check_bias(const Variable* bias, const Variable& w, const char* op) {
+  if (bias) check_shapes(bias->shape() == Shape{w.shape().at(0)}, op, "bias must be [O] for weight [O, ...]",
+                         bias->shape(), w.shape());
+}
+}  // namespace detail
+
+/// y = conv(x, w) + bias with x [N,C,H,W], w [O,C/groups,KH,KW], bias [O] or std::nullopt. The
+/// output is in the backend's layout (oneDNN: blocked16 or nhwc; read it through to_plain()).
+inline Variable conv2d(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in,
+                       const Conv2dParams& p) {
+  const Variable* bias = detail::optional_input(bias_in);
   const BackendId kind = current_backend();
   if (p.post_relu && grad_enabled() && (x.requires_grad() || w.requires_grad()))
     throw Error("conv2d: a fused post-ReLU is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);  // names the op and both shapes before any conversion
+  detail::check_bias(bias, w, "conv2d");
   // The input in the layout the kernel reads, converted once: the backward reuses it.
   const Tensor xin = dispatch([&](auto B) {
     return x.value().to_layout(B.conv2d_input_layout(x.value().dim(1), w.value().dim(0)));
   });
-  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(xin, w.value(), bias ? &bias->value() : nullptr, p); });
+  const Tensor wv = w.value().to_plain();  // a view when plain, as parameters are
+  Tensor y = dispatch([&](auto B) { return B.conv2d_forward(xin, wv, bias ? &bias->value() : nullptr, p); });
   const Layout y_layout = y.layout();
   return make_result(std::move(y), {&x, &w, bias}, "conv2d",
-                     [xv = xin, wv = w.value(), has_bias = bias != nullptr, p, kind, y_layout](Node& self) {
+                     [xv = xin, wv, has_bias = bias != nullptr, p, kind, y_layout](Node& self) {
                        BackendGuard guard(kind);
                        // dy in the output's layout, once for both backward kernels
                        const Tensor dy = self.grad.to_layout(y_layout);
@@ -40,13 +61,15 @@ inline Variable conv2d(const Variable& x, const Variable& w, const Variable* bia
 
 /// Inference only: conv2d(x) + residual, then a ReLU when p.post_relu, in one kernel call (a
 /// residual block's tail as a deployment runtime fuses it). Throws when gradients are wanted.
-inline Variable conv2d_add(const Variable& x, const Variable& w, const Variable* bias, const Conv2dParams& p,
-                           const Variable& residual) {
+inline Variable conv2d_add(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in,
+                           const Conv2dParams& p, const Variable& residual) {
+  const Variable* bias = detail::optional_input(bias_in);
   if (grad_enabled() && (x.requires_grad() || w.requires_grad() || residual.requires_grad()))
     throw Error("conv2d_add: the fused residual conv is for inference only; run under NoGradGuard");
   conv2d_out_shape(x.shape(), w.shape(), p);
+  detail::check_bias(bias, w, "conv2d_add");
   return Variable(dispatch([&](auto B) {
-    return B.conv2d_forward_add(x.value(), w.value(), bias ? &bias->value() : nullptr, p, residual.value());
+    return B.conv2d_forward_add(x.value(), w.value().to_plain(), bias ? &bias->value() : nullptr, p, residual.value());
   }));
 }
 
@@ -62,6 +85,11 @@ struct BatchNormState {
 /// PyTorch does); otherwise it uses the running statistics.
 inline Variable batchnorm2d(const Variable& x, const Variable& gamma, const Variable& beta, BatchNormState st,
                             bool training, bool fuse_relu) {
+  const Shape c{x.value().rank() == 4 ? x.value().dim(1) : -1};
+  check_shapes(c[0] >= 0 && gamma.shape() == c && beta.shape() == c && st.running_mean->shape() == c &&
+                   st.running_var->shape() == c,
+               "batchnorm2d", "input must be [N,C,H,W]; gamma, beta and the running statistics [C]", x.shape(),
+               gamma.shape());
   const BackendId kind = current_backend();
   BatchNormForward f = dispatch([&](auto B) {
     return training ? B.batchnorm_forward_train(x.value(), gamma.value(), beta.value(), st.eps, fuse_relu)
@@ -135,8 +163,11 @@ inline Variable flatten(const Variable& x) {
   });
 }
 
-/// y = x·wᵀ + b with x [N,I], w [O,I].
-inline Variable linear(const Variable& x, const Variable& w, const Variable* bias) {
+/// y = x·wᵀ + b with x [N,I], w [O,I], bias [O] or std::nullopt.
+inline Variable linear(const Variable& x, const Variable& w, const std::optional<Variable>& bias_in) {
+  const Variable* bias = detail::optional_input(bias_in);
+  check_shapes(w.value().rank() == 2, "linear", "weight must be [O,I]", w.shape(), x.shape());
+  detail::check_bias(bias, w, "linear");
   const BackendId kind = current_backend();
   Tensor y = dispatch([&](auto B) { return B.linear_forward(x.value(), w.value(), bias ? &bias->value() : nullptr); });
   return make_result(std::move(y), {&x, &w, bias}, "linear",
@@ -164,6 +195,31 @@ inline Variable mul(const Variable& a, const Variable& b) {
                        if (input_requires_grad(self, 0)) accumulate_input_grad(self, 0, common::mul(self.grad, bv));
                        if (input_requires_grad(self, 1)) accumulate_input_grad(self, 1, common::mul(self.grad, av));
                      });
+}
+
+/// x · s elementwise; the result has x's layout.
+inline Variable scale(const Variable& x, float s) {
+  return make_result(common::scale(x.value(), s), {&x}, "scale",
+                     [s](Node& self) { accumulate_input_grad(self, 0, common::scale(self.grad, s)); });
+}
+
+/// x + s elementwise; the result has x's layout.
+inline Variable add_scalar(const Variable& x, float s) {
+  return make_result(common::add_scalar(x.value(), s), {&x}, "add_scalar",
+                     [](Node& self) { accumulate_input_grad(self, 0, self.grad); });
+}
+
+/// Rows [begin, end) of x along dimension 0 (a part of a batch), plain; the gradient flows back
+/// into those rows of x only. Throws ShapeError when the range is not inside [0, x.dim(0)].
+inline Variable slice0(const Variable& x, int64_t begin, int64_t end) {
+  check_shapes(x.value().rank() >= 1, "slice0", "needs a tensor of rank 1 or more", x.shape());
+  Tensor y = x.value().to_plain().slice0(begin, end);
+  return make_result(std::move(y), {&x}, "slice0", [xs = x.shape(), begin, end](Node& self) {
+    Tensor dx = Tensor::zeros(xs);
+    const Tensor g = self.grad.to_plain();
+    std::copy_n(g.data(), g.numel(), dx.slice0(begin, end).data());
+    accumulate_input_grad(self, 0, std::move(dx));
+  });
 }
 
 /// Concatenation along channels.
@@ -236,3 +292,13 @@ inline LossResult cross_entropy(const Variable& logits, const Tensor& labels, fl
 }
 
 }  // namespace hwaware::ops
+
+namespace hwaware {
+
+/// x · s, s · x, x + s and x − s for a Variable x and a scalar s (ops::scale, ops::add_scalar).
+inline Variable operator*(const Variable& x, float s) { return ops::scale(x, s); }
+inline Variable operator*(float s, const Variable& x) { return ops::scale(x, s); }
+inline Variable operator+(const Variable& x, float s) { return ops::add_scalar(x, s); }
+inline Variable operator-(const Variable& x, float s) { return ops::add_scalar(x, -s); }
+
+}  // namespace hwaware

@@ -49,7 +49,8 @@ class NoGradGuard {
   bool saved_;
 };
 
-/// Adds g to the node's gradient (g is taken over when the node has none yet).
+/// Adds g to the node's gradient (g is taken over when the node has none yet). A leaf's gradient
+/// is what users read, so it is kept in plain NCHW whatever layout the backend produced.
 inline void accumulate_grad(Node& n, Tensor g);
 /// Same, for input slot i of an op's node (a null slot is an absent optional input).
 inline void accumulate_input_grad(Node& self, size_t i, Tensor g) {
@@ -59,6 +60,7 @@ inline bool input_requires_grad(const Node& self, size_t i) { return self.inputs
 
 inline void accumulate_grad(Node& n, Tensor g) {
   if (!n.requires_grad || !g.defined()) return;
+  if (!n.backward_fn) g = g.to_plain();  // a leaf (or a released node): plain, a view when already so
   if (!n.grad.defined()) {
     n.grad = std::move(g);
     return;
@@ -80,6 +82,8 @@ class Variable {
   const Tensor& value() const { return node_->value; }
   Tensor& value() { return node_->value; }
   const Shape& shape() const { return node_->value.shape(); }
+  /// dL/d(this) after backward(): for a leaf, or a non-leaf that called retain_grad(), a plain
+  /// NCHW tensor on every backend (undefined when no gradient reached it).
   Tensor& grad() { return node_->grad; }
   const Tensor& grad() const { return node_->grad; }
   bool requires_grad() const { return node_->requires_grad; }
@@ -100,20 +104,26 @@ class Variable {
   /// passes. g must not be modified. Throws Error when the variable does not require a gradient.
   void register_hook(std::function<void(const Tensor& grad)> hook);
 
-  /// Backpropagates from this (scalar) variable with seed 1.
+  /// Backpropagates from this variable, which must hold a single element (a loss): the seed
+  /// dL/d(this) is 1. Throws ShapeError for any other shape: pass a seed tensor then.
   void backward() {
     check_shapes(value().numel() == 1, "backward", "needs a scalar; pass a seed gradient otherwise", shape());
     backward(Tensor::full(shape(), 1.f));
   }
 
-  /// Backpropagates a seed gradient of this variable's shape.
+  /// Backpropagates `seed` = dL/d(this), a tensor of this variable's shape in any layout (a
+  /// non-scalar output needs one; ShapeError when the shape differs).
   ///
-  /// Semantics: every node that requires a gradient and is reachable from this one receives the
-  /// sum of its consumers' contributions before its own backward closure runs (reverse topological
-  /// order). Leaves add this pass's gradient to the one they hold (zero_grad() clears it); a
-  /// non-leaf's gradient, closure and links to its inputs are freed once used, so its graph serves
-  /// one backward pass: a second one through it throws Error. Hooks and retain_grad see the node's
-  /// total for the pass; neither changes the gradients other nodes receive.
+  /// - Every node that requires a gradient and is reachable from this one receives the sum of
+  ///   its consumers' contributions before its own backward closure runs (reverse topological
+  ///   order).
+  /// - Leaves accumulate: grad() becomes the gradient held before plus this pass's, in plain NCHW
+  ///   on every backend. zero_grad() (or an optimizer's) clears it; nothing else does.
+  /// - A non-leaf's gradient, closure and links to its inputs are freed once used, so its graph
+  ///   serves one backward pass: a second one through it throws Error (recompute the forward).
+  ///   retain_grad() called before keeps that non-leaf's gradient of the pass, in plain NCHW.
+  /// - Hooks and retain_grad see the node's total for the pass; neither changes the gradients
+  ///   other nodes receive.
   void backward(const Tensor& seed);
 
  private:

@@ -1,7 +1,8 @@
 #pragma once
 // Memory-bound ops shared by both backends: plain loops over storage that respect the layout
 // (blocked tensors keep their zero channel padding). oneDNN would add a primitive call each
-// for these without doing less work.
+// for these without doing less work. Loops that index by layout read raw_data(); loops over
+// tensors known to be plain read data(), whose check states that.
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -18,8 +19,8 @@ Tensor elementwise(const char* op, const Tensor& a, const Tensor& bin, F f) {
   const Tensor b = bin.to_layout(a.layout());
   Tensor y = Tensor::empty(a.shape(), a.layout());
   const int64_t n = a.storage_elems();
-  const float *pa = a.data(), *pb = b.data();
-  float* py = y.data();
+  const float *pa = a.raw_data(), *pb = b.raw_data();
+  float* py = y.raw_data();
 #pragma omp parallel for simd schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
   return y;
@@ -40,16 +41,34 @@ inline void accumulate(Tensor& dst, const Tensor& srcin) {
   check_shapes(dst.shape() == srcin.shape(), "gradient accumulation", "shapes differ", dst.shape(), srcin.shape());
   const Tensor src = srcin.to_layout(dst.layout());
   const int64_t n = dst.storage_elems();
-  float* pd = dst.data();
-  const float* ps = src.data();
+  float* pd = dst.raw_data();
+  const float* ps = src.raw_data();
 #pragma omp parallel for simd schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) pd[i] += ps[i];
 }
 
-/// x * s for a scalar s.
+/// x * s for a scalar s; the result has x's layout (blocked padding stays zero).
 inline Tensor scale(const Tensor& x, float s) {
   Tensor y = Tensor::empty(x.shape(), x.layout());
-  for (int64_t i = 0; i < x.storage_elems(); ++i) y.data()[i] = x.data()[i] * s;
+  const float* px = x.raw_data();
+  float* py = y.raw_data();
+  for (int64_t i = 0; i < x.storage_elems(); ++i) py[i] = px[i] * s;
+  return y;
+}
+
+/// x + s for a scalar s; the result has x's layout, and the channel padding of a blocked one
+/// stays zero (the next primitive reads it).
+inline Tensor add_scalar(const Tensor& x, float s) {
+  Tensor y = Tensor::empty(x.shape(), x.layout());
+  const float* px = x.raw_data();
+  float* py = y.raw_data();
+  const int64_t n = x.storage_elems();
+  for (int64_t i = 0; i < n; ++i) py[i] = px[i] + s;
+  if (x.layout() == Layout::blocked16 && x.dim(1) % kChannelBlock != 0) {
+    const int64_t C = x.dim(1), HW = x.dim(2) * x.dim(3), CB = padded_channels(C) / kChannelBlock;
+    for (int64_t i = 0; i < n; ++i)
+      if ((i / (HW * kChannelBlock)) % CB * kChannelBlock + i % kChannelBlock >= C) py[i] = 0.f;
+  }
   return y;
 }
 
@@ -59,12 +78,14 @@ inline Tensor global_avg_pool_forward(const Tensor& x) {
   const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   Tensor y = Tensor::empty({N, C});
   const float inv = 1.f / float(HW);
+  const float* px = x.raw_data();  // indexed by x's layout below
+  float* py = y.data();
   if (x.layout() == Layout::nhwc) {
     for (int64_t n = 0; n < N; ++n) {
-      float* yn = y.data() + n * C;
+      float* yn = py + n * C;
       std::fill_n(yn, C, 0.f);
       for (int64_t i = 0; i < HW; ++i)
-        for (int64_t c = 0; c < C; ++c) yn[c] += x.data()[(n * HW + i) * C + c];
+        for (int64_t c = 0; c < C; ++c) yn[c] += px[(n * HW + i) * C + c];
       for (int64_t c = 0; c < C; ++c) yn[c] *= inv;
     }
     return y;
@@ -72,8 +93,8 @@ inline Tensor global_avg_pool_forward(const Tensor& x) {
   if (x.layout() == Layout::plain) {
     for (int64_t nc = 0; nc < N * C; ++nc) {
       float s = 0;
-      for (int64_t i = 0; i < HW; ++i) s += x.data()[nc * HW + i];
-      y.data()[nc] = s * inv;
+      for (int64_t i = 0; i < HW; ++i) s += px[nc * HW + i];
+      py[nc] = s * inv;
     }
     return y;
   }
@@ -81,28 +102,31 @@ inline Tensor global_avg_pool_forward(const Tensor& x) {
   for (int64_t n = 0; n < N; ++n)
     for (int64_t cb = 0; cb < CB; ++cb) {
       float acc[kChannelBlock] = {};
-      const float* p = x.data() + (n * CB + cb) * HW * kChannelBlock;
+      const float* p = px + (n * CB + cb) * HW * kChannelBlock;
       for (int64_t i = 0; i < HW; ++i)
 #pragma omp simd
         for (int64_t j = 0; j < kChannelBlock; ++j) acc[j] += p[i * kChannelBlock + j];
       for (int64_t j = 0; j < kChannelBlock && cb * kChannelBlock + j < C; ++j)
-        y.data()[n * C + cb * kChannelBlock + j] = acc[j] * inv;
+        py[n * C + cb * kChannelBlock + j] = acc[j] * inv;
     }
   return y;
 }
 
+/// dy [N,C] (plain) → dx [N,C,H,W] in the given layout.
 inline Tensor global_avg_pool_backward(const Tensor& dy, const Shape& xs, Layout layout) {
   const int64_t N = xs[0], C = xs[1], HW = xs[2] * xs[3];
   Tensor dx = Tensor::empty(xs, layout);
   const float inv = 1.f / float(HW);
+  const float* pdy = dy.data();
+  float* pdx = dx.raw_data();  // indexed by the layout below
   if (layout == Layout::nhwc) {
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < HW; ++i)
-        for (int64_t c = 0; c < C; ++c) dx.data()[(n * HW + i) * C + c] = dy.data()[n * C + c] * inv;
+        for (int64_t c = 0; c < C; ++c) pdx[(n * HW + i) * C + c] = pdy[n * C + c] * inv;
     return dx;
   }
   if (layout == Layout::plain) {
-    for (int64_t nc = 0; nc < N * C; ++nc) std::fill_n(dx.data() + nc * HW, HW, dy.data()[nc] * inv);
+    for (int64_t nc = 0; nc < N * C; ++nc) std::fill_n(pdx + nc * HW, HW, pdy[nc] * inv);
     return dx;
   }
   const int64_t CB = padded_channels(C) / kChannelBlock;
@@ -110,8 +134,8 @@ inline Tensor global_avg_pool_backward(const Tensor& dy, const Shape& xs, Layout
     for (int64_t cb = 0; cb < CB; ++cb) {
       float g[kChannelBlock] = {};
       for (int64_t j = 0; j < kChannelBlock && cb * kChannelBlock + j < C; ++j)
-        g[j] = dy.data()[n * C + cb * kChannelBlock + j] * inv;
-      float* p = dx.data() + (n * CB + cb) * HW * kChannelBlock;
+        g[j] = pdy[n * C + cb * kChannelBlock + j] * inv;
+      float* p = pdx + (n * CB + cb) * HW * kChannelBlock;
       for (int64_t i = 0; i < HW; ++i) std::copy_n(g, kChannelBlock, p + i * kChannelBlock);
     }
   return dx;

@@ -22,6 +22,14 @@ class ShapeError : public Error {
   using Error::Error;
 };
 
+/// A tensor was read in a way its memory layout or element type does not allow (a oneDNN
+/// activation read as plain NCHW, int32 labels read as floats); the message names the reader,
+/// the layout and the shape.
+class LayoutError : public Error {
+ public:
+  using Error::Error;
+};
+
 /// A budget no allowed network can meet (the message gives the achievable minimum); raised
 /// before any training.
 class InfeasibleBudget : public Error {

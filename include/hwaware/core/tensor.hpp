@@ -7,10 +7,13 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <initializer_list>
 #include <memory>
 #include <mutex>
 #include <new>
 #include <numeric>
+#include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -26,6 +29,18 @@ enum class DType : uint8_t { f32, i32 };
 /// the last block zero-padded; nhwc = channels last (what oneDNN runs fastest for layers with
 /// fewer than 16 channels). Only the oneDNN backend produces non-plain tensors.
 enum class Layout : uint8_t { plain, blocked16, nhwc };
+
+/// The name error messages give a layout.
+inline const char* layout_name(Layout layout) {
+  switch (layout) {
+    case Layout::plain: return "plain NCHW";
+    case Layout::blocked16: return "blocked16 (oneDNN nChw16c)";
+    case Layout::nhwc: return "nhwc";
+  }
+  return "unknown";
+}
+
+inline const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "f32" : "i32"; }
 
 namespace detail {
 
@@ -118,16 +133,29 @@ class Tensor {
     t.zero_();
     return t;
   }
+  /// Plain f32 tensor filled with `value`.
   static Tensor full(const Shape& shape, float value) {
     Tensor t = empty(shape);
     std::fill_n(t.data(), t.numel(), value);
     return t;
   }
+  /// Plain f32 tensor holding `values` in row-major order; throws ShapeError on a count mismatch.
+  /// A braced list of numbers, integers included, makes an f32 tensor.
+  static Tensor from(const Shape& shape, std::initializer_list<float> values) {
+    return from(shape, std::vector<float>(values));
+  }
   static Tensor from(const Shape& shape, const std::vector<float>& values) {
-    check_shapes(numel_of(shape) == static_cast<int64_t>(values.size()), "Tensor::from",
-                 "value count does not match the shape", shape, {static_cast<int64_t>(values.size())});
+    check_value_count(shape, values.size());
     Tensor t = empty(shape);
     std::copy(values.begin(), values.end(), t.data());
+    return t;
+  }
+  /// Plain i32 tensor holding `values` in row-major order, e.g. class labels for cross_entropy:
+  /// Tensor::from({3}, std::vector<int32_t>{2, 0, 1}). Throws ShapeError on a count mismatch.
+  static Tensor from(const Shape& shape, const std::vector<int32_t>& values) {
+    check_value_count(shape, values.size());
+    Tensor t = empty(shape, Layout::plain, DType::i32);
+    std::copy(values.begin(), values.end(), t.idata());
     return t;
   }
 
@@ -145,10 +173,38 @@ class Tensor {
     return numel();
   }
 
-  float* data() { return static_cast<float*>(storage_->data) + offset_; }
-  const float* data() const { return static_cast<const float*>(storage_->data) + offset_; }
-  int32_t* idata() { return static_cast<int32_t*>(storage_->data) + offset_; }
-  const int32_t* idata() const { return static_cast<const int32_t*>(storage_->data) + offset_; }
+  /// The elements as row-major (NCHW) f32 values. Throws LayoutError when the tensor is not plain
+  /// (oneDNN returns activations in its own layouts: read those through to_plain() or at()) or
+  /// does not hold f32, so no caller can read them in the wrong order.
+  float* data() {
+    check_readable(DType::f32, "Tensor::data()");
+    return raw_data();
+  }
+  const float* data() const {
+    check_readable(DType::f32, "Tensor::data()");
+    return raw_data();
+  }
+  /// The elements as row-major i32 values (labels, argmax indices); throws LayoutError unless the
+  /// tensor is plain and holds i32.
+  int32_t* idata() {
+    check_readable(DType::i32, "Tensor::idata()");
+    return reinterpret_cast<int32_t*>(raw_data());
+  }
+  const int32_t* idata() const {
+    check_readable(DType::i32, "Tensor::idata()");
+    return reinterpret_cast<const int32_t*>(raw_data());
+  }
+
+  /// The storage as it lies in memory, in layout() with its channel padding (storage_elems()
+  /// 4-byte elements), unchecked: for kernels that index by layout or copy bytes.
+  float* raw_data() { return static_cast<float*>(storage_->data) + offset_; }
+  const float* raw_data() const { return static_cast<const float*>(storage_->data) + offset_; }
+
+  /// Throws LayoutError, naming `reader`, the layout, the dtype and the shape, unless the tensor
+  /// is plain and holds `dtype`.
+  void check_readable(DType dtype, std::string_view reader) const {
+    if (layout_ != Layout::plain || dtype_ != dtype) throw_unreadable(dtype, reader);
+  }
 
   Storage& storage() const { return *storage_; }
   bool shares_storage_with(const Tensor& o) const { return storage_ == o.storage_; }
@@ -156,12 +212,12 @@ class Tensor {
   bool storage_unique() const { return storage_.use_count() == 1; }
   void bump_version() { storage_->version = Storage::next_version(); }
 
-  void zero_() { std::memset(data(), 0, storage_elems() * 4); }
+  void zero_() { std::memset(raw_data(), 0, storage_elems() * 4); }
 
   /// Deep copy with the same layout.
   Tensor clone() const {
     Tensor t = empty(shape_, layout_, dtype_);
-    std::memcpy(t.data(), data(), storage_elems() * 4);
+    std::memcpy(t.raw_data(), raw_data(), storage_elems() * 4);
     return t;
   }
 
@@ -188,17 +244,17 @@ class Tensor {
   /// Same values in plain NCHW layout (a view when already plain).
   Tensor to_plain() const {
     if (layout_ == Layout::plain) return *this;
-    Tensor t = empty(shape_);
+    Tensor t = empty(shape_, Layout::plain, dtype_);
+    const float* s = raw_data();
+    float* d = t.raw_data();
     if (layout_ == Layout::nhwc) {
       const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3];
       for (int64_t n = 0; n < N; ++n)
         for (int64_t i = 0; i < HW; ++i)
-          for (int64_t c = 0; c < C; ++c) t.data()[(n * C + c) * HW + i] = data()[(n * HW + i) * C + c];
+          for (int64_t c = 0; c < C; ++c) d[(n * C + c) * HW + i] = s[(n * HW + i) * C + c];
       return t;
     }
     const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3], CB = padded_channels(C) / kChannelBlock;
-    const float* s = data();
-    float* d = t.data();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < C; ++c) {
         const float* src = s + ((n * CB + c / kChannelBlock) * HW) * kChannelBlock + c % kChannelBlock;
@@ -213,18 +269,17 @@ class Tensor {
     if (layout == layout_) return *this;
     if (layout == Layout::plain) return to_plain();
     if (layout_ != Layout::plain) return to_plain().to_layout(layout);
+    Tensor t = empty(shape_, layout, dtype_);
+    const float* s = raw_data();
+    float* d = t.raw_data();
     if (layout == Layout::nhwc) {
-      Tensor t = empty(shape_, Layout::nhwc);
       const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3];
       for (int64_t n = 0; n < N; ++n)
         for (int64_t c = 0; c < C; ++c)
-          for (int64_t i = 0; i < HW; ++i) t.data()[(n * HW + i) * C + c] = data()[(n * C + c) * HW + i];
+          for (int64_t i = 0; i < HW; ++i) d[(n * HW + i) * C + c] = s[(n * C + c) * HW + i];
       return t;
     }
-    Tensor t = empty(shape_, Layout::blocked16);
     const int64_t N = shape_[0], C = shape_[1], HW = shape_[2] * shape_[3], CB = padded_channels(C) / kChannelBlock;
-    const float* s = data();
-    float* d = t.data();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t c = 0; c < C; ++c) {
         const float* src = s + (n * C + c) * HW;
@@ -234,21 +289,40 @@ class Tensor {
     return t;
   }
 
-  /// Element access by logical NCHW index (slow; tests and tools only).
+  /// Element access by logical NCHW index in any layout (slow; tests and tools only). Throws
+  /// LayoutError for an i32 tensor.
   float at(const Shape& idx) const {
+    if (dtype_ != DType::f32) throw_unreadable(DType::f32, "Tensor::at()");
     if (layout_ == Layout::nhwc)
-      return data()[((idx[0] * shape_[2] + idx[2]) * shape_[3] + idx[3]) * shape_[1] + idx[1]];
+      return raw_data()[((idx[0] * shape_[2] + idx[2]) * shape_[3] + idx[3]) * shape_[1] + idx[1]];
     if (layout_ == Layout::blocked16) {
       const int64_t C = shape_[1], H = shape_[2], W = shape_[3], CB = padded_channels(C) / kChannelBlock;
-      return data()[(((idx[0] * CB + idx[1] / kChannelBlock) * H + idx[2]) * W + idx[3]) * kChannelBlock +
+      return raw_data()[(((idx[0] * CB + idx[1] / kChannelBlock) * H + idx[2]) * W + idx[3]) * kChannelBlock +
                     idx[1] % kChannelBlock];
     }
     int64_t off = 0;
     for (size_t i = 0; i < shape_.size(); ++i) off = off * shape_[i] + idx[i];
-    return data()[off];
+    return raw_data()[off];
   }
 
  private:
+  static void check_value_count(const Shape& shape, size_t count) {
+    check_shapes(numel_of(shape) == static_cast<int64_t>(count), "Tensor::from", "value count does not match the shape",
+                 shape, {static_cast<int64_t>(count)});
+  }
+
+  [[noreturn]] void throw_unreadable(DType dtype, std::string_view reader) const {
+    std::string msg = std::string(reader) + ": the tensor " + shape_str(shape_);
+    if (layout_ != Layout::plain)
+      msg += " is in " + std::string(layout_name(layout_)) +
+             " layout, not plain NCHW (oneDNN keeps activations and their gradients in its own layouts); "
+             "read it through to_plain() or at()";
+    else
+      msg += " holds " + std::string(dtype_name(dtype_)) + ", not " + dtype_name(dtype) + "; read it with " +
+             (dtype_ == DType::i32 ? "idata()" : "data()");
+    throw LayoutError(msg);
+  }
+
   Shape shape_;
   Layout layout_ = Layout::plain;
   DType dtype_ = DType::f32;

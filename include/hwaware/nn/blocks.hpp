@@ -24,7 +24,7 @@ class ConvBn : public Module {
     refold();
     Conv2dParams p = conv.params();
     p.post_relu = bn.fused_relu;
-    return ops::conv2d(x, Variable(folded_w_), &folded_b_var_, p);
+    return ops::conv2d(x, Variable(folded_w_), folded_b_var_, p);
   }
   /// True when forward runs the folded single-primitive form (eval mode, no gradients).
   bool folds() const { return !training_ && !grad_enabled(); }
@@ -34,7 +34,7 @@ class ConvBn : public Module {
     refold();
     Conv2dParams p = conv.params();
     p.post_relu = relu;
-    return ops::conv2d_add(x, Variable(folded_w_), &folded_b_var_, p, residual);
+    return ops::conv2d_add(x, Variable(folded_w_), folded_b_var_, p, residual);
   }
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     return bn.describe_layers(conv.describe_layers(chw, out, join(prefix, "conv")), out, join(prefix, "bn"));
@@ -58,7 +58,7 @@ class ConvBn : public Module {
     const std::array<uint64_t, 5> stamp{conv.weight.value().storage().version, bn.gamma.value().storage().version,
                                         bn.beta.value().storage().version, bn.running_mean.storage().version,
                                         bn.running_var.storage().version};
-    const Tensor& w = conv.weight.value();
+    const Tensor w = conv.weight.value().to_plain();  // a view for a plain weight
     if (folded_w_.defined() && stamp == stamp_ && folded_w_.shape() == w.shape()) return;
     if (!folded_w_.defined() || folded_w_.shape() != w.shape()) {
       folded_w_ = Tensor::empty(w.shape());
@@ -67,8 +67,10 @@ class ConvBn : public Module {
     const int64_t O = w.dim(0), per = w.numel() / O;
     for (int64_t o = 0; o < O; ++o) {
       const float scale = bn.gamma.value().data()[o] / std::sqrt(bn.running_var.data()[o] + bn.eps);
-      for (int64_t i = 0; i < per; ++i) folded_w_.data()[o * per + i] = w.data()[o * per + i] * scale;
-      const float b = conv.bias.defined() ? conv.bias.value().data()[o] : 0.f;
+      const float* wo = w.data() + o * per;
+      float* fo = folded_w_.data() + o * per;
+      for (int64_t i = 0; i < per; ++i) fo[i] = wo[i] * scale;
+      const float b = conv.bias ? conv.bias->value().data()[o] : 0.f;
       folded_b_var_.value().data()[o] = bn.beta.value().data()[o] + (b - bn.running_mean.data()[o]) * scale;
     }
     folded_w_.bump_version();

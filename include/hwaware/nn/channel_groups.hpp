@@ -200,7 +200,7 @@ inline void keep_channels(ChannelGroup& g, const std::vector<int64_t>& keep) {
   }
   auto rows = [&](Conv2d* c) {
     c->weight.value() = take_rows(c->weight.value(), keep);
-    if (c->bias.defined()) c->bias.value() = take_rows(c->bias.value(), keep);
+    if (c->bias) c->bias->value() = take_rows(c->bias->value(), keep);
     c->weight.zero_grad();
   };
   for (auto* c : g.producers) rows(c);

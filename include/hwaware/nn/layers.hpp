@@ -1,6 +1,8 @@
 #pragma once
 // The basic layers: Conv2d, BatchNorm2d (optionally with a fused ReLU), Linear, activations,
 // pooling, global average pooling and flatten.
+#include <optional>
+
 #include "hwaware/nn/init.hpp"
 #include "hwaware/nn/module.hpp"
 
@@ -38,7 +40,7 @@ class Conv2d : public Module {
   }
 
   Variable forward(const Variable& x) override {
-    return ops::conv2d(x, weight, bias.defined() ? &bias : nullptr, params());
+    return ops::conv2d(x, weight, bias, params());
   }
 
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
@@ -49,7 +51,7 @@ class Conv2d : public Module {
     d.out_w = window_out(chw[2], kernel, opt.stride, opt.padding, opt.dilation);
     d.kernel = kernel, d.stride = opt.stride, d.padding = opt.padding, d.groups = opt.groups;
     // from the metadata, not the tensors, so a description can be taken of a resized layer
-    d.params = out_channels * (in_channels / opt.groups) * kernel * kernel + (bias.defined() ? out_channels : 0);
+    d.params = out_channels * (in_channels / opt.groups) * kernel * kernel + (bias ? out_channels : 0);
     d.macs = d.out_h * d.out_w * out_channels * (in_channels / opt.groups) * kernel * kernel;
     out.push_back(d);
     return out_chw(d);
@@ -57,12 +59,13 @@ class Conv2d : public Module {
 
   void collect_parameters(NamedParams& out, const std::string& prefix) override {
     out.emplace_back(join(prefix, "weight"), &weight);
-    if (bias.defined()) out.emplace_back(join(prefix, "bias"), &bias);
+    if (bias) out.emplace_back(join(prefix, "bias"), &*bias);
   }
 
   int64_t in_channels, out_channels, kernel;
   Conv2dOptions opt;
-  Variable weight, bias;
+  Variable weight;
+  std::optional<Variable> bias;  // present when Conv2dOptions::bias was set
 };
 
 class BatchNorm2d : public Module {
@@ -115,12 +118,12 @@ class Linear : public Module {
     }
   }
 
-  Variable forward(const Variable& x) override { return ops::linear(x, weight, bias.defined() ? &bias : nullptr); }
+  Variable forward(const Variable& x) override { return ops::linear(x, weight, bias); }
 
   Shape describe_layers(const Shape& chw, std::vector<LayerDesc>& out, const std::string& prefix) const override {
     check_shapes(numel_of(chw) == in_features, "Linear::describe", "input features differ", chw, {in_features});
     LayerDesc d{prefix, LayerKind::linear, in_features, 1, 1, out_features};
-    d.params = in_features * out_features + (bias.defined() ? out_features : 0);
+    d.params = in_features * out_features + (bias ? out_features : 0);
     d.macs = in_features * out_features;
     out.push_back(d);
     return {out_features};
@@ -128,11 +131,12 @@ class Linear : public Module {
 
   void collect_parameters(NamedParams& out, const std::string& prefix) override {
     out.emplace_back(join(prefix, "weight"), &weight);
-    if (bias.defined()) out.emplace_back(join(prefix, "bias"), &bias);
+    if (bias) out.emplace_back(join(prefix, "bias"), &*bias);
   }
 
   int64_t in_features, out_features;
-  Variable weight, bias;
+  Variable weight;
+  std::optional<Variable> bias;  // present unless constructed with with_bias = false
 };
 
 /// Describes a layer that keeps the shape (activations, add).

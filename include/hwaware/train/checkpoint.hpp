@@ -186,7 +186,7 @@ inline void save_checkpoint(const std::string& path, const Checkpoint& ckpt) {
       w.value<uint8_t>(static_cast<uint8_t>(t.rank()));
       for (int64_t d : t.shape()) w.value<int64_t>(d);
       const Tensor plain = t.to_plain();
-      w.bytes(plain.data(), static_cast<size_t>(plain.numel()) * 4);
+      w.bytes(plain.raw_data(), static_cast<size_t>(plain.numel()) * 4);  // f32 or i32 bytes
     }
     w.value<uint32_t>(w.crc());
     if (std::fflush(f) != 0) {
@@ -274,7 +274,7 @@ inline std::pair<std::string, Tensor> read_checkpoint_tensor(CheckpointReader& r
   }
   const uint8_t* data = r.take(numel * 4, "the data of " + what + " " + shape_str(shape));
   Tensor t = Tensor::empty(shape, Layout::plain, static_cast<DType>(dtype));
-  std::memcpy(t.data(), data, numel * 4);
+  std::memcpy(t.raw_data(), data, numel * 4);  // f32 or i32 bytes
   return {std::move(name), std::move(t)};
 }
 
@@ -339,11 +339,11 @@ inline void restore_into(const Checkpoint& ckpt, std::vector<std::pair<std::stri
                   " but the model expects " + shape_str(target->shape()));
     if (target->layout() == Layout::plain) {
       // memmove: a checkpoint assembled from the model's own tensors shares their storage.
-      std::memmove(target->data(), src.to_plain().data(), static_cast<size_t>(src.numel()) * 4);
+      std::memmove(target->raw_data(), src.to_plain().raw_data(), static_cast<size_t>(src.numel()) * 4);
     } else {
       // Blocked targets get the same layout, zero channel padding included.
       const Tensor converted = src.to_layout(target->layout());
-      std::memcpy(target->data(), converted.data(), static_cast<size_t>(converted.storage_elems()) * 4);
+      std::memcpy(target->raw_data(), converted.raw_data(), static_cast<size_t>(converted.storage_elems()) * 4);
     }
     target->bump_version();
   }

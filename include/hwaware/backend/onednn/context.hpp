@@ -159,7 +159,8 @@ inline memory::desc md_of(const Tensor& t) { return md_of(t.shape(), t.layout())
 inline memory mem(const memory::desc& md, const void* p) {
   return memory(md, Context::get().engine(), const_cast<void*>(p));
 }
-inline memory mem(const Tensor& t) { return mem(md_of(t), t.data()); }
+/// Memory of a tensor in its own layout (md_of describes it, so the raw storage is right).
+inline memory mem(const Tensor& t) { return mem(md_of(t), t.raw_data()); }
 
 /// The memory objects of one cached primitive's arguments, created on first use and re-pointed at
 /// each call's buffers. Creating a dnnl::memory costs an aligned allocation; with the argument
@@ -185,7 +186,7 @@ class BoundArgs {
     return bind_with(arg, p, [&] { return md; });
   }
   const memory& bind(int arg, const Tensor& t) {
-    return bind_with(arg, t.data(), [&] { return md_of(t); });
+    return bind_with(arg, t.raw_data(), [&] { return md_of(t); });
   }
 
  private:
@@ -229,7 +230,8 @@ struct ReorderedWeights {
   std::vector<Entry> entries;
 };
 
-/// Memory of weight tensor `w` (plain, described by `plain_md`) in the layout `want`.
+/// Memory of weight tensor `w` (plain, described by `plain_md`) in the layout `want`. Callers
+/// convert a weight to plain first; data() refuses any other layout.
 inline memory weights_as(const Tensor& w, const memory::desc& plain_md, const memory::desc& want) {
   if (want == plain_md) return mem(plain_md, w.data());
   Storage& st = w.storage();
@@ -241,7 +243,7 @@ inline memory weights_as(const Tensor& w, const memory::desc& plain_md, const me
   if (!e) {
     cache.entries.push_back({want, ~0ull, tensor_for(want), memory(), dnnl::reorder()});
     e = &cache.entries.back();
-    e->m = mem(want, e->buffer.data());
+    e->m = mem(want, e->buffer.raw_data());
     e->reorder = dnnl::reorder(mem(plain_md, w.data()), e->m);
   }
   if (e->version != st.version) {

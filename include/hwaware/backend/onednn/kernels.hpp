@@ -4,7 +4,8 @@
 // with fewer than 16 channels on either side run in nhwc instead (oneDNN 2.6 falls back to its
 // reference kernels for such convolutions in nChw16c or mixed layouts; measured with
 // DNNL_VERBOSE). Weights stay plain (the optimizer's view) and are reordered once per optimizer
-// step through the storage-attached cache in context.hpp.
+// step through the storage-attached cache in context.hpp; a weight given in another layout is
+// converted to plain first, and batch-norm parameters must be [C] vectors.
 #include <algorithm>
 #include <cstring>
 
@@ -264,7 +265,8 @@ struct Backend {
     return y;
   }
 
-  static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& w, const Shape& xs, const Conv2dParams& p) {
+  static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& win, const Shape& xs, const Conv2dParams& p) {
+    const Tensor w = win.to_plain();
     const ConvLayouts l = conv_layouts(xs[1], w.dim(0));
     const Layout xl = conv_input_grad_layout(xs[1], w.dim(0));
     const Tensor dy = dyin.to_layout(xl == l.src ? l.dst : xl);  // nhwc in and out where plain has no kernel
@@ -312,7 +314,7 @@ struct Backend {
         ent.needs_reorder = pd.diff_weights_desc() != ent.w_plain;
         if (ent.needs_reorder) {
           ent.dw_buffer = tensor_for(pd.diff_weights_desc());
-          ent.to_plain = dnnl::reorder(mem(pd.diff_weights_desc(), ent.dw_buffer.data()),
+          ent.to_plain = dnnl::reorder(mem(pd.diff_weights_desc(), ent.dw_buffer.raw_data()),
                                        memory(ent.w_plain, Context::get().engine(), nullptr));
         }
         return ent;
@@ -320,7 +322,7 @@ struct Backend {
     });
     ConvWeightGrads r{Tensor::empty(ws), bias ? Tensor::empty({ws[0]}) : Tensor()};
     auto& s = Context::get().stream();
-    auto dw_mem = e.needs_reorder ? mem(e.pd.diff_weights_desc(), e.dw_buffer.data()) : mem(e.w_plain, r.dw.data());
+    auto dw_mem = e.needs_reorder ? mem(e.pd.diff_weights_desc(), e.dw_buffer.raw_data()) : mem(e.w_plain, r.dw.data());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)}, {DNNL_ARG_DIFF_DST, mem(dy)},
                                          {DNNL_ARG_DIFF_WEIGHTS, dw_mem}};
     if (bias) args.emplace(DNNL_ARG_DIFF_BIAS, mem(r.db));
@@ -345,7 +347,7 @@ struct Backend {
                                          {DNNL_ARG_MEAN, mem(r.mean)}, {DNNL_ARG_VARIANCE, mem(r.var)}};
     if (fuse_relu) {
       r.workspace = tensor_for(e.pd.workspace_desc());
-      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), r.workspace.data()));
+      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), r.workspace.raw_data()));
     }
     e.prim.execute(s, args);
     s.wait();
@@ -365,7 +367,7 @@ struct Backend {
     Tensor ws;
     if (fuse_relu) {
       ws = tensor_for(e.pd.workspace_desc());
-      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), ws.data()));
+      args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), ws.raw_data()));
     }
     e.prim.execute(s, args);
     s.wait();
@@ -398,7 +400,7 @@ struct Backend {
         {DNNL_ARG_VARIANCE, mem(var)},    {DNNL_ARG_SCALE, mem(gamma)},        {DNNL_ARG_DIFF_SRC, mem(r.dx)},
         {DNNL_ARG_SHIFT, mem(gamma)},  // oneDNN 2.6 checks its presence when use_shift is set; backward never reads it
         {DNNL_ARG_DIFF_SCALE, mem(r.dgamma)}, {DNNL_ARG_DIFF_SHIFT, mem(r.dbeta)}};
-    if (fuse_relu) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.data()));
+    if (fuse_relu) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.raw_data()));
     e.prim.execute(s, args);
     s.wait();
     return r;
@@ -440,7 +442,7 @@ struct Backend {
     const memory* ws = nullptr;
     if (training && p.kind == PoolKind::max) {
       r.workspace = detail::pool_workspace_tensor(e.pd.workspace_desc());
-      ws = &e.args.bind(DNNL_ARG_WORKSPACE, e.pd.workspace_desc(), r.workspace.data());
+      ws = &e.args.bind(DNNL_ARG_WORKSPACE, e.pd.workspace_desc(), r.workspace.raw_data());
     }
     execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
                      {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, r.y)},
@@ -471,7 +473,7 @@ struct Backend {
     Tensor dx = Tensor::empty(xs, xl);
     auto& s = Context::get().stream();
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, mem(dy)}, {DNNL_ARG_DIFF_SRC, mem(dx)}};
-    if (p.kind == PoolKind::max) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.data()));
+    if (p.kind == PoolKind::max) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.raw_data()));
     e.prim.execute(s, args);
     s.wait();
     return dx;
@@ -517,8 +519,9 @@ struct Backend {
 
  private:
   /// Runs the forward conv into `y` (already in the destination layout); `sum` accumulates into it.
-  static void run_conv_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p,
+  static void run_conv_forward(const Tensor& xin, const Tensor& win, const Tensor* bias, const Conv2dParams& p,
                                Tensor& y, bool sum) {
+    const Tensor w = win.to_plain();
     const Tensor x = xin.to_layout(conv_layouts(xin.dim(1), w.dim(0)).src);
     ThreadScope threads(threads_for(detail::conv_work(x.shape(), w.shape(), p)));
     auto& e = detail::conv_fwd_entry(x.shape(), x.layout(), w.shape(), bias != nullptr, p, sum);
@@ -529,9 +532,10 @@ struct Backend {
                      {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
   }
 
+  /// Refuses parameters other than [C] vectors (which are always plain), so none is misread.
   static void check_bn(const Tensor& x, const Tensor& gamma) {
-    check_shapes(x.rank() == 4 && gamma.numel() == x.dim(1), "batchnorm2d", "input [N,C,H,W] needs C scale entries",
-                 x.shape(), gamma.shape());
+    check_shapes(x.rank() == 4 && gamma.shape() == Shape{x.dim(1)}, "batchnorm2d",
+                 "input [N,C,H,W] needs a [C] scale", x.shape(), gamma.shape());
   }
 };
 

@@ -1,7 +1,8 @@
 #pragma once
 // The reference backend: every kernel as plain loops over plain NCHW data, written for obvious
 // correctness, not speed. It is the oracle the oneDNN backend is tested against.
-// Inputs in any layout are accepted (converted to plain); outputs are plain.
+// Inputs in any layout are accepted (converted to plain, weights included); outputs are plain.
+// Every loop reads converted or freshly made plain tensors, so each uses the checked data().
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -16,8 +17,8 @@ struct Backend {
 
   static Layout conv2d_input_layout(int64_t, int64_t) { return Layout::plain; }
 
-  static Tensor conv2d_forward(const Tensor& xin, const Tensor& w, const Tensor* bias, const Conv2dParams& p) {
-    const Tensor x = xin.to_plain();
+  static Tensor conv2d_forward(const Tensor& xin, const Tensor& win, const Tensor* bias, const Conv2dParams& p) {
+    const Tensor x = xin.to_plain(), w = win.to_plain();
     const Shape ys = conv2d_out_shape(x.shape(), w.shape(), p);
     Tensor y = Tensor::empty(ys);
     const int64_t N = x.dim(0), C = x.dim(1), H = x.dim(2), W = x.dim(3);
@@ -63,8 +64,8 @@ struct Backend {
     return y;
   }
 
-  static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& w, const Shape& xs, const Conv2dParams& p) {
-    const Tensor dy = dyin.to_plain();
+  static Tensor conv2d_backward_data(const Tensor& dyin, const Tensor& win, const Shape& xs, const Conv2dParams& p) {
+    const Tensor dy = dyin.to_plain(), w = win.to_plain();
     Tensor dx = Tensor::zeros(xs);
     const int64_t N = xs[0], C = xs[1], H = xs[2], W = xs[3];
     const int64_t O = dy.dim(1), OH = dy.dim(2), OW = dy.dim(3), KH = w.dim(2), KW = w.dim(3);
