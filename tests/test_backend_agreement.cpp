@@ -20,15 +20,6 @@ namespace {
 
 const Layout kLayouts[] = {Layout::plain, Layout::blocked16, Layout::nhwc};
 
-const char* layout_name(Layout l) {
-  switch (l) {
-    case Layout::plain: return "plain";
-    case Layout::blocked16: return "blocked16";
-    case Layout::nhwc: return "nhwc";
-  }
-  return "?";
-}
-
 // Tolerance: relative 1e-4, absolute 1e-4·√K for a sum of K terms (fp32 rounding grows like √K
 // when the terms have random signs; both backends sum in a different order).
 constexpr double kRtol = 1e-4;

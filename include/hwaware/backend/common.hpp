@@ -4,8 +4,12 @@
 // for these without doing less work.
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 #include <vector>
 
+#include <omp.h>
+
+#include "hwaware/core/kernel_trace.hpp"
 #include "hwaware/core/tensor.hpp"
 
 namespace hwaware::common {
@@ -20,7 +24,14 @@ Tensor elementwise(const char* op, const Tensor& a, const Tensor& bin, F f) {
   const int64_t n = a.storage_elems();
   const float *pa = a.data(), *pb = b.data();
   float* py = y.data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+  if (runtime::KernelTrace::on() && a.rank() == 4 && std::string_view(op) == "add") {
+    runtime::Kernel k;
+    k.kind = runtime::KernelKind::add, k.op = LayerKind::add, k.batch = a.dim(0);
+    k.in_c = k.out_c = a.dim(1), k.in_h = k.out_h = a.dim(2), k.in_w = k.out_w = a.dim(3);
+    k.src = k.dst = a.layout(), k.work = n, k.threads = runtime::elementwise_threads(n, omp_get_max_threads());
+    runtime::KernelTrace::record(k);
+  }
+#pragma omp parallel for simd schedule(static) if (n > runtime::kElementwiseParallelElems)
   for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
   return y;
 }
@@ -42,7 +53,7 @@ inline void accumulate(Tensor& dst, const Tensor& srcin) {
   const int64_t n = dst.storage_elems();
   float* pd = dst.data();
   const float* ps = src.data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > runtime::kElementwiseParallelElems)
   for (int64_t i = 0; i < n; ++i) pd[i] += ps[i];
 }
 
@@ -59,6 +70,12 @@ inline Tensor global_avg_pool_forward(const Tensor& x) {
   const int64_t N = x.dim(0), C = x.dim(1), HW = x.dim(2) * x.dim(3);
   Tensor y = Tensor::empty({N, C});
   const float inv = 1.f / float(HW);
+  if (runtime::KernelTrace::on()) {
+    runtime::Kernel k;
+    k.kind = runtime::KernelKind::global_pool, k.op = LayerKind::global_avg_pool, k.batch = N;
+    k.in_c = k.out_c = C, k.in_h = x.dim(2), k.in_w = x.dim(3), k.src = x.layout(), k.work = x.numel();
+    runtime::KernelTrace::record(k);
+  }
   if (x.layout() == Layout::nhwc) {
     for (int64_t n = 0; n < N; ++n) {
       float* yn = y.data() + n * C;
