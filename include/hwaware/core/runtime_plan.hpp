@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include "hwaware/core/channel_padding.hpp"
@@ -104,7 +105,7 @@ struct Kernel {
   bool post_relu = false;  // conv, conv_add: ReLU post-op; batchnorm: fused ReLU
   int threads = 1;
   int64_t work = 0;        // what the thread rule read: MACs (conv, linear) or elements
-  std::string layer;       // plan only: the described layer it runs (the conv's, for fused kernels)
+  int layer = -1;          // plan only: the index of the described layer it runs (the conv's, for fused ones)
 
   /// The same execution (everything but `layer`).
   bool same_execution(const Kernel& o) const {
@@ -121,7 +122,7 @@ struct Kernel {
              std::to_string(stride) + " g" + std::to_string(groups) + " " + layout_name(src) + "->" +
              layout_name(dst) + (post_relu ? " +relu" : "") + " t" + std::to_string(threads) + " work " +
              std::to_string(work);
-    return layer.empty() ? s : s + " [" + layer + "]";
+    return layer < 0 ? s : s + " [layer " + std::to_string(layer) + "]";
   }
 };
 
@@ -141,41 +142,55 @@ struct RuntimeConfig {
 /// optionally `<block>.relu`; an `add` outside such a block runs unfused.
 KernelPlan plan_kernels(const NetDesc& net, const RuntimeConfig& config = {});
 
+/// The same kernels passed one at a time to `sink(const Kernel&)`, allocating nothing per kernel
+/// (the per-kernel latency model's batched path).
+template <class Sink>
+void for_each_planned_kernel(const NetDesc& net, const RuntimeConfig& config, Sink&& sink);
+
 // ---- implementation ----------------------------------------------------------------------------
 
 namespace detail {
 
-/// Walks a description, tracking the layout of the current activation, and appends kernels.
+/// Walks a description, tracking the layout of the current activation, and passes each kernel to
+/// the sink.
+template <class Sink>
 class Planner {
  public:
-  Planner(const NetDesc& net, const RuntimeConfig& c) : net_(net), c_(c) {}
+  Planner(const NetDesc& net, const RuntimeConfig& c, Sink& sink) : net_(net), c_(c), sink_(sink) {}
 
-  KernelPlan run() {
-    for (size_t i = 0; i < net_.size();) i = residual_end(i) ? block(i, residual_end(i)) : unit(i, cur_);
-    return std::move(plan_);
+  void run() {
+    for (size_t i = 0; i < net_.size();) {
+      const size_t end = residual_end(i);
+      i = end ? block(i, end) : unit(i, cur_);
+    }
   }
 
  private:
   /// When a residual block starts at layer i: one past its last layer (the add, or the ReLU after
   /// it); else 0.
   size_t residual_end(size_t i) const {
-    const std::string& name = net_[i].name;
     for (size_t a = i; a < net_.size(); ++a) {
       if (net_[a].kind != LayerKind::add) continue;
-      const std::string p = block_prefix(a);
-      if (p.empty() || name.rfind(p, 0) != 0) return 0;
-      if (i > 0 && net_[i - 1].name.rfind(p, 0) == 0) return 0;  // not the block's first layer
-      return a + 1 < net_.size() && net_[a + 1].kind == LayerKind::relu && net_[a + 1].name == p + "relu" ? a + 2
-                                                                                                            : a + 1;
+      const std::string_view p = block_prefix(a);
+      if (p.empty() || !in(i, p)) return 0;
+      if (i > 0 && in(i - 1, p)) return 0;  // not the block's first layer
+      return a + 1 < net_.size() && net_[a + 1].kind == LayerKind::relu && in(a + 1, p, "relu") &&
+                     net_[a + 1].name.size() == p.size() + 4
+                 ? a + 2
+                 : a + 1;
     }
     return 0;
   }
   /// "<block>." of the add at index a ("" for a top-level add).
-  std::string block_prefix(size_t a) const {
-    const std::string& n = net_[a].name;
-    return n.size() > 4 && n.compare(n.size() - 4, 4, ".add") == 0 ? n.substr(0, n.size() - 3) : std::string();
+  std::string_view block_prefix(size_t a) const {
+    const std::string_view n = net_[a].name;
+    return n.size() > 4 && n.ends_with(".add") ? n.substr(0, n.size() - 3) : std::string_view();
   }
-  bool in(size_t i, const std::string& prefix) const { return net_[i].name.rfind(prefix, 0) == 0; }
+  /// True when layer i's name is `prefix` followed by `then`.
+  bool in(size_t i, std::string_view prefix, std::string_view then = {}) const {
+    const std::string_view n = net_[i].name;
+    return n.starts_with(prefix) && n.substr(prefix.size()).starts_with(then);
+  }
   /// A conv described with a BN right after it (nn::ConvBn): one folded kernel.
   bool conv_bn_at(size_t i) const {
     return net_[i].kind == LayerKind::conv2d && i + 1 < net_.size() && net_[i + 1].kind == LayerKind::batchnorm2d;
@@ -189,31 +204,34 @@ class Planner {
 
   const NetDesc& net_;
   RuntimeConfig c_;
-  KernelPlan plan_;
+  Sink& sink_;
   Layout cur_ = Layout::plain;
 };
 
-inline Kernel Planner::base(KernelKind kind, const LayerDesc& d) const {
+template <class Sink>
+Kernel Planner<Sink>::base(KernelKind kind, const LayerDesc& d) const {
   Kernel k;
-  k.kind = kind, k.op = d.kind, k.batch = c_.batch, k.layer = d.name;
+  k.kind = kind, k.op = d.kind, k.batch = c_.batch, k.layer = int(&d - net_.data());
   k.in_c = d.in_c, k.in_h = d.in_h, k.in_w = d.in_w, k.out_c = d.out_c, k.out_h = d.out_h, k.out_w = d.out_w;
   return k;
 }
 
 /// A conversion of the layer's input (out_side false) or output tensor from one layout to another.
-inline void Planner::reorder(const LayerDesc& d, bool out_side, Layout from, Layout to, bool copy) {
+template <class Sink>
+void Planner<Sink>::reorder(const LayerDesc& d, bool out_side, Layout from, Layout to, bool copy) {
   Kernel k = base(copy ? KernelKind::copy : KernelKind::reorder, d);
   k.op = LayerKind::flatten;
   if (out_side) k.in_c = d.out_c, k.in_h = d.out_h, k.in_w = d.out_w;
   k.out_c = k.in_c, k.out_h = k.in_h, k.out_w = k.in_w;
   k.src = from, k.dst = to;
   k.work = stored_elems(k.batch, k.in_c, k.in_h, k.in_w, from);
-  plan_.push_back(k);
+  sink_(k);
 }
 
 /// The conv (BN folded, `relu` as a post-op), after converting its input; with `residual`, the
 /// destination first starts as the residual (reordered, or copied when already in place).
-inline void Planner::conv(const LayerDesc& d, bool relu, Layout& cur, bool residual, Layout residual_layout) {
+template <class Sink>
+void Planner<Sink>::conv(const LayerDesc& d, bool relu, Layout& cur, bool residual, Layout residual_layout) {
   const ConvLayouts l = conv_layouts(d.in_c, d.out_c);
   if (residual) reorder(d, true, residual_layout, l.dst, residual_layout == l.dst);
   if (cur != l.src) reorder(d, false, cur, l.src);
@@ -222,12 +240,13 @@ inline void Planner::conv(const LayerDesc& d, bool relu, Layout& cur, bool resid
   k.src = l.src, k.dst = l.dst, k.post_relu = relu;
   k.work = conv_work(c_.batch, d.out_c, d.out_h, d.out_w, d.in_c / std::max<int64_t>(1, d.groups), d.kernel, d.kernel);
   k.threads = threads_for(k.work, c_.threads, c_.serial_work);
-  plan_.push_back(k);
+  sink_(k);
   cur = l.dst;
 }
 
 /// One layer (a conv with its BN counts as one); returns the index after it.
-inline size_t Planner::unit(size_t i, Layout& cur) {
+template <class Sink>
+size_t Planner<Sink>::unit(size_t i, Layout& cur) {
   const LayerDesc& d = net_[i];
   if (conv_bn_at(i) || d.kind == LayerKind::conv2d) {
     conv(d, conv_bn_at(i) && net_[i + 1].fused_relu, cur, false, cur);
@@ -264,27 +283,28 @@ inline size_t Planner::unit(size_t i, Layout& cur) {
       break;
     default: k.work = in_elems;
   }
-  plan_.push_back(k);
+  sink_(k);
   cur = k.dst;
   return i + 1;
 }
 
 /// A residual block [begin, end): the shortcut first, then the body; the body's last conv+BN adds
 /// the residual in its primitive (+ the ReLU after the add) when its BN has no ReLU of its own.
-inline size_t Planner::block(size_t begin, size_t end) {
+template <class Sink>
+size_t Planner<Sink>::block(size_t begin, size_t end) {
   const bool relu_after = net_[end - 1].kind == LayerKind::relu;
   const size_t add = relu_after ? end - 2 : end - 1;
-  const std::string p = block_prefix(add);
+  const std::string_view p = block_prefix(add);
   const Layout input = cur_;
   Layout residual = input;
-  for (size_t i = begin; i < add;) i = in(i, p + "shortcut.") ? unit(i, residual) : i + 1;
+  for (size_t i = begin; i < add;) i = in(i, p, "shortcut.") ? unit(i, residual) : i + 1;
   size_t tail = add;
   for (size_t i = begin; i < add; ++i)
-    if (in(i, p + "body.") && conv_bn_at(i)) tail = i;
+    if (in(i, p, "body.") && conv_bn_at(i)) tail = i;
   const bool fused = tail < add && !net_[tail + 1].fused_relu;
   Layout cur = input;
   for (size_t i = begin; i < add;) {
-    if (!in(i, p + "body.")) {
+    if (!in(i, p, "body.")) {
       ++i;
     } else if (fused && i == tail) {
       conv(net_[i], relu_after, cur, true, residual);
@@ -305,8 +325,15 @@ inline size_t Planner::block(size_t begin, size_t end) {
 
 }  // namespace detail
 
+template <class Sink>
+void for_each_planned_kernel(const NetDesc& net, const RuntimeConfig& config, Sink&& sink) {
+  detail::Planner<std::remove_reference_t<Sink>>(net, config, sink).run();
+}
+
 inline KernelPlan plan_kernels(const NetDesc& net, const RuntimeConfig& config) {
-  return detail::Planner(net, config).run();
+  KernelPlan plan;
+  for_each_planned_kernel(net, config, [&](const Kernel& k) { plan.push_back(k); });
+  return plan;
 }
 
 }  // namespace hwaware::runtime
