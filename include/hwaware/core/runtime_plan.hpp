@@ -168,18 +168,16 @@ class Planner {
  private:
   /// When a residual block starts at layer i: one past its last layer (the add, or the ReLU after
   /// it); else 0.
-  size_t residual_end(size_t i) const {
-    for (size_t a = i; a < net_.size(); ++a) {
-      if (net_[a].kind != LayerKind::add) continue;
-      const std::string_view p = block_prefix(a);
-      if (p.empty() || !in(i, p)) return 0;
-      if (i > 0 && in(i - 1, p)) return 0;  // not the block's first layer
-      return a + 1 < net_.size() && net_[a + 1].kind == LayerKind::relu && in(a + 1, p, "relu") &&
-                     net_[a + 1].name.size() == p.size() + 4
-                 ? a + 2
-                 : a + 1;
-    }
-    return 0;
+  size_t residual_end(size_t i) {
+    while (next_add_ < net_.size() && (next_add_ < i || net_[next_add_].kind != LayerKind::add)) ++next_add_;
+    if (next_add_ >= net_.size()) return 0;
+    const size_t a = next_add_;  // the first add at or after i
+    const std::string_view p = block_prefix(a);
+    if (p.empty() || !in(i, p)) return 0;
+    if (i > 0 && in(i - 1, p)) return 0;  // not the block's first layer
+    const bool relu = a + 1 < net_.size() && net_[a + 1].kind == LayerKind::relu && in(a + 1, p, "relu") &&
+                      net_[a + 1].name.size() == p.size() + 4;
+    return relu ? a + 2 : a + 1;
   }
   /// "<block>." of the add at index a ("" for a top-level add).
   std::string_view block_prefix(size_t a) const {
@@ -206,6 +204,7 @@ class Planner {
   RuntimeConfig c_;
   Sink& sink_;
   Layout cur_ = Layout::plain;
+  size_t next_add_ = 0;  // the walk only moves forward, so the search for the next add does too
 };
 
 template <class Sink>
