@@ -4,12 +4,16 @@
 //
 //   ./build/benchmarks/bench_predictor
 //
+// The per-kernel MLP plans each network first (runtime::plan_kernels) and must also keep
+// ≥ 1 M/s; BM_kernel_vs_layer_mlp times both MLPs alternately in one run and prints the ratio.
+//
 // items_per_second = networks/s. The predictors are fitted on synthetic latencies of zoo
 // descriptions (the speed does not depend on the labels); the batch is 1024 networks of exactly
 // 20 layers (resnet-8 and mobilenetv2-tiny descriptions with random widths, cut to 20 layers).
 #include <benchmark/benchmark.h>
 
 #include <Eigen/Core>
+#include <chrono>
 #include <random>
 #include <vector>
 
@@ -44,6 +48,7 @@ struct Fixture {
   std::vector<NetDesc> batch;
   std::vector<LatencySample> train, layer_samples;
   MlpLatencyPredictor mlp;
+  KernelMlpPredictor kernel_mlp{Fingerprint{.threads = 2, .batch = 1}};
   LutPredictor lut;
   AnalyticPredictor analytic{AcceleratorDesc::this_cpu()};
 
@@ -59,6 +64,7 @@ struct Fixture {
     std::vector<const LatencySample*> p;
     for (const auto& s : train) p.push_back(&s);
     mlp.fit(p, {.epochs = 20});
+    kernel_mlp.fit(p, {.epochs = 20});
     // LUT entries: every op (conv+BN, add+ReLU, …) of the training networks "measured in isolation".
     for (const auto& s : train)
       for (const auto& op : lut_ops(s.layers)) {
@@ -98,6 +104,36 @@ void BM_lut_predict_batch(benchmark::State& state) {
                                      double(std::max<int64_t>(1, int64_t(state.iterations()) * 1024));
 }
 void BM_analytic_predict_batch(benchmark::State& state) { run(state, fixture().analytic); }
+void BM_kernel_mlp_predict_batch(benchmark::State& state) {
+  run(state, fixture().kernel_mlp);
+  size_t kernels = 0;
+  for (const auto& n : fixture().batch) kernels += runtime::plan_kernels(n, fixture().kernel_mlp.runtime_config()).size();
+  state.counters["kernels_per_net"] = double(kernels) / double(fixture().batch.size());
+}
+
+// The two MLPs alternately on the same batch, 20 rounds each: networks/s of each and their ratio
+// (per-kernel ÷ per-layer), so a loaded machine slows both alike.
+void BM_kernel_vs_layer_mlp(benchmark::State& state) {
+  const auto& f = fixture();
+  using clk = std::chrono::steady_clock;
+  double layer_s = 0, kernel_s = 0;
+  int64_t rounds = 0;
+  for (auto _ : state) {
+    for (int r = 0; r < 20; ++r, ++rounds) {
+      auto t0 = clk::now();
+      benchmark::DoNotOptimize(f.mlp.predict_batch_ms(f.batch).data());
+      auto t1 = clk::now();
+      benchmark::DoNotOptimize(f.kernel_mlp.predict_batch_ms(f.batch).data());
+      auto t2 = clk::now();
+      layer_s += std::chrono::duration<double>(t1 - t0).count();
+      kernel_s += std::chrono::duration<double>(t2 - t1).count();
+    }
+  }
+  const double nets = double(rounds) * double(f.batch.size());
+  state.counters["layer_mlp_nets_per_s"] = nets / layer_s;
+  state.counters["kernel_mlp_nets_per_s"] = nets / kernel_s;
+  state.counters["kernel_over_layer"] = layer_s / kernel_s;
+}
 
 void BM_mlp_predict_with_grad(benchmark::State& state) {
   const auto& f = fixture();
@@ -114,6 +150,8 @@ void BM_mlp_predict_with_grad(benchmark::State& state) {
 BENCHMARK(BM_mlp_predict_batch)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_lut_predict_batch)->Unit(benchmark::kMicrosecond);
 BENCHMARK(BM_analytic_predict_batch)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_kernel_mlp_predict_batch)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_kernel_vs_layer_mlp)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_mlp_predict_with_grad)->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();

@@ -1,18 +1,24 @@
-// Fit the LUT, MLP and analytic latency predictors on a data set measured by profile_device, and
-// compare them on held-out whole networks (random widths the layer grid never saw): RMSE, RMSPE,
-// share within ±5/10/15% (nn-Meter's metrics), Spearman; a table, one JSON line, and a
-// predicted-vs-measured scatter plot (SVG, and PNG through gnuplot when installed).
+// Fit the LUT, the two MLPs (per described layer, per planned kernel) and the analytic latency
+// predictors on a data set measured by profile_device, and compare them on held-out whole networks
+// (random widths the layer grid never saw): RMSE, RMSPE, share within ±5/10/15% (nn-Meter's
+// metrics), Spearman; a table, one JSON line, and a predicted-vs-measured scatter plot (SVG, and
+// PNG through gnuplot when installed). The noise ceiling: the held-out networks measured again in
+// a session of this process, the share within ±10% of the data set's measurement — the best any
+// predictor can score on this host.
 //   ./build/examples/profile_device --out latency.jsonl
-//   ./build/examples/fit_predictor --data latency.jsonl --json
+//   ./build/examples/fit_predictor --data latency.jsonl --json   (--mlp kernel: the per-kernel MLP
+//       drives adaptive sampling)
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/hw/sampling.hpp>
 #include <hwaware/predictor.hpp>
 #include <hwaware/report/svg_plot.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <deque>
+#include <optional>
 #include <random>
 #include <sstream>
 
@@ -44,6 +50,57 @@ std::vector<double> measured(const std::vector<const hw::LatencySample*>& s) {
   return m;
 }
 
+/// The zoo network a sample's name describes (family, then its per-layer widths).
+hw::Probe rebuild(const hw::LatencySample& s) {
+  auto [family, c] = parse_network_name(s.name, s.family);
+  return {"network", family, s.name, models::make_model(family, {.channels = c}), {1, 28, 28}};
+}
+
+/// The held-out networks measured again in a new session (another protocol seed); returns their
+/// new medians.
+std::vector<double> remeasure(int threads, int batch, const std::vector<const hw::LatencySample*>& s) {
+  hw::OnednnCpuDevice again(threads, batch, {.seed = 0x5e55});
+  std::vector<hw::Probe> probes;
+  for (auto* x : s) probes.push_back(rebuild(*x));
+  std::vector<double> m;
+  for (const auto& r : hw::measure_probes(again, probes, 12, [](size_t, size_t) {})) m.push_back(r.m.median_ms);
+  return m;
+}
+
+/// Refits `mlp` with adaptive sampling: `rounds` times, the training networks it misses by more
+/// than 10% get three neighbours each (widths moved by up to ±15%), measured and added to `train`.
+template <class Mlp>
+void adaptive_sampling(Mlp& mlp, hw::MlpFitReport& fit_report, int rounds, hw::OnednnCpuDevice& device,
+                       const std::vector<const hw::LatencySample*>& train_nets,
+                       std::vector<const hw::LatencySample*>& train, std::deque<hw::LatencySample>& extra,
+                       std::mt19937_64& rng) {
+  for (int round = 0; round < rounds; ++round) {
+    std::vector<hw::Probe> probes;
+    const auto p = predictions(mlp, train_nets);
+    for (size_t i = 0; i < train_nets.size(); ++i) {
+      if (std::abs(p[i] / train_nets[i]->m.median_ms - 1) <= 0.10) continue;
+      auto [family, c] = parse_network_name(train_nets[i]->name, train_nets[i]->family);
+      for (int k = 0; k < 3; ++k) {
+        std::uniform_real_distribution<double> u(0.85, 1.15);
+        std::vector<int64_t> cn = c;
+        std::string name = family;
+        for (auto& v : cn) v = std::max<int64_t>(1, std::llround(double(v) * u(rng))), name += "-" + std::to_string(v);
+        probes.push_back({"network", family, name + "-a" + std::to_string(round), models::make_model(family, {.channels = cn}),
+                          {1, 28, 28}});
+      }
+    }
+    std::fprintf(stderr, "adaptive sampling round %d (%s): %zu training networks off by > 10%%, measuring %zu neighbours\n",
+                 round + 1, mlp.name().c_str(), probes.size() / 3, probes.size());
+    if (probes.empty()) break;
+    auto s = hw::measure_probes(device, probes, 12, [](size_t, size_t) {});
+    for (auto& x : s) {
+      extra.push_back(std::move(x));
+      train.push_back(&extra.back());
+    }
+    fit_report = mlp.fit(train);
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -52,7 +109,8 @@ int main(int argc, char** argv) {
   double heldout_fraction = 0.3;
   int calibration = 20, adaptive_rounds = 1, threads = 2, batch = 1;
   uint64_t seed = 1;
-  bool json = false, any_device = false;
+  bool json = false, any_device = false, no_ceiling = false;
+  std::string mlp_kind = "layer";
   app.add_option("--data", data_path, "data set from profile_device")->capture_default_str();
   app.add_option("--heldout", heldout_fraction, "share of the networks held out")->capture_default_str();
   app.add_option("--calibration", calibration, "measurements the analytic model is calibrated on (≤ 20)")->capture_default_str();
@@ -62,6 +120,10 @@ int main(int argc, char** argv) {
   app.add_option("--threads", threads, "this device's thread count (must match the data set)")->capture_default_str();
   app.add_option("--batch", batch)->capture_default_str();
   app.add_flag("--any-device", any_device, "accept a data set measured elsewhere (no adaptive sampling then)");
+  app.add_option("--mlp", mlp_kind, "the MLP adaptive sampling follows: layer (per described layer) or kernel "
+                                    "(per planned kernel); both are fitted and reported")
+      ->capture_default_str();
+  app.add_flag("--no-ceiling", no_ceiling, "skip re-measuring the held-out networks (the noise ceiling)");
   app.add_option("--out-dir", out_dir, "where the fitted predictors are saved")->capture_default_str();
   app.add_option("--plot", plot, "scatter plot path prefix (.svg, .png)")->capture_default_str();
   app.add_option("--seed", seed)->capture_default_str();
@@ -87,36 +149,24 @@ int main(int argc, char** argv) {
     std::vector<const hw::LatencySample*> train_nets(nets.begin() + n_held, nets.end());
     train_nets.insert(train_nets.end(), adaptive_before.begin(), adaptive_before.end());
 
-    // MLP: layer samples and the training networks; then adaptive sampling around its misses.
+    // The MLPs: layer samples and the training networks; adaptive sampling around the misses of the
+    // one --mlp names, whose new networks both train on.
     std::deque<hw::LatencySample> extra;  // stable addresses: mlp_train points into it
+    const hw::MlpKind kind = hw::parse_mlp_kind(mlp_kind);
     hw::MlpLatencyPredictor mlp(data.fingerprint);
+    hw::KernelMlpPredictor kernel_mlp(data.fingerprint);
     auto mlp_train = layers;
     mlp_train.insert(mlp_train.end(), train_nets.begin(), train_nets.end());
-    auto fit_report = mlp.fit(mlp_train);
-    for (int round = 0; round < adaptive_rounds && !any_device; ++round) {
-      std::vector<hw::Probe> probes;
-      const auto p = predictions(mlp, train_nets);
-      for (size_t i = 0; i < train_nets.size(); ++i) {
-        if (std::abs(p[i] / train_nets[i]->m.median_ms - 1) <= 0.10) continue;
-        auto [family, c] = parse_network_name(train_nets[i]->name, train_nets[i]->family);
-        for (int k = 0; k < 3; ++k) {  // neighbours: each width moved by up to ±15%
-          std::uniform_real_distribution<double> u(0.85, 1.15);
-          std::vector<int64_t> cn = c;
-          std::string name = family;
-          for (auto& v : cn) v = std::max<int64_t>(1, std::llround(double(v) * u(rng))), name += "-" + std::to_string(v);
-          probes.push_back({"network", family, name + "-a" + std::to_string(round), models::make_model(family, {.channels = cn}),
-                            {1, 28, 28}});
-        }
-      }
-      std::fprintf(stderr, "adaptive sampling round %d: %zu training networks off by > 10%%, measuring %zu neighbours\n",
-                   round + 1, probes.size() / 3, probes.size());
-      if (probes.empty()) break;
-      auto s = hw::measure_probes(device, probes, 12, [](size_t, size_t) {});
-      for (auto& x : s) {
-        extra.push_back(std::move(x));
-        mlp_train.push_back(&extra.back());
-      }
+    hw::MlpFitReport fit_report, kernel_fit_report;
+    const int rounds = any_device ? 0 : adaptive_rounds;
+    if (kind == hw::MlpKind::per_kernel) {
+      kernel_fit_report = kernel_mlp.fit(mlp_train);
+      adaptive_sampling(kernel_mlp, kernel_fit_report, rounds, device, train_nets, mlp_train, extra, rng);
       fit_report = mlp.fit(mlp_train);
+    } else {
+      fit_report = mlp.fit(mlp_train);
+      adaptive_sampling(mlp, fit_report, rounds, device, train_nets, mlp_train, extra, rng);
+      kernel_fit_report = kernel_mlp.fit(mlp_train);
     }
     if (!extra.empty()) {  // the data set grows by what adaptive sampling measured (a copy: pointers into data stay valid)
       hw::LatencyDataset grown = data;
@@ -134,12 +184,17 @@ int main(int argc, char** argv) {
 
     std::filesystem::create_directories(out_dir);
     mlp.save(out_dir + "/mlp.txt");
+    kernel_mlp.save(out_dir + "/kernel_mlp.txt");
     lut.save(out_dir + "/lut.txt");
 
     const auto m = measured(heldout);
     const auto p_lut = predictions(lut, heldout), p_mlp = predictions(mlp, heldout), p_an = predictions(analytic, heldout);
+    const auto p_kernel = predictions(kernel_mlp, heldout);
     const auto r_lut = hw::prediction_report(p_lut, m), r_mlp = hw::prediction_report(p_mlp, m),
-               r_an = hw::prediction_report(p_an, m);
+               r_an = hw::prediction_report(p_an, m), r_kernel = hw::prediction_report(p_kernel, m);
+    // The noise ceiling: a second session's medians as the "prediction" of the first's.
+    std::optional<hw::PredictionReport> ceiling;
+    if (!any_device && !no_ceiling) ceiling = hw::prediction_report(remeasure(threads, batch, heldout), m);
 
     std::printf("held-out networks: %zu (training: %zu networks + %zu layer samples, %zu from adaptive sampling)\n",
                 heldout.size(), train_nets.size(), layers.size(), extra.size());
@@ -150,9 +205,16 @@ int main(int argc, char** argv) {
     };
     row("lut", r_lut);
     row("mlp", r_mlp);
+    row("kernel-mlp", r_kernel);
     row("analytic", r_an);
-    std::printf("MLP/LUT RMSE ratio: %.3f; LUT misses (no table entry for a signature): %zu\n",
-                r_mlp.rmse_ms / r_lut.rmse_ms, size_t(lut.misses()));
+    if (ceiling) row("2nd session", *ceiling);
+    std::printf("MLP/LUT RMSE ratio: %.3f, kernel-MLP/MLP RMSE ratio: %.3f; LUT misses (no table entry for a "
+                "signature): %zu\n",
+                r_mlp.rmse_ms / r_lut.rmse_ms, r_kernel.rmse_ms / r_mlp.rmse_ms, size_t(lut.misses()));
+    if (ceiling)
+      std::printf("noise ceiling: a second session of the held-out networks is within ±10%% of the first for %.3f "
+                  "of them (the best any predictor can score here)\n",
+                  ceiling->within_10);
 
     report::ScatterPlot sp;
     sp.title = "Predicted vs measured latency, held-out networks (" + data.fingerprint.cpu_model + ", " +
@@ -164,7 +226,8 @@ int main(int argc, char** argv) {
       for (size_t i = 0; i < p.size(); ++i) s.points.emplace_back(m[i], p[i]);
       return s;
     };
-    sp.series = {series("LUT", "#d62728", p_lut), series("MLP", "#1f77b4", p_mlp), series("analytic", "#2ca02c", p_an)};
+    sp.series = {series("LUT", "#d62728", p_lut), series("MLP", "#1f77b4", p_mlp),
+                 series("kernel MLP", "#9467bd", p_kernel), series("analytic", "#2ca02c", p_an)};
     report::write_scatter_svg(plot + ".svg", sp);
     std::string why;
     const bool png = report::write_scatter_gnuplot(plot, sp, &why);
@@ -176,14 +239,17 @@ int main(int argc, char** argv) {
                               {"within_10", r.within_10}, {"within_15", r.within_15}, {"spearman", r.spearman},
                               {"n_heldout", r.n}};
       };
-      std::cout << nlohmann::json{{"lut", j(r_lut)},
-                                  {"mlp", j(r_mlp)},
-                                  {"analytic", j(r_an)},
-                                  {"adaptive_samples", extra.size()},
-                                  {"mlp_train_rms_relative_error", fit_report.rms_relative_error},
-                                  {"fingerprint", data.fingerprint.to_json()}}
-                       .dump()
-                << "\n";
+      nlohmann::json out{{"lut", j(r_lut)},
+                         {"mlp", j(r_mlp)},
+                         {"kernel_mlp", j(r_kernel)},
+                         {"analytic", j(r_an)},
+                         {"adaptive_samples", extra.size()},
+                         {"adaptive_mlp", mlp_kind},
+                         {"mlp_train_rms_relative_error", fit_report.rms_relative_error},
+                         {"kernel_mlp_train_rms_relative_error", kernel_fit_report.rms_relative_error},
+                         {"fingerprint", data.fingerprint.to_json()}};
+      if (ceiling) out["noise_ceiling"] = j(*ceiling);
+      std::cout << out.dump() << "\n";
     }
   } catch (const std::exception& e) {
     std::cerr << "fit_predictor: " << e.what() << "\n";

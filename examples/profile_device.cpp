@@ -6,7 +6,7 @@
 //   ./build/examples/profile_device --widths resnet-8 16,16,16,32,32,64,64 8,8,8,8,8,8,8 1,1,1,1,1,1,1
 //       (per-layer widths of one zoo model, measured in one interleaved session, ÷ the first;
 //        --sessions 20: 20 sessions, median ratio and range; --predictor-cache DIR: the cached
-//        MLP predictor's figures beside them)
+//        MLP predictor's figures beside them, --mlp kernel: the per-kernel MLP's)
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
@@ -54,7 +54,7 @@ int main(int argc, char** argv) {
   CLI::App app{"Measure this CPU's latency data set (oneDNN inference) for the latency predictors"};
   std::string out = "latency.jsonl", families_csv = "ref-cnn,vgg-small,resnet-8", measure_model, protocol = "robust";
   int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10, sessions = 1;
-  std::string predictor_cache;
+  std::string predictor_cache, mlp_kind = "layer";
   uint64_t seed = 1;
   bool json = false, repeatability = false, no_layers = false;
   std::vector<std::string> widths;
@@ -77,6 +77,8 @@ int main(int argc, char** argv) {
       ->check(CLI::PositiveNumber);
   app.add_option("--predictor-cache", predictor_cache,
                  "with --widths: also the MLP predictor cached in this directory (--networks: its random networks)");
+  app.add_option("--mlp", mlp_kind, "with --predictor-cache: layer (per described layer) or kernel (per planned kernel)")
+      ->capture_default_str();
   app.add_flag("--json", json);
   CLI11_PARSE(app, argc, argv);
 
@@ -108,8 +110,10 @@ int main(int argc, char** argv) {
       }
       std::vector<double> predicted;
       if (!predictor_cache.empty()) {
-        auto p = hw::cached_mlp_predictor(device, widths[0], predictor_cache, {.networks = networks});
-        for (auto* n : nets) predicted.push_back(p.predict_ms(n->describe({1, 28, 28})));
+        hw::with_cached_mlp_predictor(hw::parse_mlp_kind(mlp_kind), device, widths[0], predictor_cache,
+                                      {.networks = networks}, [&](const auto& p) {
+                                        for (auto* n : nets) predicted.push_back(p.predict_ms(n->describe({1, 28, 28})));
+                                      });
       }
       const auto median = [](const std::vector<double>& v) { return hw::median(v); };
       nlohmann::json rows = nlohmann::json::array();

@@ -65,7 +65,7 @@ TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
   CHECK(no_ckpt.out.find("--resume needs --checkpoint") != std::string::npos);
 }
 
-TEST_CASE("profile_device then fit_predictor: a tiny data set, all three predictors, the JSON keys") {
+TEST_CASE("profile_device then fit_predictor: a tiny data set, every predictor and the noise ceiling, the JSON keys") {
   const hwtest::TempDir tmp("example_fit_predictor");
   const auto& dir = tmp.path;
   const std::string data = (dir / "lat.jsonl").string();
@@ -76,7 +76,7 @@ TEST_CASE("profile_device then fit_predictor: a tiny data set, all three predict
                 " --plot " + (dir / "scatter").string() + " --json");
   REQUIRE(fit.status == 0);
   auto j = last_json_line(fit.out);
-  for (const char* p : {"lut", "mlp", "analytic"})
+  for (const char* p : {"lut", "mlp", "kernel_mlp", "analytic", "noise_ceiling"})
     for (const char* k : {"rmse_ms", "rmspe", "within_5", "within_10", "within_15", "spearman", "n_heldout"}) {
       CAPTURE(p);
       CAPTURE(k);
@@ -84,6 +84,14 @@ TEST_CASE("profile_device then fit_predictor: a tiny data set, all three predict
     }
   CHECK(std::filesystem::exists(dir / "scatter.svg"));
   CHECK(std::filesystem::exists(dir / "p" / "mlp.txt"));
+  CHECK(std::filesystem::exists(dir / "p" / "kernel_mlp.txt"));
+  // the per-kernel MLP drives adaptive sampling; no second session
+  Run kernel = run("fit_predictor --data " + data + " --mlp kernel --no-ceiling --calibration 5 --out-dir " +
+                   (dir / "p").string() + " --plot " + (dir / "scatter").string() + " --json");
+  REQUIRE(kernel.status == 0);
+  auto jk = last_json_line(kernel.out);
+  CHECK(jk["adaptive_mlp"] == "kernel");
+  CHECK(!jk.contains("noise_ceiling"));
   // a data set from another fingerprint is refused, naming the field
   Run other = run("fit_predictor --data " + data + " --threads 1");
   CHECK(other.status != 0);

@@ -5,8 +5,12 @@
 // tensors known to be plain read data(), whose check states that.
 #include <algorithm>
 #include <cmath>
+#include <string_view>
 #include <vector>
 
+#include <omp.h>
+
+#include "hwaware/core/kernel_trace.hpp"
 #include "hwaware/core/tensor.hpp"
 
 namespace hwaware::common {
@@ -21,7 +25,14 @@ Tensor elementwise(const char* op, const Tensor& a, const Tensor& bin, F f) {
   const int64_t n = a.storage_elems();
   const float *pa = a.raw_data(), *pb = b.raw_data();
   float* py = y.raw_data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+  if (runtime::KernelTrace::on() && a.rank() == 4 && std::string_view(op) == "add") {
+    runtime::Kernel k;
+    k.kind = runtime::KernelKind::add, k.op = LayerKind::add, k.batch = a.dim(0);
+    k.in_c = k.out_c = a.dim(1), k.in_h = k.out_h = a.dim(2), k.in_w = k.out_w = a.dim(3);
+    k.src = k.dst = a.layout(), k.work = n, k.threads = runtime::elementwise_threads(n, omp_get_max_threads());
+    runtime::KernelTrace::record(k);
+  }
+#pragma omp parallel for simd schedule(static) if (n > runtime::kElementwiseParallelElems)
   for (int64_t i = 0; i < n; ++i) py[i] = f(pa[i], pb[i]);
   return y;
 }
@@ -43,7 +54,7 @@ inline void accumulate(Tensor& dst, const Tensor& srcin) {
   const int64_t n = dst.storage_elems();
   float* pd = dst.raw_data();
   const float* ps = src.raw_data();
-#pragma omp parallel for simd schedule(static) if (n > 65536)
+#pragma omp parallel for simd schedule(static) if (n > runtime::kElementwiseParallelElems)
   for (int64_t i = 0; i < n; ++i) pd[i] += ps[i];
 }
 
@@ -80,6 +91,12 @@ inline Tensor global_avg_pool_forward(const Tensor& x) {
   const float inv = 1.f / float(HW);
   const float* px = x.raw_data();  // indexed by x's layout below
   float* py = y.data();
+  if (runtime::KernelTrace::on()) {
+    runtime::Kernel k;
+    k.kind = runtime::KernelKind::global_pool, k.op = LayerKind::global_avg_pool, k.batch = N;
+    k.in_c = k.out_c = C, k.in_h = x.dim(2), k.in_w = x.dim(3), k.src = x.layout(), k.work = x.numel();
+    runtime::KernelTrace::record(k);
+  }
   if (x.layout() == Layout::nhwc) {
     for (int64_t n = 0; n < N; ++n) {
       float* yn = py + n * C;

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "hwaware/core/error.hpp"
+#include "hwaware/core/layer_desc.hpp"
 #include "hwaware/core/tensor.hpp"
 
 namespace hwaware {
@@ -53,6 +54,16 @@ inline Shape pool2d_out_shape(const Shape& x, const Pool2dParams& p) {
 }
 
 enum class Activation : uint8_t { relu, relu6, sigmoid };
+
+/// The described kind of an activation.
+inline LayerKind layer_kind_of(Activation a) {
+  switch (a) {
+    case Activation::relu: return LayerKind::relu;
+    case Activation::relu6: return LayerKind::relu6;
+    case Activation::sigmoid: return LayerKind::sigmoid;
+  }
+  throw Error("layer_kind_of: unknown activation " + std::to_string(int(a)));
+}
 
 inline const char* activation_name(Activation a) {
   switch (a) {

@@ -19,26 +19,12 @@
 
 #include "hwaware/core/channel_padding.hpp"
 #include "hwaware/core/error.hpp"
+#include "hwaware/core/kernel_trace.hpp"
+#include "hwaware/core/layout.hpp"
 
 namespace hwaware {
 
 enum class DType : uint8_t { f32, i32 };
-
-/// How a 4-D (N, C, H, W) tensor is laid out in memory.
-/// plain = row-major NCHW (any rank); blocked16 = oneDNN's nChw16c: channels in blocks of 16,
-/// the last block zero-padded; nhwc = channels last (what oneDNN runs fastest for layers with
-/// fewer than 16 channels). Only the oneDNN backend produces non-plain tensors.
-enum class Layout : uint8_t { plain, blocked16, nhwc };
-
-/// The name error messages give a layout.
-inline const char* layout_name(Layout layout) {
-  switch (layout) {
-    case Layout::plain: return "plain NCHW";
-    case Layout::blocked16: return "blocked16 (oneDNN nChw16c)";
-    case Layout::nhwc: return "nhwc";
-  }
-  return "unknown";
-}
 
 inline const char* dtype_name(DType dtype) { return dtype == DType::f32 ? "f32" : "i32"; }
 
@@ -244,6 +230,43 @@ class Tensor {
   /// Same values in plain NCHW layout (a view when already plain).
   Tensor to_plain() const {
     if (layout_ == Layout::plain) return *this;
+    trace_conversion(Layout::plain);
+    return plain_copy();
+  }
+
+  /// Same values in the given layout (the tensor itself when already in it).
+  Tensor to_layout(Layout layout) const {
+    if (layout == layout_) return *this;
+    trace_conversion(layout);
+    if (layout == Layout::plain) return plain_copy();
+    return (layout_ == Layout::plain ? *this : plain_copy()).from_plain(layout);
+  }
+
+  /// Element access by logical NCHW index in any layout (slow; tests and tools only). Throws
+  /// LayoutError for an i32 tensor.
+  float at(const Shape& idx) const {
+    if (dtype_ != DType::f32) throw_unreadable(DType::f32, "Tensor::at()");
+    if (layout_ == Layout::nhwc)
+      return raw_data()[((idx[0] * shape_[2] + idx[2]) * shape_[3] + idx[3]) * shape_[1] + idx[1]];
+    if (layout_ == Layout::blocked16) {
+      const int64_t C = shape_[1], H = shape_[2], W = shape_[3], CB = padded_channels(C) / kChannelBlock;
+      return raw_data()[(((idx[0] * CB + idx[1] / kChannelBlock) * H + idx[2]) * W + idx[3]) * kChannelBlock +
+                        idx[1] % kChannelBlock];
+    }
+    int64_t off = 0;
+    for (size_t i = 0; i < shape_.size(); ++i) off = off * shape_[i] + idx[i];
+    return raw_data()[off];
+  }
+
+ private:
+  /// One conversion for a recording KernelTrace (the two passes through plain count as one).
+  void trace_conversion(Layout to) const {
+    if (runtime::KernelTrace::on() && shape_.size() == 4)
+      runtime::trace_conversion(runtime::KernelKind::reorder, shape_[0], shape_[1], shape_[2], shape_[3], layout_, to);
+  }
+
+  /// This non-plain tensor's values in plain NCHW (element type kept).
+  Tensor plain_copy() const {
     Tensor t = empty(shape_, Layout::plain, dtype_);
     const float* s = raw_data();
     float* d = t.raw_data();
@@ -264,11 +287,8 @@ class Tensor {
     return t;
   }
 
-  /// Same values in the given layout.
-  Tensor to_layout(Layout layout) const {
-    if (layout == layout_) return *this;
-    if (layout == Layout::plain) return to_plain();
-    if (layout_ != Layout::plain) return to_plain().to_layout(layout);
+  /// This plain tensor converted to nhwc or blocked16 (element type kept).
+  Tensor from_plain(Layout layout) const {
     Tensor t = empty(shape_, layout, dtype_);
     const float* s = raw_data();
     float* d = t.raw_data();
@@ -289,23 +309,6 @@ class Tensor {
     return t;
   }
 
-  /// Element access by logical NCHW index in any layout (slow; tests and tools only). Throws
-  /// LayoutError for an i32 tensor.
-  float at(const Shape& idx) const {
-    if (dtype_ != DType::f32) throw_unreadable(DType::f32, "Tensor::at()");
-    if (layout_ == Layout::nhwc)
-      return raw_data()[((idx[0] * shape_[2] + idx[2]) * shape_[3] + idx[3]) * shape_[1] + idx[1]];
-    if (layout_ == Layout::blocked16) {
-      const int64_t C = shape_[1], H = shape_[2], W = shape_[3], CB = padded_channels(C) / kChannelBlock;
-      return raw_data()[(((idx[0] * CB + idx[1] / kChannelBlock) * H + idx[2]) * W + idx[3]) * kChannelBlock +
-                    idx[1] % kChannelBlock];
-    }
-    int64_t off = 0;
-    for (size_t i = 0; i < shape_.size(); ++i) off = off * shape_[i] + idx[i];
-    return raw_data()[off];
-  }
-
- private:
   static void check_value_count(const Shape& shape, size_t count) {
     check_shapes(numel_of(shape) == static_cast<int64_t>(count), "Tensor::from", "value count does not match the shape",
                  shape, {static_cast<int64_t>(count)});

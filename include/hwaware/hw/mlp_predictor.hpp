@@ -144,6 +144,7 @@ inline constexpr int kMlpLanes = 32;   // layers computed together in the innerm
 /// The MLP in float, row-major weights (out × in), the standardisation folded into layer 0.
 struct MlpKernelWeights {
   std::vector<int> sizes;  // inputs, hidden…, 1
+  int log_features = kLogFeatureCount;  // inputs [0, log_features) arrive raw and get log1p
   std::vector<std::vector<float>> w, b;
   int max_width() const { return sizes.empty() ? 0 : *std::max_element(sizes.begin() + 1, sizes.end()); }
 };
@@ -212,7 +213,7 @@ template <class V>
   std::memcpy(p, &r, sizeof r);
 }
 
-/// One chunk: x holds kMlpChunk layers' raw features (feature f of layer c at x[f·kMlpChunk + c]);
+/// One chunk: x holds kMlpChunk rows' (layers' or kernels') raw features (feature f of layer c at x[f·kMlpChunk + c]);
 /// writes each layer's latency (ms) to out. s1, s2: max_width · kMlpChunk floats each.
 /// Layers are the vector dimension: the accumulators of four output units × two vectors of
 /// layers stay in registers while the input rows stream past.
@@ -223,7 +224,7 @@ template <int Bytes>
   using V = MlpVec<Bytes>;
   constexpr int C = kMlpChunk, L = Bytes / 4;
   static_assert(sizeof(V) == Bytes && C % (2 * L) == 0);
-  for (int f = 0; f < kLogFeatureCount; ++f)
+  for (int f = 0; f < k.log_features; ++f)
     for (int c = 0; c < C; ++c) x[f * C + c] = mlp_log1p(x[f * C + c]);
   const float* in = x;
   float* bufs[2] = {s1, s2};
@@ -320,10 +321,10 @@ inline MlpChunkFn mlp_chunk_kernel() {
 /// Per-thread buffers of the batched path (allocated once per thread).
 struct MlpWorkspace {
   std::vector<float> x, s1, s2, out;
-  std::vector<uint32_t> owner;  // network index of each layer in the chunk
-  void reserve(int max_width) {
-    if (x.empty()) {
-      x.assign(size_t(kLayerFeatureCount) * kMlpChunk, 0.f);
+  std::vector<uint32_t> owner;  // network index of each row in the chunk
+  void reserve(int features, int max_width) {
+    if (x.size() < size_t(features) * kMlpChunk) x.assign(size_t(features) * kMlpChunk, 0.f);
+    if (out.empty()) {
       out.assign(kMlpChunk, 0.f);
       owner.assign(kMlpChunk, 0);
     }
@@ -335,6 +336,59 @@ struct MlpWorkspace {
 inline MlpWorkspace& mlp_workspace() {
   thread_local MlpWorkspace ws;
   return ws;
+}
+
+/// Sums exp(net_log_ms) and the MLP's per-row latencies of n networks into result[0..n) (0 for a
+/// network without rows). `rows(k, put)` calls put(write) once per row of network k, where
+/// write(float* out, ptrdiff_t stride) stores the row's raw features.
+template <class Rows>
+void run_mlp_batch(const MlpKernelWeights& kw, double net_log_ms, size_t n, Rows&& rows, double* result) {
+  constexpr int C = kMlpChunk;
+  const MlpChunkFn kernel = mlp_chunk_kernel();
+  MlpWorkspace& ws = mlp_workspace();
+  ws.reserve(kw.sizes[0], kw.max_width());
+  std::fill(result, result + n, 0.0);
+  const double net_ms = std::exp(net_log_ms);
+  int filled = 0;
+  auto flush = [&] {
+    kernel(kw, ws.x.data(), ws.s1.data(), ws.s2.data(), ws.out.data());
+    for (int c = 0; c < filled; ++c) result[ws.owner[c]] += double(ws.out[c]);
+    filled = 0;
+  };
+  for (size_t k = 0; k < n; ++k) {
+    bool any = false;
+    rows(k, [&](auto&& write) {
+      if (!any) result[k] = net_ms, any = true;  // first, so one network alone sums in the same order
+      write(ws.x.data() + filled, std::ptrdiff_t(C));
+      ws.owner[filled] = uint32_t(k);
+      if (++filled == C) flush();
+    });
+  }
+  if (filled) flush();
+}
+
+/// The float kernel's weights: the standardisation folded into layer 0,
+/// W·((x − mean)/scale) + b = (W / scale)·x + (b − (W / scale)·mean).
+inline MlpKernelWeights build_kernel_weights(const DenseMlp& mlp, const FeatureScaling& scaling, int log_features) {
+  MlpKernelWeights kw;
+  kw.log_features = log_features;
+  kw.sizes.push_back(int(mlp.w[0].cols()));
+  for (size_t l = 0; l < mlp.depth(); ++l) {
+    Eigen::MatrixXd w = mlp.w[l];
+    Eigen::VectorXd b = mlp.b[l];
+    if (l == 0) {
+      w = w.array().rowwise() / scaling.scale.transpose().array();
+      b = b - w * scaling.mean;
+    }
+    kw.sizes.push_back(int(w.rows()));
+    std::vector<float> wf(size_t(w.size())), bf(size_t(b.size()));
+    for (Eigen::Index r = 0; r < w.rows(); ++r)
+      for (Eigen::Index c = 0; c < w.cols(); ++c) wf[size_t(r * w.cols() + c)] = float(w(r, c));
+    for (Eigen::Index r = 0; r < b.size(); ++r) bf[size_t(r)] = float(b[r]);
+    kw.w.push_back(std::move(wf));
+    kw.b.push_back(std::move(bf));
+  }
+  return kw;
 }
 
 }  // namespace detail
@@ -426,51 +480,19 @@ static_assert(DifferentiablePredictor<MlpLatencyPredictor>);
 template <class NetAt>
 void MlpLatencyPredictor::run_batch(size_t n, NetAt&& net_at, double* result) const {
   require_fitted("predict");
-  constexpr int C = detail::kMlpChunk;
-  const detail::MlpChunkFn kernel = detail::mlp_chunk_kernel();
-  detail::MlpWorkspace& ws = detail::mlp_workspace();
-  ws.reserve(kernel_.max_width());
-  std::fill(result, result + n, 0.0);
-  int filled = 0;
-  auto flush = [&] {
-    kernel(kernel_, ws.x.data(), ws.s1.data(), ws.s2.data(), ws.out.data());
-    for (int c = 0; c < filled; ++c) result[ws.owner[c]] += double(ws.out[c]);
-    filled = 0;
-  };
-  for (size_t k = 0; k < n; ++k) {
+  auto rows = [&](size_t k, auto&& put) {
     const NetDesc& net = net_at(k);
     const size_t count = net.size();
-    for (size_t i = 0; i < count; ++i) {
-      write_raw_layer_features(net[i], layer_position(i, count), block_, ws.x.data() + filled, C);
-      ws.owner[filled] = uint32_t(k);
-      if (++filled == C) flush();
-    }
-  }
-  if (filled) flush();
-  const double net_ms = std::exp(net_log_ms_);
-  for (size_t k = 0; k < n; ++k)
-    if (!net_at(k).empty()) result[k] += net_ms;
+    for (size_t i = 0; i < count; ++i)
+      put([&](float* out, std::ptrdiff_t stride) {
+        write_raw_layer_features(net[i], layer_position(i, count), block_, out, stride);
+      });
+  };
+  detail::run_mlp_batch(kernel_, net_log_ms_, n, rows, result);
 }
 
 inline void MlpLatencyPredictor::build_kernel() {
-  const size_t depth = mlp_.depth();
-  kernel_ = {};
-  kernel_.sizes.push_back(int(mlp_.w[0].cols()));
-  for (size_t l = 0; l < depth; ++l) {
-    Eigen::MatrixXd w = mlp_.w[l];
-    Eigen::VectorXd b = mlp_.b[l];
-    if (l == 0) {  // W·((x − mean)/scale) + b = (W / scale)·x + (b − (W / scale)·mean)
-      w = w.array().rowwise() / scaling_.scale.transpose().array();
-      b = b - w * scaling_.mean;
-    }
-    kernel_.sizes.push_back(int(w.rows()));
-    std::vector<float> wf(size_t(w.size())), bf(size_t(b.size()));
-    for (Eigen::Index r = 0; r < w.rows(); ++r)
-      for (Eigen::Index c = 0; c < w.cols(); ++c) wf[size_t(r * w.cols() + c)] = float(w(r, c));
-    for (Eigen::Index r = 0; r < b.size(); ++r) bf[size_t(r)] = float(b[r]);
-    kernel_.w.push_back(std::move(wf));
-    kernel_.b.push_back(std::move(bf));
-  }
+  kernel_ = detail::build_kernel_weights(mlp_, scaling_, kLogFeatureCount);
 }
 
 inline double MlpLatencyPredictor::predict_continuous_ms(const NetDesc& net, const std::vector<double>& in_c,
@@ -506,8 +528,8 @@ inline double MlpLatencyPredictor::predict_continuous_ms(const NetDesc& net, con
 
 namespace detail {
 
-/// What MlpLatencyPredictor::fit trains on: the raw features of every layer of every sample
-/// (sample s owns columns begin[s] .. begin[s + 1]), each sample's log latency and loss weight.
+/// What an MLP predictor's fit trains on: the raw features of every row (layer or kernel) of every
+/// sample (sample s owns columns begin[s] .. begin[s + 1]), each sample's log latency and loss weight.
 struct MlpTrainingSet {
   std::vector<Eigen::Index> begin;
   Eigen::MatrixXd raw;
@@ -515,24 +537,28 @@ struct MlpTrainingSet {
   Eigen::Index cols(size_t s) const { return begin[s + 1] - begin[s]; }
 };
 
-/// Throws Error for a sample without layers or without a positive latency.
-inline MlpTrainingSet mlp_training_set(const std::vector<const LatencySample*>& samples, double layer_sample_weight,
-                                       int block) {
+/// `features(sample)`: its rows' raw features, one column per row. `who` names the fit in errors.
+/// Throws Error for a sample without rows or without a positive latency.
+template <class Features>
+MlpTrainingSet mlp_training_set(const std::vector<const LatencySample*>& samples, double layer_sample_weight,
+                                Features&& features, const std::string& who) {
   const size_t n = samples.size();
   MlpTrainingSet t;
   t.begin.assign(n + 1, 0);
+  std::vector<Eigen::MatrixXd> x(n);
   for (size_t s = 0; s < n; ++s) {
     const LatencySample& smp = *samples[s];
-    if (smp.layers.empty()) throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has no layers");
-    if (!(smp.m.median_ms > 0))
-      throw Error("MlpLatencyPredictor::fit: sample '" + smp.name + "' has a non-positive latency");
-    t.begin[s + 1] = t.begin[s] + Eigen::Index(smp.layers.size());
+    if (smp.layers.empty()) throw Error(who + ": sample '" + smp.name + "' has no layers");
+    if (!(smp.m.median_ms > 0)) throw Error(who + ": sample '" + smp.name + "' has a non-positive latency");
+    x[s] = features(smp);
+    if (x[s].cols() == 0) throw Error(who + ": sample '" + smp.name + "' has no rows to predict");
+    t.begin[s + 1] = t.begin[s] + x[s].cols();
   }
-  t.raw.resize(kLayerFeatureCount, t.begin[n]);
+  t.raw.resize(n ? x[0].rows() : 0, t.begin[n]);
   t.log_y.assign(n, 0.0);
   t.weight.assign(n, 0.0);
   for (size_t s = 0; s < n; ++s) {
-    t.raw.middleCols(t.begin[s], t.cols(s)) = network_features(samples[s]->layers, block);
+    t.raw.middleCols(t.begin[s], t.cols(s)) = x[s];
     t.log_y[s] = std::log(samples[s]->m.median_ms);
     t.weight[s] = samples[s]->kind == "layer" ? layer_sample_weight : 1.0;
   }
@@ -542,7 +568,7 @@ inline MlpTrainingSet mlp_training_set(const std::vector<const LatencySample*>& 
 /// He initialisation for the ReLU layers and a small output layer whose bias starts at the mean
 /// per-layer log-latency of `t`. Draws the weights from `rng`, layer by layer.
 inline DenseMlp init_mlp(const std::vector<int>& hidden, const MlpTrainingSet& t, std::mt19937_64& rng) {
-  std::vector<int> sizes{kLayerFeatureCount};
+  std::vector<int> sizes{int(t.raw.rows())};
   sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(1);
   DenseMlp mlp;
@@ -581,7 +607,7 @@ inline Eigen::MatrixXd mlp_batch_columns(const Eigen::MatrixXd& x, const MlpTrai
                                          const std::vector<size_t>& order, size_t b0, size_t b1) {
   Eigen::Index cols = 0;
   for (size_t k = b0; k < b1; ++k) cols += t.cols(order[k]);
-  Eigen::MatrixXd xb(kLayerFeatureCount, cols);
+  Eigen::MatrixXd xb(x.rows(), cols);
   Eigen::Index c = 0;
   for (size_t k = b0; k < b1; ++k) {
     const Eigen::Index len = t.cols(order[k]);
@@ -689,52 +715,65 @@ inline MlpFitReport mlp_fit_report(const DenseMlp& mlp, double net_log_ms, const
 
 }  // namespace detail
 
-inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySample*>& samples,
-                                             const FitOptions& o) {
-  if (samples.empty()) throw Error("MlpLatencyPredictor::fit: no samples");
+namespace detail {
+
+/// What a fitted MLP predictor holds besides its fingerprint: the standardisation, the MLP and κ.
+struct MlpModel {
+  FeatureScaling scaling;
+  DenseMlp mlp;
+  double net_log_ms = -30;  // log of the per-network constant (ms)
+};
+
+/// The fit every MLP predictor runs: `features(sample)` gives a sample's rows (one column each),
+/// standardised on all training rows; then initialisation and Adam (train_mlp). `who` names the
+/// predictor in errors.
+template <class Features>
+MlpFitReport fit_mlp(const std::vector<const LatencySample*>& samples, const MlpFitOptions& o, Features&& features,
+                     const std::string& who, MlpModel& m) {
+  if (samples.empty()) throw Error(who + ": no samples");
   if (o.epochs < 1 || o.batch_size < 1 || !(o.learning_rate > 0))
-    throw Error("MlpLatencyPredictor::fit: epochs, batch_size and learning_rate must be positive");
+    throw Error(who + ": epochs, batch_size and learning_rate must be positive");
   for (int h : o.hidden)
-    if (h < 1) throw Error("MlpLatencyPredictor::fit: hidden widths must be ≥ 1");
-  // Features of every layer of every sample, standardised on all training layers.
-  const detail::MlpTrainingSet t = detail::mlp_training_set(samples, o.layer_sample_weight, block_);
-  scaling_ = FeatureScaling::fit(t.raw);
-  const Eigen::MatrixXd x = scaling_.apply(t.raw);
+    if (h < 1) throw Error(who + ": hidden widths must be ≥ 1");
+  const MlpTrainingSet t = mlp_training_set(samples, o.layer_sample_weight, features, who);
+  m.scaling = FeatureScaling::fit(t.raw);
+  const Eigen::MatrixXd x = m.scaling.apply(t.raw);
   std::mt19937_64 rng(o.seed);
-  mlp_ = detail::init_mlp(o.hidden, t, rng);
-  net_log_ms_ = std::log(1e-3);
-  const int steps = detail::train_mlp(mlp_, net_log_ms_, x, t, o, rng);
-  build_kernel();
-  return detail::mlp_fit_report(mlp_, net_log_ms_, x, t, samples, steps);
+  m.mlp = init_mlp(o.hidden, t, rng);
+  m.net_log_ms = std::log(1e-3);
+  const int steps = train_mlp(m.mlp, m.net_log_ms, x, t, o, rng);
+  return mlp_fit_report(m.mlp, m.net_log_ms, x, t, samples, steps);
 }
 
-inline void MlpLatencyPredictor::save(const std::string& path) const {
-  require_fitted("save");
+/// Writes an MLP predictor file (the format in the header comment; `format` and `version` on its
+/// first line, `names` the feature set) atomically.
+inline void save_mlp_model(const std::string& path, std::string_view format, int version, const Fingerprint& fp,
+                           int block, std::span<const std::string_view> names, const MlpModel& m) {
   write_file_atomically(path, [&](std::ostream& out) {
-    std::string s = std::string(kFormat) + " " + std::to_string(kFormatVersion) + "\n";
-    s += fingerprint_.to_json().dump() + "\n";
-    s += "vector_block " + std::to_string(block_) + "\n";
-    s += "features " + std::to_string(kLayerFeatureCount);
-    for (auto name : layer_feature_names()) s += " " + std::string(name);
-    s += "\nactivations relu exp\nnetwork_log_ms " + fmt::format("{}", net_log_ms_);
-    s += "\nsizes " + std::to_string(kernel_.sizes.size());
-    for (int v : kernel_.sizes) s += " " + std::to_string(v);
+    std::string s = std::string(format) + " " + std::to_string(version) + "\n";
+    s += fp.to_json().dump() + "\n";
+    s += "vector_block " + std::to_string(block) + "\n";
+    s += "features " + std::to_string(names.size());
+    for (auto name : names) s += " " + std::string(name);
+    s += "\nactivations relu exp\nnetwork_log_ms " + fmt::format("{}", m.net_log_ms);
+    s += "\nsizes " + std::to_string(m.mlp.depth() + 1) + " " + std::to_string(m.mlp.w[0].cols());
+    for (const auto& w : m.mlp.w) s += " " + std::to_string(w.rows());
     s += "\nscaling_mean ";
-    detail::append_numbers(s, scaling_.mean.data(), size_t(scaling_.mean.size()));
+    append_numbers(s, m.scaling.mean.data(), size_t(m.scaling.mean.size()));
     s += "\nscaling_scale ";
-    detail::append_numbers(s, scaling_.scale.data(), size_t(scaling_.scale.size()));
+    append_numbers(s, m.scaling.scale.data(), size_t(m.scaling.scale.size()));
     s += "\n";
-    for (size_t l = 0; l < mlp_.depth(); ++l) {
-      const Eigen::MatrixXd& w = mlp_.w[l];
+    for (size_t l = 0; l < m.mlp.depth(); ++l) {
+      const Eigen::MatrixXd& w = m.mlp.w[l];
       s += "weight " + std::to_string(l) + " " + std::to_string(w.rows()) + " " + std::to_string(w.cols()) + "\n";
       std::vector<double> row(size_t(w.cols()));
       for (Eigen::Index r = 0; r < w.rows(); ++r) {
         for (Eigen::Index c = 0; c < w.cols(); ++c) row[size_t(c)] = w(r, c);
-        detail::append_numbers(s, row.data(), row.size());
+        append_numbers(s, row.data(), row.size());
         s += "\n";
       }
-      s += "bias " + std::to_string(l) + " " + std::to_string(mlp_.b[l].size()) + " ";
-      detail::append_numbers(s, mlp_.b[l].data(), size_t(mlp_.b[l].size()));
+      s += "bias " + std::to_string(l) + " " + std::to_string(m.mlp.b[l].size()) + " ";
+      append_numbers(s, m.mlp.b[l].data(), size_t(m.mlp.b[l].size()));
       s += "\n";
     }
     s += "end\n";
@@ -742,30 +781,18 @@ inline void MlpLatencyPredictor::save(const std::string& path) const {
   });
 }
 
-inline MlpLatencyPredictor MlpLatencyPredictor::load(const std::string& path, const Fingerprint* expected) {
-  detail::TextModelReader in(path, "mlp latency predictor");
-  const Fingerprint fp = in.read_header(kFormat, kFormatVersion);
-  in.check_fingerprint(fp, expected);
+/// Reads the `vector_block` line (1 ≤ block ≤ 4096).
+inline int read_vector_block(TextModelReader& in) {
   auto t = in.next_tokens("vector_block");
   if (t.size() != 2) in.fail("expected 'vector_block <n>'");
   const int64_t block = in.to_int(t[1]);
   if (block < 1 || block > 4096) in.fail("vector_block out of range: " + t[1]);
-  MlpLatencyPredictor p(fp, int(block));
+  return int(block);
+}
 
-  t = in.next_tokens("features");
-  if (t.size() < 2 || in.to_int(t[1]) != kLayerFeatureCount || t.size() != size_t(kLayerFeatureCount) + 2)
-    in.fail("expected " + std::to_string(kLayerFeatureCount) + " features (this build's feature set)");
-  for (int i = 0; i < kLayerFeatureCount; ++i)
-    if (t[size_t(i) + 2] != layer_feature_names()[size_t(i)])
-      in.fail("feature " + std::to_string(i) + " is '" + t[size_t(i) + 2] + "', this build expects '" +
-              std::string(layer_feature_names()[size_t(i)]) + "'");
-  t = in.next_tokens("activations");
-  if (t.size() != 3 || t[1] != "relu" || t[2] != "exp") in.fail("expected 'activations relu exp'");
-  t = in.next_tokens("network_log_ms");
-  if (t.size() != 2) in.fail("expected 'network_log_ms <number>'");
-  p.net_log_ms_ = in.to_double(t[1]);
-
-  t = in.next_tokens("sizes");
+/// Reads the `sizes` line: the input count must be names.size(), the output 1.
+inline std::vector<int64_t> read_mlp_sizes(TextModelReader& in, size_t inputs) {
+  auto t = in.next_tokens("sizes");
   if (t.size() < 2) in.fail("expected 'sizes <count> <sizes…>'");
   const int64_t count = in.to_int(t[1]);
   if (count < 2 || count > 64 || t.size() != size_t(count) + 2) in.fail("bad layer size list");
@@ -774,18 +801,16 @@ inline MlpLatencyPredictor MlpLatencyPredictor::load(const std::string& path, co
     sizes.push_back(in.to_int(t[size_t(i) + 2]));
     if (sizes.back() < 1 || sizes.back() > 65536) in.fail("layer size out of range: " + t[size_t(i) + 2]);
   }
-  if (sizes.front() != kLayerFeatureCount || sizes.back() != 1)
-    in.fail("sizes must start with " + std::to_string(kLayerFeatureCount) + " and end with 1");
+  if (sizes.front() != int64_t(inputs) || sizes.back() != 1)
+    in.fail("sizes must start with " + std::to_string(inputs) + " and end with 1");
+  return sizes;
+}
 
-  auto mean = in.next_numbers(kLayerFeatureCount, "scaling_mean");
-  auto scale = in.next_numbers(kLayerFeatureCount, "scaling_scale");
-  p.scaling_.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), kLayerFeatureCount);
-  p.scaling_.scale = Eigen::Map<Eigen::VectorXd>(scale.data(), kLayerFeatureCount);
-  for (int i = 0; i < kLayerFeatureCount; ++i)
-    if (!(p.scaling_.scale[i] > 0)) in.fail("scaling_scale must be positive");
-
+/// Reads the weight and bias blocks of an MLP of the given sizes.
+inline DenseMlp read_mlp_weights(TextModelReader& in, const std::vector<int64_t>& sizes) {
+  DenseMlp mlp;
   for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    t = in.next_tokens("weight");
+    auto t = in.next_tokens("weight");
     if (t.size() != 4 || in.to_int(t[1]) != int64_t(l) || in.to_int(t[2]) != sizes[l + 1] ||
         in.to_int(t[3]) != sizes[l])
       in.fail("expected 'weight " + std::to_string(l) + " " + std::to_string(sizes[l + 1]) + " " +
@@ -801,10 +826,66 @@ inline MlpLatencyPredictor MlpLatencyPredictor::load(const std::string& path, co
               std::to_string(sizes[l + 1]) + " numbers");
     Eigen::VectorXd b(sizes[l + 1]);
     for (Eigen::Index r = 0; r < b.size(); ++r) b[r] = in.to_double(t[size_t(r) + 3]);
-    p.mlp_.w.push_back(std::move(w));
-    p.mlp_.b.push_back(std::move(b));
+    mlp.w.push_back(std::move(w));
+    mlp.b.push_back(std::move(b));
   }
-  t = in.next_tokens("end");
+  return mlp;
+}
+
+/// Reads an MLP predictor file after its vector_block line: the feature names (which must be
+/// `names`, this build's feature set), activations, κ, sizes, standardisation, weights and `end`.
+inline MlpModel read_mlp_model(TextModelReader& in, std::span<const std::string_view> names) {
+  const size_t n = names.size();
+  auto t = in.next_tokens("features");
+  if (t.size() < 2 || in.to_int(t[1]) != int64_t(n) || t.size() != n + 2)
+    in.fail("expected " + std::to_string(n) + " features (this build's feature set)");
+  for (size_t i = 0; i < n; ++i)
+    if (t[i + 2] != names[i])
+      in.fail("feature " + std::to_string(i) + " is '" + t[i + 2] + "', this build expects '" + std::string(names[i]) + "'");
+  t = in.next_tokens("activations");
+  if (t.size() != 3 || t[1] != "relu" || t[2] != "exp") in.fail("expected 'activations relu exp'");
+  t = in.next_tokens("network_log_ms");
+  if (t.size() != 2) in.fail("expected 'network_log_ms <number>'");
+  MlpModel m;
+  m.net_log_ms = in.to_double(t[1]);
+  const std::vector<int64_t> sizes = read_mlp_sizes(in, n);
+  auto mean = in.next_numbers(n, "scaling_mean");
+  auto scale = in.next_numbers(n, "scaling_scale");
+  m.scaling.mean = Eigen::Map<Eigen::VectorXd>(mean.data(), Eigen::Index(n));
+  m.scaling.scale = Eigen::Map<Eigen::VectorXd>(scale.data(), Eigen::Index(n));
+  for (size_t i = 0; i < n; ++i)
+    if (!(m.scaling.scale[Eigen::Index(i)] > 0)) in.fail("scaling_scale must be positive");
+  m.mlp = read_mlp_weights(in, sizes);
+  in.next_tokens("end");
+  return m;
+}
+
+}  // namespace detail
+
+inline MlpFitReport MlpLatencyPredictor::fit(const std::vector<const LatencySample*>& samples,
+                                             const FitOptions& o) {
+  detail::MlpModel m;
+  const auto rep = detail::fit_mlp(
+      samples, o, [&](const LatencySample& s) { return network_features(s.layers, block_); },
+      "MlpLatencyPredictor::fit", m);
+  scaling_ = std::move(m.scaling), mlp_ = std::move(m.mlp), net_log_ms_ = m.net_log_ms;
+  build_kernel();
+  return rep;
+}
+
+inline void MlpLatencyPredictor::save(const std::string& path) const {
+  require_fitted("save");
+  detail::save_mlp_model(path, kFormat, kFormatVersion, fingerprint_, block_, layer_feature_names(),
+                         {scaling_, mlp_, net_log_ms_});
+}
+
+inline MlpLatencyPredictor MlpLatencyPredictor::load(const std::string& path, const Fingerprint* expected) {
+  detail::TextModelReader in(path, "mlp latency predictor");
+  const Fingerprint fp = in.read_header(kFormat, kFormatVersion);
+  in.check_fingerprint(fp, expected);
+  MlpLatencyPredictor p(fp, detail::read_vector_block(in));
+  detail::MlpModel m = detail::read_mlp_model(in, layer_feature_names());
+  p.scaling_ = std::move(m.scaling), p.mlp_ = std::move(m.mlp), p.net_log_ms_ = m.net_log_ms;
   p.build_kernel();
   return p;
 }

@@ -2,8 +2,10 @@
 // A fitted MLP latency predictor per device and model family, cached on disk under the device's
 // fingerprint: loaded when a predictor was fitted under the same fingerprint, otherwise the
 // family is profiled on the device (layer probes + random-width networks), fitted and saved.
+// The per-layer MLP is the default; the per-kernel one is chosen by type or by MlpKind.
 //
 //   auto p = hw::cached_mlp_predictor(device, "resnet-8", "hwaware-cache");
+//   auto k = hw::cached_mlp_predictor<hw::KernelMlpPredictor>(device, "resnet-8", "hwaware-cache");
 #include <cstdio>
 #include <filesystem>
 #include <random>
@@ -11,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hwaware/hw/kernel_mlp_predictor.hpp"
 #include "hwaware/hw/mlp_predictor.hpp"
 #include "hwaware/hw/sampling.hpp"
 #include "hwaware/report/log.hpp"
@@ -28,29 +31,30 @@ struct PredictorCacheOptions {
 /// Fractions of the default width of the uniformly scaled networks every profile includes.
 inline const std::vector<double> kScaledFractions = {0.0625, 0.125, 0.1875, 0.25, 0.375, 0.5, 0.625, 0.75, 0.875, 1.0};
 
-/// File the predictor of `family` on a device with fingerprint `fp` is cached in.
-inline std::string predictor_cache_path(const std::string& dir, const std::string& family, const Fingerprint& fp) {
-  // "-s3": the third sampling plan (see cached_mlp_predictor); caches of earlier plans are not reused.
-  return dir + "/mlp-" + family + "-" + std::to_string(fp.threads) + "t-b" + std::to_string(fp.batch) + "-s3.txt";
+/// Which learned model the tools fit and cache: the MLP over the described layers
+/// (MlpLatencyPredictor, the default) or over the runtime's planned kernels (KernelMlpPredictor).
+enum class MlpKind { per_layer, per_kernel };
+
+/// "layer" or "kernel" (the tools' --mlp flag); throws Error naming the choices otherwise.
+inline MlpKind parse_mlp_kind(const std::string& s) {
+  if (s == "layer") return MlpKind::per_layer;
+  if (s == "kernel") return MlpKind::per_kernel;
+  throw Error("unknown MLP kind '" + s + "' (choose layer or kernel)");
 }
 
-/// The MLP predictor of `family` on `device`: the cached one when its fingerprint matches, else
-/// profiled and fitted here (about a minute on this machine) and written to the cache atomically.
-inline MlpLatencyPredictor cached_mlp_predictor(OnednnCpuDevice& device, const std::string& family, const std::string& dir,
-                                         PredictorCacheOptions o = {}) {
-  const auto fp = device.fingerprint();
-  const std::string path = predictor_cache_path(dir, family, fp);
-  const report::Log log(o.log);
-  if (std::filesystem::exists(path)) {
-    try {
-      auto p = MlpLatencyPredictor::load(path, &fp);
-      log.line("latency predictor: %s (cached)", path.c_str());
-      return p;
-    } catch (const std::exception& e) {
-      log.line("latency predictor cache unusable (%s); profiling again", e.what());
-    }
-  }
-  std::filesystem::create_directories(dir);
+/// File the predictor of `family` on a device with fingerprint `fp` is cached in; `model` is the
+/// predictor's name() ("mlp", "kernel-mlp").
+inline std::string predictor_cache_path(const std::string& dir, const std::string& family, const Fingerprint& fp,
+                                        const std::string& model = "mlp") {
+  // "-s3": the third sampling plan (see profile_for_predictor); caches of earlier plans are not reused.
+  return dir + "/" + model + "-" + family + "-" + std::to_string(fp.threads) + "t-b" + std::to_string(fp.batch) +
+         "-s3.txt";
+}
+
+/// The samples a family's cached predictor is fitted on: its layer probes and o.networks random
+/// networks, measured on `device`.
+inline std::vector<LatencySample> profile_for_predictor(OnednnCpuDevice& device, const std::string& family,
+                                                        const PredictorCacheOptions& o, const report::Log& log) {
   log.line("profiling %s on this device for the latency predictor...", family.c_str());
   auto probes = layer_probes({family});
   std::mt19937_64 rng(o.seed);
@@ -72,16 +76,48 @@ inline MlpLatencyPredictor cached_mlp_predictor(OnednnCpuDevice& device, const s
       Probe p = scaled_network(family, f, block);
       if (names.insert(p.name).second) probes.push_back(std::move(p));
     }
-  auto samples = measure_probes(device, probes, o.group, [&](size_t done, size_t total) {
+  return measure_probes(device, probes, o.group, [&](size_t done, size_t total) {
     if (done == total || done % 120 == 0) log.line("  measured %zu/%zu", done, total);
   });
+}
+
+/// The MLP predictor P (MlpLatencyPredictor or KernelMlpPredictor) of `family` on `device`: the
+/// cached one when its fingerprint and format match, else profiled and fitted here (about a
+/// minute on this machine) and written to the cache atomically. A file the build cannot read (an
+/// older format version, another device) is reported and replaced.
+template <class P = MlpLatencyPredictor>
+P cached_mlp_predictor(OnednnCpuDevice& device, const std::string& family, const std::string& dir,
+                       PredictorCacheOptions o = {}) {
+  const auto fp = device.fingerprint();
+  const std::string path = predictor_cache_path(dir, family, fp, P(fp).name());
+  const report::Log log(o.log);
+  if (std::filesystem::exists(path)) {
+    try {
+      auto p = P::load(path, &fp);
+      log.line("latency predictor: %s (cached)", path.c_str());
+      return p;
+    } catch (const std::exception& e) {
+      log.line("latency predictor cache unusable (%s); profiling again", e.what());
+    }
+  }
+  std::filesystem::create_directories(dir);
+  auto samples = profile_for_predictor(device, family, o, log);
   std::vector<const LatencySample*> ptrs;
   for (auto& s : samples) ptrs.push_back(&s);
-  MlpLatencyPredictor p(fp);
+  P p(fp);
   auto rep = p.fit(ptrs);
-  log.line("  MLP fitted on %zu samples: rms relative error %.3f", rep.samples, rep.rms_relative_error);
+  log.line("  %s fitted on %zu samples: rms relative error %.3f", p.name().c_str(), rep.samples,
+           rep.rms_relative_error);
   p.save(path);
   return p;
+}
+
+/// Calls f(predictor) with the cached predictor of the chosen kind (a tool's --mlp flag).
+template <class F>
+decltype(auto) with_cached_mlp_predictor(MlpKind kind, OnednnCpuDevice& device, const std::string& family,
+                                         const std::string& dir, const PredictorCacheOptions& o, F&& f) {
+  if (kind == MlpKind::per_kernel) return f(cached_mlp_predictor<KernelMlpPredictor>(device, family, dir, o));
+  return f(cached_mlp_predictor<MlpLatencyPredictor>(device, family, dir, o));
 }
 
 }  // namespace hwaware::hw

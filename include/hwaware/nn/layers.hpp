@@ -149,15 +149,8 @@ inline Shape describe_same(LayerKind kind, const Shape& chw, std::vector<LayerDe
   return chw;
 }
 
-/// The described kind of an activation.
-inline LayerKind layer_kind_of(Activation a) {
-  switch (a) {
-    case Activation::relu: return LayerKind::relu;
-    case Activation::relu6: return LayerKind::relu6;
-    case Activation::sigmoid: return LayerKind::sigmoid;
-  }
-  throw Error("layer_kind_of: unknown activation " + std::to_string(int(a)));
-}
+/// The described kind of an activation (backend/params.hpp).
+using hwaware::layer_kind_of;
 
 class Act : public Module {
  public:

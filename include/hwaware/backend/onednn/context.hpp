@@ -13,6 +13,8 @@
 #include <unordered_map>
 
 #include "hwaware/core/error.hpp"
+#include "hwaware/core/kernel_trace.hpp"
+#include "hwaware/core/runtime_plan.hpp"
 #include "hwaware/core/tensor.hpp"
 
 namespace hwaware::onednn {
@@ -41,17 +43,9 @@ class Context {
 inline void set_num_threads(int n) { omp_set_num_threads(n); }
 inline int num_threads() { return omp_get_max_threads(); }
 
-/// Ops with less work than this (in MACs, or elements for element-wise ops) run on one thread.
-/// Splitting an op across cores costs an OpenMP fork/join of a few µs, which small ops do not
-/// win back: at batch 1 on this 2-core host, resnet-8 took as long on 2 threads as on 1, and a
-/// 1/8-width resnet-8 1.6× longer on 2 (0.113 vs 0.071 ms, oneDNN verbose showed the primitives
-/// themselves at 43 µs). A deployment runtime makes the same call (TFLite, PyTorch's grain size).
-/// 4 M MACs: resnet-8's 1.8 M-MAC convs on 2 threads were no faster (0.1355 vs 0.1290 ms, medians
-/// of 8 alternating sessions) and made batch-1 latency bimodal — the OpenMP worker spinning
-/// between parallel ops slowed the serial ones beside it, so one network's ratio to another moved
-/// between 0.48 and 0.74 in sessions of one process, against 0.571–0.573 (11 of 12 sessions) with
-/// every op serial; vgg-small's 7 M-MAC and larger convs keep both threads (Xeon).
-inline constexpr int64_t kDefaultSerialWork = 1 << 22;
+/// Ops with less work than this run on one thread (the rule and its measurements live in the
+/// runtime plan, which the latency models read too).
+inline constexpr int64_t kDefaultSerialWork = runtime::kDefaultSerialWork;
 inline int64_t& serial_work_threshold() {
   static int64_t t = kDefaultSerialWork;
   return t;
@@ -59,7 +53,10 @@ inline int64_t& serial_work_threshold() {
 inline void set_serial_work_threshold(int64_t work) { serial_work_threshold() = work; }
 
 /// The thread count an op of `work` runs on: 1 below the threshold, else the configured count.
-inline int threads_for(int64_t work) { return work < serial_work_threshold() ? 1 : num_threads(); }
+inline int threads_for(int64_t work) { return runtime::threads_for(work, num_threads(), serial_work_threshold()); }
+
+/// The rules the runtime runs under now, for runtime::plan_kernels.
+inline runtime::RuntimeConfig runtime_config(int64_t batch) { return {num_threads(), batch, serial_work_threshold()}; }
 
 /// Runs the enclosed primitive creation and execution on `n` threads, then restores the count.
 /// oneDNN's kernels fix their thread split when the primitive is created, so the thread count is

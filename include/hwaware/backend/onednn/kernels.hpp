@@ -14,22 +14,10 @@
 
 namespace hwaware::onednn {
 
-/// Inputs with at most this many channels feeding a wide conv stay plain (oneDNN's first-layer
-/// kernels read nchw). oneDNN 2.6 has JIT backward-weights kernels for that only up to 3 input
-/// channels: at 4 (a pruned inner layer) it ran its reference code, 1.1 s per step for a 4 → 16
-/// channel 3×3 conv at 28×28, batch 128, against 11 ms at 3 (measured).
-inline constexpr int64_t kPlainMaxChannels = 3;
-
-struct ConvLayouts {
-  Layout src, dst;
-};
-
-/// The source and destination layouts a convolution runs in, from its channel counts.
-inline ConvLayouts conv_layouts(int64_t in_channels, int64_t out_channels) {
-  if (out_channels >= kChannelBlock && in_channels <= kPlainMaxChannels) return {Layout::plain, Layout::blocked16};
-  if (out_channels >= kChannelBlock && in_channels >= kChannelBlock) return {Layout::blocked16, Layout::blocked16};
-  return {Layout::nhwc, Layout::nhwc};
-}
+// The layout and thread rules are the runtime plan's (core/runtime_plan.hpp).
+using runtime::conv_layouts;
+using runtime::ConvLayouts;
+using runtime::kPlainMaxChannels;
 
 /// The layout a convolution's input gradient comes out in: its source layout, except that no
 /// JIT backward-data kernel of oneDNN 2.6 writes the plain first-layer source (its reference code
@@ -62,7 +50,18 @@ struct ConvFwdEntry {
 /// MACs of a convolution (the same for its forward and both backward passes).
 inline int64_t conv_work(const Shape& xs, const Shape& ws, const Conv2dParams& p) {
   const Shape ys = conv2d_out_shape(xs, ws, p);
-  return ys[0] * ys[1] * ys[2] * ys[3] * ws[1] * ws[2] * ws[3];
+  return runtime::conv_work(ys[0], ys[1], ys[2], ys[3], ws[1], ws[2], ws[3]);
+}
+
+/// Records an execution on this thread's KernelTrace (call only when one is on): x → y shapes
+/// ([N,C,H,W] or [N,F]), their layouts, and the thread count it ran on.
+inline void trace(runtime::KernelKind kind, LayerKind op, const Shape& xs, Layout xl, const Shape& ys, Layout yl,
+                  int64_t work, runtime::Kernel k = {}) {
+  k.kind = kind, k.op = op, k.batch = xs[0], k.src = xl, k.dst = yl, k.work = work, k.threads = num_threads();
+  k.in_c = xs[1], k.out_c = ys[1];
+  if (xs.size() == 4) k.in_h = xs[2], k.in_w = xs[3];
+  if (ys.size() == 4) k.out_h = ys[2], k.out_w = ys[3];
+  runtime::KernelTrace::record(k);
 }
 
 inline CacheKey conv_key(int64_t op, const Shape& xs, Layout xl, const Shape& ws, bool bias, const Conv2dParams& p) {
@@ -260,7 +259,10 @@ struct Backend {
                  residual.shape());
     // The destination starts as the residual; never the caller's own storage, which it may reuse.
     Tensor y = residual.to_layout(conv_layouts(xin.dim(1), w.dim(0)).dst);
-    if (y.shares_storage_with(residual)) y = y.clone();
+    if (y.shares_storage_with(residual)) {
+      y = y.clone();
+      runtime::trace_conversion(runtime::KernelKind::copy, ys[0], ys[1], ys[2], ys[3], y.layout(), y.layout());
+    }
     run_conv_forward(xin, w, bias, p, y, true);
     return y;
   }
@@ -360,6 +362,12 @@ struct Backend {
     check_bn(x, gamma);
     auto& e = detail::bn_fwd_entry(x, eps, fuse_relu, true);
     Tensor y = Tensor::empty(x.shape(), x.layout());
+    if (runtime::KernelTrace::on()) {
+      runtime::Kernel k;
+      k.post_relu = fuse_relu;
+      detail::trace(runtime::KernelKind::batchnorm, LayerKind::batchnorm2d, x.shape(), x.layout(), x.shape(),
+                    x.layout(), x.numel(), k);
+    }
     auto& s = Context::get().stream();
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},       {DNNL_ARG_DST, mem(y)},
                                          {DNNL_ARG_SCALE, mem(gamma)}, {DNNL_ARG_SHIFT, mem(beta)},
@@ -411,6 +419,9 @@ struct Backend {
     auto& e = detail::elt_entry(x, a);
     Tensor y = Tensor::empty(x.shape(), x.layout());
     execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)}, {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
+    if (runtime::KernelTrace::on())
+      detail::trace(runtime::KernelKind::eltwise, layer_kind_of(a), x.shape(), x.layout(), x.shape(),
+                    x.layout(), x.numel());
     return y;
   }
 
@@ -447,6 +458,12 @@ struct Backend {
     execute(e.prim, {{DNNL_ARG_SRC, &e.args.bind(DNNL_ARG_SRC, x)},
                      {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, r.y)},
                      {DNNL_ARG_WORKSPACE, ws}});
+    if (runtime::KernelTrace::on()) {
+      runtime::Kernel k;
+      k.kernel = p.kernel_h, k.stride = p.stride_h;
+      detail::trace(runtime::KernelKind::pool, p.kind == PoolKind::max ? LayerKind::max_pool2d : LayerKind::avg_pool2d,
+                    x.shape(), x.layout(), ys, x.layout(), x.numel(), k);
+    }
     return r;
   }
 
@@ -494,6 +511,9 @@ struct Backend {
                      {DNNL_ARG_WEIGHTS, &e.args.bind_with(DNNL_ARG_WEIGHTS, w.data(), [&] { return e.pd.weights_desc(); })},
                      {DNNL_ARG_BIAS, b},
                      {DNNL_ARG_DST, &e.args.bind_with(DNNL_ARG_DST, y.data(), [&] { return e.pd.dst_desc(); })}});
+    if (runtime::KernelTrace::on())
+      detail::trace(runtime::KernelKind::linear, LayerKind::linear, x.shape(), Layout::plain, y.shape(), Layout::plain,
+                    N * I * O);
     return y;
   }
 
@@ -530,6 +550,12 @@ struct Backend {
                      {DNNL_ARG_WEIGHTS, &wm},
                      {DNNL_ARG_BIAS, bias ? &e.args.bind(DNNL_ARG_BIAS, *bias) : nullptr},
                      {DNNL_ARG_DST, &e.args.bind(DNNL_ARG_DST, y)}});
+    if (runtime::KernelTrace::on()) {
+      runtime::Kernel k;
+      k.kernel = w.dim(2), k.stride = p.stride_h, k.groups = p.groups, k.post_relu = p.post_relu;
+      detail::trace(sum ? runtime::KernelKind::conv_add : runtime::KernelKind::conv, LayerKind::conv2d, x.shape(),
+                    x.layout(), y.shape(), y.layout(), detail::conv_work(x.shape(), w.shape(), p), k);
+    }
   }
 
   /// Refuses parameters other than [C] vectors (which are always plain), so none is misread.

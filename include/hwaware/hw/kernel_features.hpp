@@ -1,0 +1,123 @@
+#pragma once
+// Per-kernel features of the per-kernel latency model: one vector per kernel of the runtime plan
+// (core/runtime_plan.hpp), so the model sees what the device decides and a per-layer model cannot —
+// BN folded into the conv, a residual block's add and ReLU fused into its last conv, the layout a
+// conv runs in (and the channel padding only nChw16c pays), the reorders between layouts, and the
+// thread count each kernel gets from the serial-work rule.
+//
+// Features (kKernelFeatureCount = 36), in this order:
+//   [0, 12)  log1p of: in_h·in_w, in_c, out_c, in_c stored, out_c stored (padded to the vector
+//            block only in nChw16c), out_h·out_w, kernel, MACs (conv and linear; 0 for others),
+//            weights (conv: O·I/g·k² + O, the folded bias; linear: O·I + O; batchnorm: 4·C),
+//            bytes moved = 4·(stored source + stored destination + weights, + the destination
+//            again for conv_add, which reads the residual there), work per thread, batch
+//   12, 13   stored/actual − 1 of in_c and out_c (the padding waste)
+//   14       stride
+//   15       threads
+//   16       ReLU post-op (conv, conv_add) or fused ReLU (batchnorm)
+//   17, 18   depthwise conv (groups == in_c > 1), grouped conv (1 < groups < in_c)
+//   [19, 30) one-hot kernel kind (runtime::KernelKind, `other` included)
+//   [30, 33) one-hot source layout (plain, nChw16c, nhwc); [33, 36) destination layout
+#include <Eigen/Dense>
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "hwaware/core/channel_padding.hpp"
+#include "hwaware/core/runtime_plan.hpp"
+#include "hwaware/hw/fingerprint.hpp"
+
+namespace hwaware::hw {
+
+inline constexpr int kKernelFeatureCount = 36;
+inline constexpr int kKernelLogFeatureCount = 12;  // features [0, 12) are log1p of a raw quantity
+
+namespace kernel_feature {
+enum : int {
+  in_hw, in_c, out_c, in_c_stored, out_c_stored, out_hw, kernel, macs, weights, bytes, work_per_thread, batch,
+  in_c_waste, out_c_waste, stride, threads, relu, depthwise, grouped, kind, src_layout = kind + runtime::kKernelKindCount,
+  dst_layout = src_layout + 3
+};
+}  // namespace kernel_feature
+static_assert(kernel_feature::dst_layout + 3 == kKernelFeatureCount);
+static_assert(kernel_feature::batch + 1 == kKernelLogFeatureCount);
+
+/// Names of the features in order (the predictor file stores and checks them).
+inline const std::array<std::string_view, kKernelFeatureCount>& kernel_feature_names() {
+  static const std::array<std::string_view, kKernelFeatureCount> names = {
+      "log1p_in_hw", "log1p_in_c", "log1p_out_c", "log1p_in_c_stored", "log1p_out_c_stored", "log1p_out_hw",
+      "log1p_kernel", "log1p_macs", "log1p_weights", "log1p_bytes", "log1p_work_per_thread", "log1p_batch",
+      "in_c_waste", "out_c_waste", "stride", "threads", "relu", "is_depthwise", "is_grouped",
+      "is_conv", "is_conv_add", "is_batchnorm", "is_eltwise", "is_pool", "is_global_pool", "is_linear", "is_add",
+      "is_reorder", "is_copy", "is_other",
+      "src_plain", "src_nChw16c", "src_nhwc", "dst_plain", "dst_nChw16c", "dst_nhwc"};
+  return names;
+}
+
+/// Weights a kernel reads (fp32 values).
+inline int64_t kernel_weights(const runtime::Kernel& k) {
+  using runtime::KernelKind;
+  if (k.kind == KernelKind::conv || k.kind == KernelKind::conv_add)
+    return k.out_c * (k.in_c / std::max<int64_t>(1, k.groups)) * k.kernel * k.kernel + k.out_c;
+  if (k.kind == KernelKind::linear) return k.out_c * k.in_c + k.out_c;
+  if (k.kind == KernelKind::batchnorm) return 4 * k.in_c;
+  return 0;
+}
+
+/// Writes a kernel's features with [0, kKernelLogFeatureCount) left raw (the batched predictor
+/// applies one vectorised log1p), at out[i·stride]. `block`: the vector block nChw16c pads to.
+template <class T>
+inline void write_raw_kernel_features(const runtime::Kernel& k, int block, T* out, std::ptrdiff_t stride = 1) {
+  using runtime::KernelKind;
+  namespace f = kernel_feature;
+  auto put = [&](int i, double v) { out[i * stride] = static_cast<T>(v); };
+  auto stored = [&](int64_t c, Layout l) { return double(l == Layout::blocked16 ? padded_channels(c, block) : c); };
+  const double ci = double(k.in_c), co = double(k.out_c), si = stored(k.in_c, k.src), so = stored(k.out_c, k.dst);
+  const double in_hw = double(k.in_h * k.in_w), out_hw = double(k.out_h * k.out_w), b = double(k.batch);
+  const bool conv = k.kind == KernelKind::conv || k.kind == KernelKind::conv_add;
+  const double weights = double(kernel_weights(k));
+  const double macs = conv || k.kind == KernelKind::linear ? double(k.work) : 0.0;
+  const double dst_bytes = b * so * out_hw * (k.kind == KernelKind::conv_add ? 2.0 : 1.0);
+  put(f::in_hw, in_hw), put(f::in_c, ci), put(f::out_c, co), put(f::in_c_stored, si), put(f::out_c_stored, so);
+  put(f::out_hw, out_hw), put(f::kernel, double(k.kernel)), put(f::macs, macs), put(f::weights, weights);
+  put(f::bytes, 4.0 * (b * si * in_hw + dst_bytes + weights));
+  put(f::work_per_thread, double(k.work) / double(std::max(1, k.threads))), put(f::batch, b);
+  put(f::in_c_waste, ci > 0 ? si / ci - 1.0 : 0.0), put(f::out_c_waste, co > 0 ? so / co - 1.0 : 0.0);
+  put(f::stride, double(k.stride)), put(f::threads, double(k.threads)), put(f::relu, k.post_relu ? 1.0 : 0.0);
+  put(f::depthwise, conv && k.groups > 1 && k.groups == k.in_c ? 1.0 : 0.0);
+  put(f::grouped, conv && k.groups > 1 && k.groups < k.in_c ? 1.0 : 0.0);
+  for (int i = 0; i < runtime::kKernelKindCount; ++i) put(f::kind + i, int(k.kind) == i ? 1.0 : 0.0);
+  for (int i = 0; i < 3; ++i) put(f::src_layout + i, int(k.src) == i ? 1.0 : 0.0);
+  for (int i = 0; i < 3; ++i) put(f::dst_layout + i, int(k.dst) == i ? 1.0 : 0.0);
+}
+
+/// The runtime rules a device with this fingerprint ran under: its threads and batch, and the
+/// serial-work threshold its runtime string names ("serial<N>,..."; the default when absent).
+inline runtime::RuntimeConfig runtime_config_of(const Fingerprint& fp) {
+  runtime::RuntimeConfig c{fp.threads, fp.batch, runtime::kDefaultSerialWork};
+  const auto at = fp.runtime.find("serial<");
+  if (at != std::string::npos) {
+    try {
+      c.serial_work = std::stoll(fp.runtime.substr(at + 7));
+    } catch (const std::exception&) {
+    }
+  }
+  return c;
+}
+
+/// The features of every planned kernel of a network: kKernelFeatureCount × kernels, log1p applied.
+inline Eigen::MatrixXd network_kernel_features(const NetDesc& net, const runtime::RuntimeConfig& config, int block) {
+  std::vector<double> raw;
+  runtime::for_each_planned_kernel(net, config, [&](const runtime::Kernel& k) {
+    raw.resize(raw.size() + kKernelFeatureCount);
+    write_raw_kernel_features(k, block, raw.data() + raw.size() - kKernelFeatureCount);
+  });
+  Eigen::MatrixXd x = Eigen::Map<Eigen::MatrixXd>(raw.data(), kKernelFeatureCount,
+                                                  Eigen::Index(raw.size() / kKernelFeatureCount));
+  x.topRows(kKernelLogFeatureCount) = x.topRows(kKernelLogFeatureCount).array().log1p().matrix();
+  return x;
+}
+
+}  // namespace hwaware::hw
