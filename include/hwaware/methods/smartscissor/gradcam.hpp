@@ -14,6 +14,7 @@
 #include "hwaware/core/tensor.hpp"
 #include "hwaware/data/dataset.hpp"
 #include "hwaware/data/image_ops.hpp"
+#include "hwaware/nn/frozen.hpp"
 #include "hwaware/nn/layers.hpp"
 #include "hwaware/nn/sequential.hpp"
 
@@ -58,28 +59,18 @@ inline size_t feature_end_of(const nn::Sequential& net, const GradCamOptions& o)
   throw Error("gradcam: the network has no GlobalAvgPool after its first child; name feature_end");
 }
 
-/// Sets a module's mode and its parameters' requires_grad for the scope, restoring both after.
+/// Eval mode and frozen parameters for the scope, both restored after.
 class ExplainScope {
  public:
-  explicit ExplainScope(nn::Module& m) : m_(m), training_(m.training()), params_(m.parameters()) {
-    for (auto& [name, v] : params_) {
-      requires_.push_back(v->requires_grad());
-      v->set_requires_grad(false);  // gradients flow to the input only; parameter grads untouched
-    }
-    m_.eval();
-  }
-  ~ExplainScope() {
-    for (size_t i = 0; i < params_.size(); ++i) params_[i].second->set_requires_grad(requires_[i]);
-    m_.set_training(training_);
-  }
+  explicit ExplainScope(nn::Module& m) : m_(m), training_(m.training()), frozen_(m) { m_.eval(); }
+  ~ExplainScope() { m_.set_training(training_); }
   ExplainScope(const ExplainScope&) = delete;
   ExplainScope& operator=(const ExplainScope&) = delete;
 
  private:
   nn::Module& m_;
   bool training_;
-  nn::NamedParams params_;
-  std::vector<bool> requires_;
+  nn::FrozenParameters frozen_;  // gradients flow to the input only; parameter grads untouched
 };
 
 /// ReLU(Σ_c mean_hw(grad) · act) per image, normalised to [0, 1]: [N, h, w].
