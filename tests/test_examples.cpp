@@ -182,3 +182,32 @@ TEST_CASE("profile_device --widths: sessions and the cached predictor beside the
   CHECK(bad.status != 0);
   CHECK(bad.out.find("wrong number of per-layer channel counts") != std::string::npos);
 }
+
+TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reuse on rerun, bad inputs first") {
+  const hwtest::TempDir tmp("example_smartscissor");
+  const std::string dir = (tmp.path / "run").string();
+  const std::string args = "smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --json "
+                           "--budgets 0.5 --out-dir " + dir;
+  Run first = run(args);
+  REQUIRE(first.status == 0);
+  const auto j = last_json_line(first.out);
+  for (const char* k : {"base_accuracy", "gradcam_iou", "box_iou", "box_macs", "resize_only_accuracy", "dic_accuracy",
+                        "estimator_rmse", "rows"})
+    CHECK(j.contains(k));
+  CHECK(j["rows"].size() == 6);  // compound, depth, width, resolution, EfficientNet, resize-only
+  CHECK(j["box_macs"].get<double>() < 0.03 * j["base_macs"].get<double>());
+  Run again = run(args);  // every network is reloaded, none trained again
+  REQUIRE(again.status == 0);
+  CHECK(again.out.find("trained") == std::string::npos);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"--budgets 1.5", "--budgets are fractions"}, {"--canvas 20", "--canvas must be at least 34"},
+      {"--resolution 0", "--resolution must be in (0, 1]"}, {"--t 2", "--t must be in [0, 1]"},
+      {"--out-dir /proc/forbidden", "cannot write in --out-dir"}, {"--train 10", "at least 100 images"}};
+  for (const auto& [flag, message] : bad) {
+    CAPTURE(flag);
+    Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);
+    CHECK(r.status != 0);
+    CHECK(r.out.find(message) != std::string::npos);
+  }
+}
