@@ -4,7 +4,7 @@
 # figures as medians of 3 interleaved sessions and per-architecture medians over the run, near
 # misses re-measured in the guarantee, retarget band 0.95; each row's final check on the median of
 # 5 interleaved sessions. resnet-8 on all 60,000 training images, vgg-small on the first 20,000;
-# 6 epochs per method. (resnet8_before_sessions.*: the same plan with the measurement
+# 6 epochs per method. (resnet8_single_reading.*: the same plan with the measurement
 # code before b764112, i.e. commit 9e7e025, and band 0.9, run first.)
 set -x
 cd "${EVAL_DIR:?a scratch dir holding zerobn_evaluate built from b764112 and its predictor cache}"
