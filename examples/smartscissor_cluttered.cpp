@@ -66,21 +66,29 @@ bool load_model(const fs::path& path, nn::Module& m) {
   return true;
 }
 
-/// Trains (or reloads) a classifier of the family on `train`; returns its test accuracy.
-double classifier(const Args& a, const fs::path& file, models::ResNetShape shape, const Dataset& train,
-                  const Dataset& test, std::unique_ptr<nn::Sequential>& net) {
-  nn::manual_seed(a.seed);
-  net = models::scalable_resnet(shape);
-  if (!load_model(file, *net)) {
+/// Trains `net` on `train` (or reloads it from --out-dir, where it is saved as `name`); returns
+/// its test accuracy. Every network of the run goes through here, so a rerun trains none twice.
+double train_or_load(const Args& a, const std::string& name, nn::Module& net, const Dataset& train,
+                     const Dataset& test) {
+  const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
+  if (!load_model(file, net)) {
     TrainingOptions o;
     o.seed = a.seed;
     o.progress = !a.quiet;
     o.input_chw = {1, train.images.dim(2), train.images.dim(3)};
-    const double s = train_epochs(*net, o, train, a.epochs, o.lr);
-    std::cerr << file.filename().string() << ": trained " << a.epochs << " epochs in " << s << " s\n";
-    save_model(file, *net);
+    const double secs = train_epochs(net, o, train, a.epochs, o.lr);
+    std::cerr << name << ": trained " << a.epochs << " epochs in " << secs << " s\n";
+    save_model(file, net);
   }
-  return train::evaluate(*net, test).accuracy;
+  return train::evaluate(net, test).accuracy;
+}
+
+/// A classifier of the ResNet family, trained or reloaded.
+double classifier(const Args& a, const std::string& name, models::ResNetShape shape, const Dataset& train,
+                  const Dataset& test, std::unique_ptr<nn::Sequential>& net) {
+  nn::manual_seed(a.seed);
+  net = models::scalable_resnet(shape);
+  return train_or_load(a, name, *net, train, test);
 }
 
 Dataset with_images(const Dataset& d, Tensor images) { return Dataset{std::move(images), d.labels}; }
@@ -115,21 +123,10 @@ struct Pipeline {
 
   /// Trains (or reloads) the network of a scaling on DIC or resized inputs; returns its test accuracy.
   double accuracy(const std::string& name, const Scaling& s, bool dic) {
-    const int64_t side = side_of(s);
-    const auto& [tr, te] = data(dic, side);
+    const auto& [tr, te] = data(dic, side_of(s));
     nn::manual_seed(a.seed);
     auto net = family.make(s);
-    const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
-    if (!load_model(file, *net)) {
-      TrainingOptions o;
-      o.seed = a.seed;
-      o.progress = !a.quiet;
-      o.input_chw = {1, side, side};
-      const double secs = train_epochs(*net, o, tr, a.epochs, o.lr);
-      std::cerr << name << ": trained " << a.epochs << " epochs in " << secs << " s\n";
-      save_model(file, *net);
-    }
-    return train::evaluate(*net, te).accuracy;
+    return train_or_load(a, name, *net, tr, te);
   }
 };
 
@@ -232,7 +229,7 @@ int main(int argc, char** argv) {
 
     // 1. the base classifier on the full canvas
     std::unique_ptr<nn::Sequential> base;
-    const double base_acc = classifier(a, dir / "base.ckpt", base_shape, train, test, base);
+    const double base_acc = classifier(a, "base", base_shape, train, test, base);
     const int64_t base_macs = nn::total_macs(base->describe({1, a.canvas, a.canvas}));
     std::cerr << "base ResNet-20 x" << a.width << " at " << a.canvas << "px: " << base_macs / 1e6
               << " MMACs, test accuracy " << base_acc << "\n";
@@ -262,10 +259,10 @@ int main(int argc, char** argv) {
     // 4. DIC vs resize-only at the same classifier resolution
     const int64_t side = std::max<int64_t>(8, std::llround(a.resolution * double(a.canvas)));
     std::unique_ptr<nn::Sequential> small_resize, small_dic;
-    const double resize_acc = classifier(a, dir / ("resize-" + std::to_string(side) + ".ckpt"), base_shape,
+    const double resize_acc = classifier(a, "resize-" + std::to_string(side), base_shape,
                                          with_images(train, resize_batch(train.images, side, side)),
                                          with_images(test, resize_batch(test.images, side, side)), small_resize);
-    const double dic_acc = classifier(a, dir / ("dic-" + std::to_string(side) + ".ckpt"), base_shape,
+    const double dic_acc = classifier(a, "dic-" + std::to_string(side), base_shape,
                                       with_images(train, dynamic_crop(train.images, train_cam, side)),
                                       with_images(test, dynamic_crop(test.images, test_pred, side)), small_dic);
     const int64_t small_macs = nn::total_macs(small_resize->describe({1, side, side}));

@@ -18,6 +18,7 @@
 #include "hwaware/nn/frozen.hpp"
 #include "hwaware/optim/adam.hpp"
 #include "hwaware/optim/optimizer.hpp"
+#include "hwaware/optim/schedule.hpp"
 
 namespace hwaware::lightnas {
 
@@ -135,11 +136,11 @@ struct SearchRun {
     const std::vector<float> p = layer_softmax(space, net.alpha());
     cost.cost(std::span<const float>(p), std::span<float>(dp));
     add_softmax_backward(space, p, dp, lambda.value() / cfg.target, dalpha);
-    const double argmax_cost = cost.cost_of(net.argmax());
-    const double lr = cfg.alpha_lr * lambda.alpha_lr_scale(argmax_cost, cfg.target, late);
+    const double before = cost.cost_of(net.argmax());
+    const double lr = cfg.alpha_lr * lambda.alpha_lr_scale(before, cfg.target, late);
     optim::adam_step<float>(net.alpha(), dalpha, alpha_m, alpha_v, ++alpha_steps, float(lr),
                             float(cfg.alpha_weight_decay), {0.5, 0.999, 1e-8, true});
-    lambda.update(cost.cost_of(net.argmax()), cfg.target);
+    lambda.update(cost.cost_of(net.argmax()), cfg.target);  // the architecture after this step
   }
 };
 
@@ -156,7 +157,7 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
   detail::SearchRun<C> run(space, cost, cfg);
   Batcher wb(wdata, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed});
   Batcher ab(adata, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed + 1});
-  const int64_t steps = wb.batches_per_epoch() * cfg.epochs;
+  const optim::LrSchedule schedule{optim::ScheduleKind::cosine, cfg.weight_lr, wb.batches_per_epoch() * cfg.epochs};
   SearchResult result;
   for (int e = 0; e < cfg.epochs; ++e) {
     const auto te = std::chrono::steady_clock::now();
@@ -168,8 +169,7 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
     Tensor x, y, vx, vy;
     int64_t correct = 0, seen = 0, valid_epoch = e;
     while (wb.next(x, y)) {
-      const double progress = double(run.weights.steps()) / double(steps);
-      correct += run.weight_step(x, y, tau, float(cfg.weight_lr * 0.5 * (1 + std::cos(M_PI * progress))));
+      correct += run.weight_step(x, y, tau, schedule.at(run.weights.steps()));
       seen += x.dim(0);
       if (!search_alpha) continue;
       if (!ab.next(vx, vy)) ab.start_epoch(int(++valid_epoch)), ab.next(vx, vy);

@@ -21,6 +21,7 @@
 #include "hwaware/nn/layers.hpp"
 #include "hwaware/nn/sequential.hpp"
 #include "hwaware/optim/optimizer.hpp"
+#include "hwaware/optim/schedule.hpp"
 
 namespace hwaware::smartscissor {
 
@@ -117,7 +118,7 @@ inline std::vector<double> train_box_predictor(nn::Sequential& net, const BoxPre
                images.defined() ? images.shape() : Shape{}, {int64_t(targets.size()), o.epochs, o.batch});
   const int64_t n = images.dim(0), side = images.dim(2);
   optim::Adam opt(optim::param_groups(net, 0.f));
-  const int64_t steps = o.epochs * ((n + o.batch - 1) / o.batch);
+  const optim::LrSchedule schedule{optim::ScheduleKind::cosine, float(o.lr), o.epochs * ((n + o.batch - 1) / o.batch)};
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
   std::mt19937_64 rng(o.seed);
@@ -132,8 +133,7 @@ inline std::vector<double> train_box_predictor(nn::Sequential& net, const BoxPre
       opt.zero_grad();
       Variable loss = ops::smooth_l1(net.forward(Variable(x)), detail::box_targets(targets, order, b, e, side), o.beta);
       loss.backward();
-      const double progress = double(opt.steps()) / double(steps);
-      opt.step(float(o.lr * 0.5 * (1.0 + std::cos(M_PI * progress))));
+      opt.step(schedule.at(opt.steps()));
       sum += double(loss.value().data()[0]) * double(e - b);
     }
     history.push_back(sum / double(n));
