@@ -4,7 +4,7 @@
 #include <doctest/doctest.h>
 
 #include "hwaware/data/dataset.hpp"
-#include "hwaware/methods/lightnas/search.hpp"
+#include "hwaware/methods/lightnas/searchers.hpp"
 
 using namespace hwaware;
 using namespace hwaware::lightnas;
@@ -55,4 +55,60 @@ TEST_CASE("a tiny search lands near its MACs target") {
     REQUIRE(r.history.size() == 6);
     CHECK(r.cost == doctest::Approx(cfg.target).epsilon(0.15));
   }
+}
+
+TEST_CASE("with a device the search calibrates on it and lands the measured cost in the band") {
+  const SearchSpace space = tiny_space();
+  const OpTableCost macs = OpTableCost::macs(space, {1, 28, 28});
+  const auto [lo, hi] = macs.range(space);
+  // The device reads 1.3× the cost and a fixed part the cost does not know.
+  std::vector<Architecture> measured;
+  const MeasureFn device = [&](const Architecture& a) {
+    measured.push_back(a);
+    return 1.3 * macs.cost_of(a) + 0.05 * lo;
+  };
+  const Dataset data = load_fashion_mnist("train", kFashionMnistDir, 640);
+  SearchConfig cfg;
+  cfg.target = 1.3 * (lo + 0.5 * (hi - lo)) + 0.05 * lo;
+  cfg.epochs = 5;
+  cfg.temperature = {5.0, 0.3, 2};
+  cfg.alpha_lr = 0.05;
+  cfg.lambda.lr = 0.05;
+  cfg.batch = 64;
+  nn::manual_seed(3);
+  const SearchResult r = search(space, macs, data, cfg, {}, device);
+  MESSAGE("target " << cfg.target << ", searched " << device(r.searched) << ", landed " << *r.measured << " after "
+                    << r.landing_edits << " edits");
+  REQUIRE(r.measured);
+  CHECK(*r.measured <= cfg.target);
+  CHECK(*r.measured >= 0.95 * cfg.target);
+  // Every α epoch measured its argmax and scaled the cost to the device.
+  for (const SearchEpoch& e : r.history) {
+    CHECK(e.measured.has_value() == (e.epoch >= 2));
+    if (e.measured) CHECK(e.cost == doctest::Approx(*e.measured));
+  }
+  CHECK(r.scale > 1.3);
+}
+
+TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
+  const SearchSpace space = tiny_space();
+  const OpTableCost macs = OpTableCost::macs(space, {1, 28, 28});
+  const auto [lo, hi] = macs.range(space);
+  const Dataset data = load_fashion_mnist("train", kFashionMnistDir, 320);
+  SearchConfig cfg;
+  cfg.target = lo + 0.25 * (hi - lo);
+  cfg.epochs = 3;
+  cfg.temperature = {5.0, 0.3, 1};
+  cfg.alpha_lr = 0.05;
+  cfg.batch = 64;
+  nn::manual_seed(3);
+  FbnetSweep<OpTableCost> sweep(macs, cfg, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 3});
+  const auto r = sweep.search(space, data);
+  REQUIRE(!r.attempts.empty());
+  CHECK(r.attempts.size() <= 3);
+  CHECK(r.landed == (std::abs(r.attempts.back().result.cost / cfg.target - 1) <= cfg.band));
+  // A search that ended over T is followed by a larger λ, one under T by a smaller one.
+  for (size_t i = 0; i + 1 < r.attempts.size(); ++i)
+    CHECK((r.attempts[i].result.cost > cfg.target) == (r.attempts[i + 1].lambda > r.attempts[i].lambda));
+  static_assert(Searcher<FbnetSweep<OpTableCost>> && Searcher<LightNas<OpTableCost>>);
 }

@@ -64,6 +64,7 @@
 
 #include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
+#include "hwaware/hw/dense_mlp.hpp"
 #include "hwaware/hw/detail/text_model_io.hpp"
 #include "hwaware/hw/features.hpp"
 #include "hwaware/hw/predictor_concept.hpp"
@@ -93,48 +94,7 @@ struct MlpFitReport {
 
 namespace detail {
 
-/// The MLP in double: weights w[l] (out × in) and biases b[l]; ReLU between layers, the last
-/// layer linear (its output is the log of the layer's latency).
-struct DenseMlp {
-  std::vector<Eigen::MatrixXd> w;
-  std::vector<Eigen::VectorXd> b;
-
-  size_t depth() const { return w.size(); }
-
-  /// x: inputs × N. Fills z (pre-activations) and a (a[0] = x, a[l+1] = relu(z[l]) for hidden
-  /// layers); returns the outputs (1 × N).
-  Eigen::RowVectorXd forward(const Eigen::MatrixXd& x, std::vector<Eigen::MatrixXd>& z,
-                             std::vector<Eigen::MatrixXd>& a) const {
-    z.resize(depth());
-    a.resize(depth());
-    a[0] = x;
-    for (size_t l = 0; l < depth(); ++l) {
-      z[l].noalias() = w[l] * a[l];
-      z[l].colwise() += b[l];
-      if (l + 1 < depth()) a[l + 1] = z[l].cwiseMax(0.0);
-    }
-    return z.back().row(0);
-  }
-
-  /// Back-propagates dL/d(outputs) (1 × N). Fills the weight and bias gradients when gw/gb are
-  /// given and dL/dx when dx is.
-  void backward(const std::vector<Eigen::MatrixXd>& z, const std::vector<Eigen::MatrixXd>& a,
-                const Eigen::RowVectorXd& d_out, std::vector<Eigen::MatrixXd>* gw, std::vector<Eigen::VectorXd>* gb,
-                Eigen::MatrixXd* dx) const {
-    Eigen::MatrixXd dz = d_out;
-    for (size_t l = depth(); l-- > 0;) {
-      if (gw) (*gw)[l].noalias() = dz * a[l].transpose();
-      if (gb) (*gb)[l] = dz.rowwise().sum();
-      if (l == 0 && !dx) break;
-      Eigen::MatrixXd da = w[l].transpose() * dz;
-      if (l == 0) {
-        *dx = std::move(da);
-        break;
-      }
-      dz = (z[l - 1].array() > 0.0).select(da, 0.0);
-    }
-  }
-};
+using ::hwaware::hw::DenseMlp;
 
 // ---- the float kernel of the batched path ------------------------------------------------------
 
@@ -571,15 +531,7 @@ inline DenseMlp init_mlp(const std::vector<int>& hidden, const MlpTrainingSet& t
   std::vector<int> sizes{int(t.raw.rows())};
   sizes.insert(sizes.end(), hidden.begin(), hidden.end());
   sizes.push_back(1);
-  DenseMlp mlp;
-  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
-    const bool last = l + 2 == sizes.size();
-    std::normal_distribution<double> g(0.0, (last ? 0.1 : 1.0) * std::sqrt(2.0 / sizes[l]));
-    Eigen::MatrixXd w(sizes[l + 1], sizes[l]);
-    for (Eigen::Index i = 0; i < w.size(); ++i) w.data()[i] = g(rng);
-    mlp.w.push_back(std::move(w));
-    mlp.b.push_back(Eigen::VectorXd::Zero(sizes[l + 1]));
-  }
+  DenseMlp mlp = DenseMlp::he_init(sizes, rng);
   const size_t n = t.log_y.size();
   double mean_log_layer = 0;
   for (size_t s = 0; s < n; ++s) mean_log_layer += t.log_y[s] - std::log(double(t.cols(s)));
@@ -587,19 +539,10 @@ inline DenseMlp init_mlp(const std::vector<int>& hidden, const MlpTrainingSet& t
   return mlp;
 }
 
-/// Adam's moments of every MLP parameter and of the per-network constant κ, and the gradients.
-struct MlpAdamState {
-  std::vector<Eigen::MatrixXd> mw, vw, gw;
-  std::vector<Eigen::VectorXd> mb, vb, gb;
+/// Adam's state of every MLP parameter (DenseMlpAdam) and of the per-network constant κ.
+struct MlpAdamState : DenseMlpAdam {
   double m_net = 0, v_net = 0;
-
-  explicit MlpAdamState(const DenseMlp& mlp)
-      : mw(mlp.depth()), vw(mlp.depth()), gw(mlp.depth()), mb(mlp.depth()), vb(mlp.depth()), gb(mlp.depth()) {
-    for (size_t l = 0; l < mlp.depth(); ++l) {
-      mw[l] = vw[l] = Eigen::MatrixXd::Zero(mlp.w[l].rows(), mlp.w[l].cols());
-      mb[l] = vb[l] = Eigen::VectorXd::Zero(mlp.b[l].size());
-    }
-  }
+  using DenseMlpAdam::DenseMlpAdam;
 };
 
 /// The columns of the samples order[b0 .. b1), side by side.
@@ -650,14 +593,8 @@ inline bool mlp_batch_gradient(const DenseMlp& mlp, double net_log_ms, const Eig
 /// the biases, and on κ.
 inline void mlp_adam_step(DenseMlp& mlp, double& net_log_ms, double g_net, MlpAdamState& st, int step, double lr,
                           double weight_decay) {
+  st.step(mlp, step, lr, weight_decay);
   const optim::AdamOptions adam{.beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .decoupled = false};
-  auto span_of = [](auto& x) { return std::span<double>(x.data(), size_t(x.size())); };
-  for (size_t l = 0; l < mlp.depth(); ++l) {
-    optim::adam_step<double>(span_of(mlp.w[l]), span_of(st.gw[l]), span_of(st.mw[l]), span_of(st.vw[l]), step, lr,
-                             weight_decay > 0 ? weight_decay : 0.0, adam);
-    optim::adam_step<double>(span_of(mlp.b[l]), span_of(st.gb[l]), span_of(st.mb[l]), span_of(st.vb[l]), step, lr,
-                             0.0, adam);
-  }
   optim::adam_step<double>({&net_log_ms, 1}, {&g_net, 1}, {&st.m_net, 1}, {&st.v_net, 1}, step, lr, 0.0, adam);
 }
 
@@ -735,6 +672,7 @@ MlpFitReport fit_mlp(const std::vector<const LatencySample*>& samples, const Mlp
     throw Error(who + ": epochs, batch_size and learning_rate must be positive");
   for (int h : o.hidden)
     if (h < 1) throw Error(who + ": hidden widths must be ≥ 1");
+  const EigenSingleThread single;
   const MlpTrainingSet t = mlp_training_set(samples, o.layer_sample_weight, features, who);
   m.scaling = FeatureScaling::fit(t.raw);
   const Eigen::MatrixXd x = m.scaling.apply(t.raw);

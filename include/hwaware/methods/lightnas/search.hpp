@@ -3,9 +3,14 @@
 // it, alternating after a warm-up of weights only; the α step minimises CE + λ·(C(softmax α)/T − 1)
 // and λ rises by Eq. 6 with the cost of the argmax architecture, so one search ends on the target T.
 // The cost is any DifferentiableCost (MACs, a latency or energy table, a learned predictor).
+// Where a device measures, the device decides: the argmax is measured after every α epoch and the
+// cost scaled by measured / predicted, and at the end single-layer edits land the derived
+// architecture's measured cost in [(1 − band)·T, T] (the predictor is never exact on a device).
+// Tradeoff::fixed_log is FBNet's fixed trade-off (λ·log C, λ chosen by the caller) in the same loop.
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <optional>
 #include <random>
 #include <span>
 #include <string>
@@ -23,7 +28,10 @@
 namespace hwaware::lightnas {
 
 struct SearchConfig {
+  enum class Tradeoff { learned, fixed_log };
   double target = 0;  ///< T, in the cost model's unit
+  Tradeoff tradeoff = Tradeoff::learned;  ///< LightNAS's λ (Eq. 6), or FBNet's fixed λ on log C
+  double fixed_lambda = 0;                ///< λ of Tradeoff::fixed_log
   int epochs = 30;
   TemperatureSchedule temperature{5.0, 0.1, 10};  ///< its warm-up is the weights-only epochs
   float weight_lr = 0.05f, momentum = 0.9f, weight_decay = 3e-5f;  ///< SGD, cosine to 0
@@ -33,27 +41,51 @@ struct SearchConfig {
   double valid_fraction = 0.2;  ///< of the training set, for α
   int64_t batch = 128;
   uint64_t seed = 1;
+  double band = 0.05;     ///< with a device: land the measured cost in [(1 − band)·T, T]
+  int landing_edits = 6;  ///< single-layer edits (each measured) allowed for that; 0: none
 };
+
+/// Measures an architecture on the device, in the cost's unit (e.g. a MeasuredDevice's median).
+using MeasureFn = std::function<double(const Architecture&)>;
 
 /// One epoch of the search, as the convergence plot shows it.
 struct SearchEpoch {
   int epoch = 0;
-  double tau = 0, lambda = 0, cost = 0;  ///< cost of the argmax architecture at the epoch's end
+  double tau = 0, lambda = 0, cost = 0;  ///< calibrated cost of the argmax at the epoch's end
+  std::optional<double> measured;         ///< the device's figure of that argmax
+  double scale = 1;                       ///< measured / predicted the cost is multiplied by
   double train_accuracy = 0, seconds = 0;
   std::string architecture;
 };
 
 struct SearchResult {
-  Architecture architecture;  ///< argmax α at the end
-  double cost = 0, lambda = 0, seconds = 0;
+  Architecture architecture;  ///< the derived architecture (argmax α, landed when measured)
+  Architecture searched;      ///< argmax α at the end, before landing
+  double cost = 0, lambda = 0, seconds = 0;  ///< cost: calibrated prediction of `architecture`
+  std::optional<double> measured;            ///< the device's figure of `architecture`
+  double scale = 1;
+  int landing_edits = 0;
   std::vector<SearchEpoch> history;
 };
 
 /// Runs one search of `space` on `train` (split into weights and α parts) against `cost`.
-/// `on_epoch` sees each epoch's record. Throws Error for a non-positive target or a bad split.
+/// `on_epoch` sees each epoch's record; `measure` (optional) is the device that calibrates and
+/// lands the result. Throws Error for a non-positive target or a bad split.
 template <DifferentiableCost C>
 SearchResult search(const SearchSpace& space, const C& cost, const Dataset& train, const SearchConfig& cfg,
-                    const std::function<void(const SearchEpoch&)>& on_epoch = {});
+                    const std::function<void(const SearchEpoch&)>& on_epoch = {}, const MeasureFn& measure = {});
+
+/// The architecture near `a` whose measured cost lies in [(1 − band)·T, T]: single-layer edits,
+/// each predicted from the last measurement (measured + scale·Δcost) and preferring the op α
+/// ranks highest, at most `edits` of them. Returns the best measured architecture seen.
+struct Landing {
+  Architecture architecture;
+  double measured = 0, scale = 1;
+  int edits = 0;
+};
+template <DifferentiableCost C>
+Landing land(const SearchSpace& space, const C& cost, const std::vector<float>& alpha, Architecture a, double target,
+             double band, int edits, const MeasureFn& measure);
 
 // ---------------------------------------------------------------------------------------------
 // Implementation
@@ -105,6 +137,7 @@ struct SearchRun {
   int64_t alpha_steps = 0;
   LagrangeMultiplier lambda;
   std::mt19937_64 rng;
+  double scale = 1;  // measured / predicted cost (the device's calibration)
 
   SearchRun(const SearchSpace& s, const C& c, const SearchConfig& k)
       : space(s), cost(c), cfg(k), net(s), weights(optim::param_groups(net, k.weight_decay), {k.momentum, false}),
@@ -134,23 +167,60 @@ struct SearchRun {
     std::vector<float> dalpha(net.alpha().size(), 0.0f), dp(net.alpha().size(), 0.0f);
     net.accumulate_alpha_grad(dalpha);
     const std::vector<float> p = layer_softmax(space, net.alpha());
-    cost.cost(std::span<const float>(p), std::span<float>(dp));
-    add_softmax_backward(space, p, dp, lambda.value() / cfg.target, dalpha);
-    const double before = cost.cost_of(net.argmax());
-    const double lr = cfg.alpha_lr * lambda.alpha_lr_scale(before, cfg.target, late);
+    const double c = scale * cost.cost(std::span<const float>(p), std::span<float>(dp));
+    const bool learned = cfg.tradeoff == SearchConfig::Tradeoff::learned;
+    // ∂/∂p of λ·(scale·C/T − 1), or of λ·log(scale·C) = λ·scale/c · ∂C/∂p
+    const double coef = learned ? lambda.value() * scale / cfg.target : cfg.fixed_lambda * scale / c;
+    add_softmax_backward(space, p, dp, coef, dalpha);
+    const double before = scale * cost.cost_of(net.argmax());
+    const double lr = cfg.alpha_lr * (learned ? lambda.alpha_lr_scale(before, cfg.target, late) : 1.0);
     optim::adam_step<float>(net.alpha(), dalpha, alpha_m, alpha_v, ++alpha_steps, float(lr),
                             float(cfg.alpha_weight_decay), {0.5, 0.999, 1e-8, true});
-    lambda.update(cost.cost_of(net.argmax()), cfg.target);  // the architecture after this step
+    if (learned) lambda.update(scale * cost.cost_of(net.argmax()), cfg.target);  // the architecture after this step
   }
 };
 
 }  // namespace detail
 
+namespace detail {
+
+/// One epoch of the search: weight steps on every training batch, after the warm-up an α step
+/// on a held-out batch after each. Returns the epoch's training accuracy.
+template <class C>
+double search_epoch(SearchRun<C>& run, Batcher& wb, Batcher& ab, const optim::LrSchedule& schedule, int e) {
+  const SearchConfig& cfg = run.cfg;
+  const double tau = cfg.temperature.at(e);
+  const bool search_alpha = e >= cfg.temperature.warmup, late = e >= int(cfg.late_fraction * cfg.epochs);
+  run.net.train();
+  wb.start_epoch(e);
+  ab.start_epoch(e);
+  Tensor x, y, vx, vy;
+  int64_t correct = 0, seen = 0, valid_epoch = e;
+  while (wb.next(x, y)) {
+    correct += run.weight_step(x, y, tau, schedule.at(run.weights.steps()));
+    seen += x.dim(0);
+    if (!search_alpha) continue;
+    if (!ab.next(vx, vy)) ab.start_epoch(int(++valid_epoch)), ab.next(vx, vy);
+    run.alpha_step(vx, vy, tau, late);
+  }
+  return double(correct) / double(std::max<int64_t>(1, seen));
+}
+
+/// Σ over layers of α[l][a[l]]: how strongly α prefers `a` (landing keeps this high).
+inline double alpha_score(const std::vector<float>& alpha, const Architecture& a) {
+  double s = 0;
+  for (size_t l = 0; l < a.size(); ++l) s += alpha[l * kOpsPerLayer + size_t(a[l])];
+  return s;
+}
+
+}  // namespace detail
+
 template <DifferentiableCost C>
 SearchResult search(const SearchSpace& space, const C& cost, const Dataset& train, const SearchConfig& cfg,
-                    const std::function<void(const SearchEpoch&)>& on_epoch) {
-  if (!(cfg.target > 0) || cfg.epochs < 1 || !(cfg.valid_fraction > 0 && cfg.valid_fraction < 1))
-    throw Error("lightnas::search: needs a positive target, epochs >= 1 and a validation fraction in (0, 1)");
+                    const std::function<void(const SearchEpoch&)>& on_epoch, const MeasureFn& measure) {
+  if (!(cfg.target > 0) || cfg.epochs < 1 || !(cfg.valid_fraction > 0 && cfg.valid_fraction < 1) ||
+      !(cfg.band > 0 && cfg.band < 1))
+    throw Error("lightnas::search: needs a positive target, epochs >= 1, a validation fraction and a band in (0, 1)");
   const auto t0 = std::chrono::steady_clock::now();
   const int64_t n_valid = std::max<int64_t>(1, int64_t(double(train.size()) * cfg.valid_fraction));
   const auto [wdata, adata] = detail::split(train, train.size() - n_valid);
@@ -161,31 +231,72 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
   SearchResult result;
   for (int e = 0; e < cfg.epochs; ++e) {
     const auto te = std::chrono::steady_clock::now();
-    const double tau = cfg.temperature.at(e);
-    const bool search_alpha = e >= cfg.temperature.warmup, late = e >= int(cfg.late_fraction * cfg.epochs);
-    run.net.train();
-    wb.start_epoch(e);
-    ab.start_epoch(e);
-    Tensor x, y, vx, vy;
-    int64_t correct = 0, seen = 0, valid_epoch = e;
-    while (wb.next(x, y)) {
-      correct += run.weight_step(x, y, tau, schedule.at(run.weights.steps()));
-      seen += x.dim(0);
-      if (!search_alpha) continue;
-      if (!ab.next(vx, vy)) ab.start_epoch(int(++valid_epoch)), ab.next(vx, vy);
-      run.alpha_step(vx, vy, tau, late);
-    }
+    const double accuracy = detail::search_epoch(run, wb, ab, schedule, e);
     const Architecture a = run.net.argmax();
-    SearchEpoch rec{e, tau, run.lambda.value(), cost.cost_of(a), double(correct) / double(std::max<int64_t>(1, seen)),
-                    std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count(), space.describe(a)};
+    SearchEpoch rec{e, cfg.temperature.at(e), run.lambda.value(), 0, std::nullopt, run.scale, accuracy, 0,
+                    space.describe(a)};
+    if (measure && e >= cfg.temperature.warmup) {  // the device calibrates the cost on the argmax
+      rec.measured = measure(a);
+      run.scale = rec.scale = *rec.measured / cost.cost_of(a);
+    }
+    rec.cost = run.scale * cost.cost_of(a);
+    rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
     result.history.push_back(rec);
     if (on_epoch) on_epoch(rec);
   }
-  result.architecture = run.net.argmax();
-  result.cost = cost.cost_of(result.architecture);
+  result.searched = result.architecture = run.net.argmax();
+  if (measure && cfg.landing_edits > 0) {
+    const Landing l = land(space, cost, run.net.alpha(), result.searched, cfg.target, cfg.band, cfg.landing_edits, measure);
+    result.architecture = l.architecture, result.measured = l.measured, run.scale = l.scale, result.landing_edits = l.edits;
+  } else if (measure) {
+    result.measured = measure(result.architecture);
+  }
+  result.scale = run.scale;
+  result.cost = run.scale * cost.cost_of(result.architecture);
   result.lambda = run.lambda.value();
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
+}
+
+template <DifferentiableCost C>
+Landing land(const SearchSpace& space, const C& cost, const std::vector<float>& alpha, Architecture a, double target,
+             double band, int edits, const MeasureFn& measure) {
+  const double lo = (1 - band) * target, mid = (1 - band / 2) * target;
+  auto inside = [&](double m) { return m >= lo && m <= target; };
+  Landing cur{a, measure(a), 1, 0};
+  cur.scale = cur.measured / cost.cost_of(a);
+  std::vector<Landing> seen{cur};
+  while (!inside(cur.measured) && cur.edits < edits) {
+    // The edit whose predicted figure lands inside with the least loss of α's preference, else
+    // the one nearest the middle of the band.
+    Architecture best;
+    double best_score = -1e300;
+    bool best_inside = false;
+    for (size_t l = 0; l < space.layers(); ++l)
+      for (int op = 0; op < kOpsPerLayer; ++op) {
+        if (!space.allowed(l, op) || op == cur.architecture[l]) continue;
+        Architecture b = cur.architecture;
+        b[l] = op;
+        const double pred = cur.measured + cur.scale * (cost.cost_of(b) - cost.cost_of(cur.architecture));
+        const bool in = inside(pred);
+        const double score = in ? detail::alpha_score(alpha, b) : -std::abs(pred - mid) * 1e6;
+        if ((in && !best_inside) || ((in == best_inside) && score > best_score))
+          best = b, best_score = score, best_inside = in;
+      }
+    if (best.empty()) break;
+    const double m = measure(best);
+    cur = {best, m, m / cost.cost_of(best), cur.edits + 1};
+    seen.push_back(cur);
+  }
+  // The best seen: inside the band with α's highest preference, else the largest under T, else
+  // the smallest.
+  auto rank = [&](const Landing& x) {
+    if (inside(x.measured)) return 2e12 + detail::alpha_score(alpha, x.architecture);
+    return x.measured <= target ? 1e12 + x.measured : -x.measured;
+  };
+  Landing best = *std::max_element(seen.begin(), seen.end(), [&](const Landing& x, const Landing& y) { return rank(x) < rank(y); });
+  best.edits = cur.edits;
+  return best;
 }
 
 }  // namespace hwaware::lightnas
