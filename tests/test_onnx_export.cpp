@@ -53,7 +53,7 @@ std::string ort_unavailable(const hwtest::TempDir& tmp) {
   const std::string modules = ort_node_modules();
   if (!std::filesystem::exists(modules + "/onnxruntime-node"))
     return "onnxruntime-node is not installed in " + modules +
-           " (cmake/quickstart.sh installs it: npm install --ignore-scripts in tools/onnxruntime)";
+           " (cmake/quickstart.sh installs it: npm ci --ignore-scripts in tools/onnxruntime)";
   ProcessResult r;
   try {
     r = run_process({"node", "-e", "require('onnxruntime-node')"},
