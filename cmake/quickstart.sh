@@ -15,7 +15,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 # ---- 1. Debian packages -----------------------------------------------------------------------
 packages=(libdnnl-dev ocl-icd-opencl-dev libeigen3-dev xtensor-dev libbenchmark-dev doctest-dev
           zlib1g-dev dataset-fashion-mnist cmake g++ libcli11-dev nlohmann-json3-dev libfmt-dev
-          gnuplot-nox)
+          gnuplot-nox libonnx-dev libprotobuf-dev)
 if [[ $command == bench ]]; then
   packages+=(python3-torch libopenblas0-pthread)   # the PyTorch peer baseline
 fi
@@ -45,6 +45,19 @@ else
     fi
   done
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y "${missing[@]}"
+fi
+
+# ---- 1b. ONNX Runtime for the ONNX export test (npm's onnxruntime-node, CPU) -------------------
+# Optional: without npm the test says it skipped the runtime comparison. --ignore-scripts: the
+# package ships its CPU binaries; its install script only fetches GPU ones.
+if [[ -d tools/onnxruntime/node_modules/onnxruntime-node ]]; then
+  echo "quickstart: onnxruntime-node present"
+elif command -v npm >/dev/null; then
+  echo "quickstart: installing onnxruntime-node in tools/onnxruntime"
+  (cd tools/onnxruntime && npm ci --ignore-scripts --no-audit --no-fund) ||
+    echo "quickstart: npm could not install onnxruntime-node; the ONNX Runtime comparison will be skipped" >&2
+else
+  echo "quickstart: no npm; the ONNX export test will skip its ONNX Runtime comparison (apt-get install npm)"
 fi
 
 # ---- 2. build ---------------------------------------------------------------------------------

@@ -211,3 +211,44 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
     CHECK(r.out.find(message) != std::string::npos);
   }
 }
+
+TEST_CASE("export_onnx: a zoo network, a train_fashion checkpoint, readable errors before any work") {
+  if (!std::filesystem::exists(std::string(HWAWARE_BINARY_DIR) + "/examples/export_onnx")) {
+    MESSAGE("export_onnx skipped: not built (hwaware::onnx needs libonnx-dev and libprotobuf-dev)");
+    return;
+  }
+  Run help = run("export_onnx --help");
+  CHECK(help.status == 0);
+  CHECK(help.out.find("--fold-bn") != std::string::npos);
+
+  const hwtest::TempDir tmp("example_export_onnx");
+  const std::string zoo = tmp.file("mobilenetv2-tiny.onnx");
+  Run r = run("export_onnx --model mobilenetv2-tiny --fold-bn --json --out " + zoo);
+  REQUIRE(r.status == 0);
+  auto j = last_json_line(r.out);
+  CHECK(j["nodes"].get<int>() > 20);
+  CHECK(j["bytes"].get<std::uintmax_t>() == std::filesystem::file_size(zoo));
+
+  // train_fashion's checkpoint records the zoo name, not the width
+  const std::string ckpt = tmp.file("train.ckpt"), out = tmp.file("ckpt.onnx");
+  REQUIRE(run("train_fashion --model ref-cnn --width 0.5 --epochs 1 --train-limit 512 --quiet --checkpoint " + ckpt).status == 0);
+  Run from_ckpt = run("export_onnx --checkpoint " + ckpt + " --width 0.5 --json --out " + out);
+  REQUIRE(from_ckpt.status == 0);
+  CHECK(last_json_line(from_ckpt.out)["model"] == "ref-cnn");
+  CHECK(std::filesystem::exists(out));
+  Run wrong_width = run("export_onnx --checkpoint " + ckpt + " --out " + tmp.file("wrong.onnx"));
+  CHECK(wrong_width.status != 0);
+  CHECK(wrong_width.out.find("does not fit ref-cnn") != std::string::npos);
+
+  Run bad = run("export_onnx --model alexnet --out " + tmp.file("x.onnx"));
+  CHECK(bad.status != 0);
+  CHECK(bad.out.find("unknown model 'alexnet'") != std::string::npos);
+  CHECK(bad.out.find("mobilenetv2-tiny") != std::string::npos);
+  const std::string unwritable = tmp.file("missing/x.onnx");
+  Run no_dir = run("export_onnx --model ref-cnn --out " + unwritable);
+  CHECK(no_dir.status != 0);
+  CHECK(no_dir.out.find(unwritable) != std::string::npos);
+  Run bad_chw = run("export_onnx --model ref-cnn --input-chw 1,28 --out " + tmp.file("y.onnx"));
+  CHECK(bad_chw.status != 0);
+  CHECK(bad_chw.out.find("--input-chw") != std::string::npos);
+}

@@ -42,4 +42,9 @@ run_step("build" ${CMAKE_COMMAND} --build ${build} --config ${CONSUMER_BUILD_TYP
 find_program(consumer install_consumer
   PATHS ${build} ${build}/${CONSUMER_BUILD_TYPE} NO_DEFAULT_PATH REQUIRED)
 run_step("run" ${consumer})
+find_program(consumer_onnx install_consumer_onnx
+  PATHS ${build} ${build}/${CONSUMER_BUILD_TYPE} NO_DEFAULT_PATH)
+if(consumer_onnx)
+  run_step("run the ONNX component" ${consumer_onnx})
+endif()
 message(STATUS "install_consumer: installed package found, built and ran")

@@ -9,6 +9,23 @@
 
 namespace hwaware::nn {
 
+/// BN folded into the conv before it, per output channel o with scale γ/√(var + ε): weight w·scale,
+/// bias β + (b − μ)·scale. `w` is the conv's weight in plain layout, `b` its bias (or null);
+/// `w_out` takes w.numel() floats, `b_out` one per output channel. The one formula the runtime
+/// and the ONNX export use, so a folded export computes what eval mode computes.
+inline void fold_batchnorm(const Tensor& w, const Tensor* b, const BatchNorm2d& bn, float* w_out, float* b_out) {
+  const int64_t O = w.dim(0), per = w.numel() / O;
+  check_shapes(O == bn.channels, "fold_batchnorm", "the conv's output channels differ from the BN's", w.shape(),
+               {bn.channels});
+  for (int64_t o = 0; o < O; ++o) {
+    const float scale = bn.gamma.value().data()[o] / std::sqrt(bn.running_var.data()[o] + bn.eps);
+    const float* wo = w.data() + o * per;
+    for (int64_t i = 0; i < per; ++i) w_out[o * per + i] = wo[i] * scale;
+    const float bias = b ? b->data()[o] : 0.f;
+    b_out[o] = bn.beta.value().data()[o] + (bias - bn.running_mean.data()[o]) * scale;
+  }
+}
+
 /// conv (no bias) → BN, with the ReLU fused into the BN when `relu` is set. In eval mode without
 /// gradients the BN is folded into the conv's weights and bias (w·γ/σ, β − μγ/σ) and the ReLU
 /// becomes a post-op: one primitive per layer, as a deployment runtime runs it. The folded
@@ -64,15 +81,7 @@ class ConvBn : public Module {
       folded_w_ = Tensor::empty(w.shape());
       folded_b_var_ = Variable(Tensor::empty({w.dim(0)}));
     }
-    const int64_t O = w.dim(0), per = w.numel() / O;
-    for (int64_t o = 0; o < O; ++o) {
-      const float scale = bn.gamma.value().data()[o] / std::sqrt(bn.running_var.data()[o] + bn.eps);
-      const float* wo = w.data() + o * per;
-      float* fo = folded_w_.data() + o * per;
-      for (int64_t i = 0; i < per; ++i) fo[i] = wo[i] * scale;
-      const float b = conv.bias ? conv.bias->value().data()[o] : 0.f;
-      folded_b_var_.value().data()[o] = bn.beta.value().data()[o] + (b - bn.running_mean.data()[o]) * scale;
-    }
+    fold_batchnorm(w, conv.bias ? &conv.bias->value() : nullptr, bn, folded_w_.data(), folded_b_var_.value().data());
     folded_w_.bump_version();
     stamp_ = stamp;
   }
