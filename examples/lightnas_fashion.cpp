@@ -35,14 +35,16 @@ struct Args {
   int64_t train = 20000, test = 10000;
   std::string predictor = "onehot", out_dir = "lightnas-run", cache_dir = "hwaware-cache";
   uint64_t seed = 1;
-  bool baselines = false, json = false, quiet = false;
+  bool baselines = false, json = false, quiet = false, predictors_only = false;
 };
 
 /// Refuses bad arguments before any work.
 void validate(const Args& a) {
   const auto bad = [](const std::string& what) { throw Error("lightnas_fashion: " + what); };
   const int targets = (a.target_ms != 0) + (a.target_fraction != 0) + (a.energy_mj != 0);
-  if (targets != 1) bad("give exactly one of --target-ms, --target-fraction, --energy-mj");
+  if (targets != 1 && !(a.predictors_only && targets == 0))
+    bad("give exactly one of --target-ms, --target-fraction, --energy-mj");
+  if (a.predictors_only && a.energy_mj != 0) bad("--predictors-only reports the latency predictors; drop --energy-mj");
   if (a.target_ms != 0 && !(std::isfinite(a.target_ms) && a.target_ms > 0)) bad("--target-ms must be positive");
   if (a.target_fraction != 0 && !(a.target_fraction > 0 && a.target_fraction <= 1))
     bad("--target-fraction must be in (0, 1] (of the largest architecture's latency)");
@@ -411,6 +413,7 @@ int main(int argc, char** argv) {
   app.add_option("--out-dir", a.out_dir, "stages and models; finished stages are reused")->capture_default_str();
   app.add_option("--cache-dir", a.cache_dir, "measured architectures, per device")->capture_default_str();
   app.add_flag("--baselines", a.baselines, "FBNet's λ sweep, uniform mobilenetv2-tiny and random search");
+  app.add_flag("--predictors-only", a.predictors_only, "measure the space, report the latency predictors, stop");
   app.add_flag("--json", a.json, "print one JSON line at the end");
   app.add_flag("--quiet", a.quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
@@ -423,6 +426,10 @@ int main(int argc, char** argv) {
       out = energy_run(run);
     } else {
       const Predictors p = fit_predictors(a, run.device, run.space);
+      if (a.predictors_only) {
+        if (a.json) std::cout << nlohmann::json{{"predictors", p.report}, {"space_range_ms", {run.min_ms, run.max_ms}}}.dump() << "\n";
+        return 0;
+      }
       out = latency_run(run, p);
       out["predictors"] = p.report;
     }

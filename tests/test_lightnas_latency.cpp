@@ -123,6 +123,14 @@ TEST_CASE("the measured op table of a MACs device is the MACs table, and measure
     CHECK(architecture_from_key(space, samples[i].name) == archs[i]);
     CHECK(samples[i].m.median_ms == doctest::Approx(1e-6 * macs.cost_of(archs[i])));
   }
+  // On a machine that slows by a quarter per session the reference in every group keeps the
+  // architectures' ratios exact: uncorrected, the last group would read several times slow.
+  fake::DriftingDevice drifting{.drift = 0.25};
+  const auto corrected = measure_architectures(drifting, space, {1, 28, 28}, archs, 2);
+  CHECK(drifting.sessions == 9);  // 3 passes of 3 groups
+  for (size_t i = 1; i < 5; ++i)
+    CHECK(corrected[i].m.median_ms / corrected[0].m.median_ms ==
+          doctest::Approx(macs.cost_of(archs[i]) / macs.cost_of(archs[0])));
 }
 
 TEST_CASE("landing moves a derived architecture into the band on a device the cost underestimates") {

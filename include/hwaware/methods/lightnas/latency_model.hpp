@@ -41,12 +41,16 @@ Architecture architecture_from_key(const SearchSpace& space, const std::string& 
 /// rarely ends. The first architectures are the smallest and the largest.
 std::vector<Architecture> spread_architectures(const SearchSpace& space, const Shape& chw, size_t n, uint64_t seed);
 
-/// Measures `archs` built from `space` at batch `device`'s, interleaved `group` at a time; one
-/// sample per architecture (kind "network", family "lightnas", name its key).
+/// Measures `archs` built from `space` at `device`'s batch: `passes` passes over all of them, each
+/// in shuffled groups of `group` interleaved beside a fixed reference architecture (every layer
+/// k5e3, or k5e3 where it cannot skip) whose reading corrects the group for the machine's drift;
+/// an architecture's figure is the median of its corrected passes. One pass alone let a slow
+/// phase of a shared machine inflate a whole group by a third. One sample per architecture (kind
+/// "network", family "lightnas", name its key).
 template <hw::InterleavingDevice D>
 std::vector<hw::LatencySample> measure_architectures(D& device, const SearchSpace& space, const Shape& chw,
                                                      const std::vector<Architecture>& archs, size_t group = 8,
-                                                     const report::Log& log = report::Log{false});
+                                                     const report::Log& log = report::Log{false}, int passes = 3);
 
 /// The measured samples of `n` spread architectures, loaded from `dir` when a set measured under
 /// this device's fingerprint for the same space and input exists, else measured and saved there.
@@ -152,18 +156,47 @@ inline std::vector<Architecture> spread_architectures(const SearchSpace& space, 
 template <hw::InterleavingDevice D>
 std::vector<hw::LatencySample> measure_architectures(D& device, const SearchSpace& space, const Shape& chw,
                                                      const std::vector<Architecture>& archs, size_t group,
-                                                     const report::Log& log) {
-  std::vector<hw::LatencySample> out;
+                                                     const report::Log& log, int passes) {
   group = std::max<size_t>(1, group);
-  for (size_t b = 0; b < archs.size(); b += group) {
-    const size_t e = std::min(archs.size(), b + group);
-    std::vector<std::unique_ptr<nn::Sequential>> nets;
-    std::vector<nn::Module*> mods;
-    for (size_t i = b; i < e; ++i) mods.push_back(nets.emplace_back(space.build(archs[i])).get());
-    const std::vector<hw::Measurement> ms = device.measure_many(mods, chw);
-    for (size_t i = b; i < e; ++i)
-      out.push_back({"network", "lightnas", architecture_key(archs[i]), mods[i - b]->describe(chw), ms[i - b], -1});
-    if (e == archs.size() || (e / group) % 10 == 0) log.line("  measured %zu/%zu architectures", e, archs.size());
+  passes = std::max(1, passes);
+  const auto reference = space.build(Architecture(space.layers(), 2));
+  std::vector<std::vector<double>> figures(archs.size());
+  std::vector<hw::Measurement> first(archs.size());
+  std::vector<double> ref_ms;
+  std::vector<std::vector<std::pair<size_t, double>>> groups;  // (architecture, raw ms) per group
+  std::mt19937_64 rng(11);
+  for (int pass = 0; pass < passes; ++pass) {
+    std::vector<size_t> order(archs.size());
+    std::iota(order.begin(), order.end(), 0);
+    std::shuffle(order.begin(), order.end(), rng);
+    for (size_t b = 0; b < order.size(); b += group) {
+      const size_t e = std::min(order.size(), b + group);
+      std::vector<std::unique_ptr<nn::Sequential>> nets;
+      std::vector<nn::Module*> mods{reference.get()};
+      for (size_t i = b; i < e; ++i) mods.push_back(nets.emplace_back(space.build(archs[order[i]])).get());
+      const std::vector<hw::Measurement> ms = device.measure_many(mods, chw);
+      ref_ms.push_back(ms[0].median_ms);
+      groups.emplace_back();
+      for (size_t i = b; i < e; ++i) {
+        groups.back().emplace_back(order[i], ms[i - b + 1].median_ms);
+        if (pass == 0) first[order[i]] = ms[i - b + 1];
+      }
+    }
+    log.line("  measured %zu architectures, pass %d/%d", archs.size(), pass + 1, passes);
+  }
+  // A group's figures scale by the reference's typical reading over its reading in that group.
+  std::vector<double> sorted = ref_ms;
+  std::nth_element(sorted.begin(), sorted.begin() + long(sorted.size() / 2), sorted.end());
+  const double typical = sorted[sorted.size() / 2];
+  for (size_t g = 0; g < groups.size(); ++g)
+    for (auto [a, ms] : groups[g]) figures[a].push_back(ms * typical / ref_ms[g]);
+  std::vector<hw::LatencySample> out;
+  for (size_t a = 0; a < archs.size(); ++a) {
+    std::vector<double>& f = figures[a];
+    std::sort(f.begin(), f.end());
+    hw::Measurement m = first[a];
+    m.median_ms = f.size() % 2 ? f[f.size() / 2] : 0.5 * (f[f.size() / 2 - 1] + f[f.size() / 2]);
+    out.push_back({"network", "lightnas", architecture_key(archs[a]), space.build(archs[a])->describe(chw), m, -1});
   }
   return out;
 }
@@ -192,7 +225,7 @@ std::vector<hw::LatencySample> cached_space_samples(D& device, const SearchSpace
   const hw::Fingerprint fp = device.fingerprint();
   const std::string path = dir + "/lightnas-space-" + detail::space_signature(space, chw) + "-" +
                            std::to_string(fp.threads) + "t-b" + std::to_string(fp.batch) + "-n" + std::to_string(n) +
-                           ".jsonl";
+                           "-p3.jsonl";
   if (std::filesystem::exists(path)) {
     try {
       auto d = hw::LatencyDataset::load(path, &fp);
@@ -204,7 +237,7 @@ std::vector<hw::LatencySample> cached_space_samples(D& device, const SearchSpace
   }
   log.line("measuring %zu architectures of the space on this device...", n);
   std::filesystem::create_directories(dir);
-  hw::LatencyDataset d{fp, measure_architectures(device, space, chw, spread_architectures(space, chw, n, 7), 8, log)};
+  hw::LatencyDataset d{fp, measure_architectures(device, space, chw, spread_architectures(space, chw, n, 7), 8, log, 3)};
   d.save(path);
   return d.samples;
 }
