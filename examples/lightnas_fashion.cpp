@@ -33,7 +33,7 @@ struct Args {
   double target_ms = 0, target_fraction = 0, energy_mj = 0;
   int epochs = 8, search_epochs = 12, warmup = 4, samples = 240, threads = 2;
   int64_t train = 20000, test = 10000;
-  std::string predictor = "onehot", out_dir = "lightnas-run", cache_dir = "hwaware-cache";
+  std::string predictor = "auto", out_dir = "lightnas-run", cache_dir = "hwaware-cache";
   uint64_t seed = 1;
   bool baselines = false, json = false, quiet = false, predictors_only = false;
 };
@@ -53,8 +53,8 @@ void validate(const Args& a) {
     bad("--epochs >= 1, --search-epochs >= 2 and --warmup in [0, search epochs) please");
   if (a.samples < 40) bad("--samples must be at least 40 (architectures measured for the predictors)");
   if (a.train < 200 || a.test < 100) bad("--train needs at least 200 images and --test 100");
-  if (a.predictor != "onehot" && a.predictor != "layer" && a.predictor != "lut")
-    bad("--predictor is onehot, layer or lut (got '" + a.predictor + "')");
+  if (a.predictor != "auto" && a.predictor != "onehot" && a.predictor != "layer" && a.predictor != "lut")
+    bad("--predictor is auto, onehot, layer or lut (got '" + a.predictor + "')");
   for (const std::string& d : {a.out_dir, a.cache_dir}) {
     std::error_code ec;
     fs::create_directories(d, ec);
@@ -94,18 +94,12 @@ nlohmann::json retrain(const Args& a, Device* md, const std::string& name, nn::M
   const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
   double secs = 0;
   if (fs::exists(file)) {
-    std::vector<std::pair<std::string, Tensor*>> targets;
-    for (auto& [n, v] : net.parameters()) targets.emplace_back(n, &v->value());
-    for (auto& [n, t] : net.buffers()) targets.emplace_back(n, t);
-    restore_into(load_checkpoint(file.string()), targets);
+    train::load_model(file.string(), net);
   } else {
     TrainingOptions o;
     o.seed = a.seed, o.progress = !a.quiet;
     secs = train_epochs(net, o, train, a.epochs, o.lr);
-    Checkpoint c;
-    for (auto& [n, v] : net.parameters()) c.tensors.emplace_back(n, v->value());
-    for (auto& [n, t] : net.buffers()) c.tensors.emplace_back(n, *t);
-    save_checkpoint(file.string(), c);
+    train::save_model(file.string(), net);
   }
   nlohmann::json r{{"test_accuracy", train::evaluate(net, test).accuracy},
                    {"params", net.parameter_count()},
@@ -121,6 +115,7 @@ struct Predictors {
   std::optional<OneHotMlpCost> onehot;
   std::optional<OpTableCost> layer_sum, lut;
   nlohmann::json report;
+  std::string best;  ///< onehot, layer or lut: the lowest held-out RMSE
 };
 
 Predictors fit_predictors(const Args& a, hw::OnednnCpuDevice& device, const SearchSpace& space) {
@@ -136,14 +131,17 @@ Predictors fit_predictors(const Args& a, hw::OnednnCpuDevice& device, const Sear
   p.layer_sum = linearised_cost(space, chw, [&](const NetDesc& n) { return layer.predict_ms(n); },
                                 Architecture(space.layers(), 0), "ms");
   p.lut = measured_op_table(device, space, chw);
-  for (auto [name, rep] : {std::pair{"onehot_mlp", evaluate_cost(*p.onehot, space, held)},
-                           std::pair{"layer_mlp_sum", evaluate_cost(*p.layer_sum, space, held)},
-                           std::pair{"lut", evaluate_cost(*p.lut, space, held)}}) {
+  double best_rmse = 1e300;
+  for (auto [name, flag, rep] : {std::tuple{"onehot_mlp", "onehot", evaluate_cost(*p.onehot, space, held)},
+                                 std::tuple{"layer_mlp_sum", "layer", evaluate_cost(*p.layer_sum, space, held)},
+                                 std::tuple{"lut", "lut", evaluate_cost(*p.lut, space, held)}}) {
     p.report[name] = rep.to_json();
+    if (rep.rmse_ms < best_rmse) best_rmse = rep.rmse_ms, p.best = flag;
     std::fprintf(stderr, "predictor %-14s held-out %zu: within ±5%% %.3f, ±10%% %.3f, RMSE %.4f ms\n", name, rep.n,
                  rep.within_5, rep.within_10, rep.rmse_ms);
   }
   p.report["architectures"] = samples.size();
+  p.report["best"] = p.best;
   return p;
 }
 
@@ -207,11 +205,13 @@ nlohmann::json run_search(const Args& a, State& st, const std::string& stage, co
   return j;
 }
 
-/// The cost model --predictor names, passed to f.
+/// The cost --predictor names (auto: the best held-out one), passed to f.
+std::string chosen(const Args& a, const Predictors& p) { return a.predictor == "auto" ? p.best : a.predictor; }
 template <class F>
 nlohmann::json with_cost(const Args& a, const Predictors& p, F&& f) {
-  if (a.predictor == "layer") return f(*p.layer_sum);
-  if (a.predictor == "lut") return f(*p.lut);
+  const std::string c = chosen(a, p);
+  if (c == "layer") return f(*p.layer_sum);
+  if (c == "lut") return f(*p.lut);
   return f(*p.onehot);
 }
 
@@ -265,6 +265,24 @@ template <class C>
 nlohmann::json fbnet_baseline(Run& run, const C& cost, double target) {
   if (run.st.has("fbnet")) return run.st.j["fbnet"];
   FbnetSweep<C> sweep(cost, search_config(run.a, target), run.measure());
+  // Each finished search is kept, so a killed sweep resumes after its last one.
+  std::vector<typename FbnetSweep<C>::Attempt> done;
+  for (const auto& j : run.st.j.value("fbnet-attempts", nlohmann::json::array())) {
+    SearchResult s;
+    s.architecture = s.searched = architecture_from_key(run.space, j["architecture"]);
+    s.cost = j["cost"], s.seconds = j["seconds"], s.lambda = j["lambda"];
+    if (j.contains("measured")) s.measured = double(j["measured"]);
+    done.push_back({double(j["lambda"]), s});
+  }
+  sweep.resume(done);
+  sweep.on_attempt([&](const auto& at) {
+    nlohmann::json all = run.st.j.value("fbnet-attempts", nlohmann::json::array());
+    nlohmann::json j{{"lambda", at.lambda}, {"cost", at.result.cost}, {"seconds", at.result.seconds},
+                     {"architecture", architecture_key(at.result.architecture)}};
+    if (at.result.measured) j["measured"] = *at.result.measured;
+    all.push_back(j);
+    run.st.put("fbnet-attempts", all);
+  });
   const auto r = sweep.search(run.space, run.train);
   nlohmann::json lambdas = nlohmann::json::array();
   for (const auto& at : r.attempts)
@@ -282,11 +300,14 @@ nlohmann::json fbnet_baseline(Run& run, const C& cost, double target) {
 nlohmann::json uniform_baseline(Run& run, double target) {
   if (run.st.has("uniform")) return run.st.j["uniform"];
   auto at = [&](double w) { return models::make_model("mobilenetv2-tiny", {.width = w}); };
-  const double w = bisect_threshold(0.0, 1.0, 0.01, [&](double k) {  // k = 1 − w/4: larger k, narrower
-    auto net = at(4.0 * (1.0 - k) + 0.05);
-    return run.md.measure(*net, {int64_t(1e4 * (1.0 - k))}).median_ms <= target;
-  });
-  const double width = 4.0 * (1.0 - w) + 0.05;
+  auto fits = [&](double w) { return run.md.measure(*at(w), {int64_t(1e4 * w)}).median_ms <= target; };
+  double width = 0.05, over = 4.0;  // bisected in log width to 1%: `width` fits, `over` does not
+  if (!fits(width)) throw Error("uniform baseline: mobilenetv2-tiny is over the target even at width 0.05");
+  if (fits(over)) width = over;
+  while (over / width > 1.01) {
+    const double mid = std::sqrt(width * over);
+    (fits(mid) ? width : over) = mid;
+  }
   nn::manual_seed(run.a.seed);
   auto net = at(width);
   nlohmann::json r = retrain(run.a, &run.md, "uniform", *net, run.train, run.test);
@@ -343,13 +364,23 @@ double latency_target(Run& run) {
   return t;
 }
 
+/// The search's wall time over the time one path of the supernet takes to train the same epochs
+/// on the same images: the derived network's retraining pace times the search's weight images.
+nlohmann::json search_over_one_path(const Run& run, const nlohmann::json& out) {
+  if (!out["lightnas"].contains("retrain_seconds")) return nullptr;  // reloaded: its pace was not timed
+  const double per_image = double(out["lightnas"]["retrain_seconds"]) / (double(run.a.epochs) * double(run.train.size()));
+  const double weight_images = double(run.train.size()) * (1 - SearchConfig{}.valid_fraction) * run.a.search_epochs;
+  return double(out["search"]["search_seconds"]) / (per_image * weight_images);
+}
+
 nlohmann::json latency_run(Run& run, const Predictors& p) {
   const double target = latency_target(run);
-  nlohmann::json out{{"target_ms", target}, {"space_range_ms", {run.min_ms, run.max_ms}}, {"predictor", run.a.predictor}};
+  nlohmann::json out{{"target_ms", target}, {"space_range_ms", {run.min_ms, run.max_ms}}, {"predictor", chosen(run.a, p)}};
   out["search"] = with_cost(run.a, p, [&](const auto& cost) {
     return run_search(run.a, run.st, "search", run.space, cost, run.train, target, run.measure(), "ms");
   });
   out["lightnas"] = run.retrain_arch("lightnas", architecture_from_key(run.space, out["search"]["architecture"]));
+  out["search_over_one_path"] = search_over_one_path(run, out);
   if (run.a.baselines) {
     const double scale = out["search"]["history"].back()["scale"];
     with_cost(run.a, p, [&](const auto& cost) {
@@ -405,7 +436,7 @@ int main(int argc, char** argv) {
   app.add_option("--search-epochs", a.search_epochs, "epochs of the search")->capture_default_str();
   app.add_option("--warmup", a.warmup, "search epochs that train weights only")->capture_default_str();
   app.add_option("--samples", a.samples, "architectures measured for the predictors")->capture_default_str();
-  app.add_option("--predictor", a.predictor, "the cost the search follows: onehot, layer or lut")->capture_default_str();
+  app.add_option("--predictor", a.predictor, "the cost the search follows: onehot, layer, lut, or auto (the best held-out)")->capture_default_str();
   app.add_option("--train", a.train, "training images (search and retraining)")->capture_default_str();
   app.add_option("--test", a.test, "test images")->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();

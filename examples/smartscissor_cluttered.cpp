@@ -50,35 +50,21 @@ void validate(const Args& a) {
   fs::remove(probe, ec);
 }
 
-void save_model(const fs::path& path, nn::Module& m) {
-  Checkpoint c;
-  for (auto& [name, v] : m.parameters()) c.tensors.emplace_back(name, v->value());
-  for (auto& [name, t] : m.buffers()) c.tensors.emplace_back(name, *t);
-  save_checkpoint(path.string(), c);
-}
-
-bool load_model(const fs::path& path, nn::Module& m) {
-  if (!fs::exists(path)) return false;
-  std::vector<std::pair<std::string, Tensor*>> targets;
-  for (auto& [name, v] : m.parameters()) targets.emplace_back(name, &v->value());
-  for (auto& [name, t] : m.buffers()) targets.emplace_back(name, t);
-  restore_into(load_checkpoint(path.string()), targets);
-  return true;
-}
-
 /// Trains `net` on `train` (or reloads it from --out-dir, where it is saved as `name`); returns
 /// its test accuracy. Every network of the run goes through here, so a rerun trains none twice.
 double train_or_load(const Args& a, const std::string& name, nn::Module& net, const Dataset& train,
                      const Dataset& test) {
   const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
-  if (!load_model(file, net)) {
+  if (fs::exists(file)) {
+    train::load_model(file.string(), net);
+  } else {
     TrainingOptions o;
     o.seed = a.seed;
     o.progress = !a.quiet;
     o.input_chw = {1, train.images.dim(2), train.images.dim(3)};
     const double secs = train_epochs(net, o, train, a.epochs, o.lr);
     std::cerr << name << ": trained " << a.epochs << " epochs in " << secs << " s\n";
-    save_model(file, net);
+    train::save_model(file.string(), net);
   }
   return train::evaluate(net, test).accuracy;
 }
@@ -246,11 +232,13 @@ int main(int argc, char** argv) {
     nn::manual_seed(a.seed);
     auto box_net = make_box_predictor(box_shape);
     const std::vector<Box> train_cam = gradcam_boxes(*base, train, a.t);
-    if (!load_model(dir / "box.ckpt", *box_net)) {
+    if (fs::exists(dir / "box.ckpt")) {
+      train::load_model((dir / "box.ckpt").string(), *box_net);
+    } else {
       const auto loss = train_box_predictor(*box_net, box_shape, train.images, train_cam,
                                             {.epochs = a.box_epochs, .seed = a.seed});
       std::cerr << "box predictor loss " << loss.front() << " -> " << loss.back() << "\n";
-      save_model(dir / "box.ckpt", *box_net);
+      train::save_model((dir / "box.ckpt").string(), *box_net);
     }
     const std::vector<Box> test_pred = predict_boxes(*box_net, box_shape, test.images);
     const double box_iou = mean_iou(test_pred, data.test.boxes);

@@ -103,7 +103,10 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
   cfg.batch = 64;
   nn::manual_seed(3);
   FbnetSweep<OpTableCost> sweep(macs, cfg, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 3});
+  std::vector<FbnetSweep<OpTableCost>::Attempt> reported;
+  sweep.on_attempt([&](const auto& a) { reported.push_back(a); });
   const auto r = sweep.search(space, data);
+  CHECK(reported.size() == r.attempts.size());
   REQUIRE(!r.attempts.empty());
   CHECK(r.attempts.size() <= 3);
   CHECK(r.landed == (std::abs(r.attempts.back().result.cost / cfg.target - 1) <= cfg.band));
@@ -111,4 +114,18 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
   for (size_t i = 0; i + 1 < r.attempts.size(); ++i)
     CHECK((r.attempts[i].result.cost > cfg.target) == (r.attempts[i + 1].lambda > r.attempts[i].lambda));
   static_assert(Searcher<FbnetSweep<OpTableCost>> && Searcher<LightNas<OpTableCost>>);
+
+  // Resumed from all its attempts, the sweep replays them without a search and ends the same way;
+  // attempts from another sweep (another λ) are refused.
+  FbnetSweep<OpTableCost> again(macs, cfg, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 3});
+  int searched = 0;
+  again.on_attempt([&](const auto&) { ++searched; });
+  again.resume(reported);
+  const auto r2 = again.search(space, data);
+  CHECK(searched == 0);
+  CHECK(r2.landed == r.landed);
+  CHECK(r2.architecture == r.architecture);
+  FbnetSweep<OpTableCost> other(macs, cfg, {}, {.initial_lambda = 1e-2, .factor = 10, .max_searches = 3});
+  other.resume(reported);
+  CHECK_THROWS_WITH_AS(other.search(space, data), doctest::Contains("ran at λ"), Error);
 }

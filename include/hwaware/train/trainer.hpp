@@ -120,4 +120,21 @@ inline nlohmann::json load_training_checkpoint(const std::string& path, nn::Modu
   return c.meta;
 }
 
+/// Atomically writes a trained model: its parameters and BN statistics (no optimizer state).
+inline void save_model(const std::string& path, nn::Module& model) {
+  Checkpoint c;
+  for (auto& [name, v] : model.parameters()) c.tensors.emplace_back(name, v->value());
+  for (auto& [name, t] : model.buffers()) c.tensors.emplace_back(name, *t);
+  save_checkpoint(path, c);
+}
+
+/// Restores a model saved by save_model; throws Error (naming the file and the tensor) when the
+/// file does not hold this model's tensors.
+inline void load_model(const std::string& path, nn::Module& model) {
+  std::vector<std::pair<std::string, Tensor*>> targets;
+  for (auto& [name, v] : model.parameters()) targets.emplace_back(name, &v->value());
+  for (auto& [name, t] : model.buffers()) targets.emplace_back(name, t);
+  restore_into(load_checkpoint(path), targets);
+}
+
 }  // namespace hwaware::train

@@ -272,12 +272,13 @@ Landing land(const SearchSpace& space, const C& cost, const std::vector<float>& 
     Architecture best;
     double best_score = -1e300;
     bool best_inside = false;
+    const double here = cost.cost_of(cur.architecture);
     for (size_t l = 0; l < space.layers(); ++l)
       for (int op = 0; op < kOpsPerLayer; ++op) {
         if (!space.allowed(l, op) || op == cur.architecture[l]) continue;
         Architecture b = cur.architecture;
         b[l] = op;
-        const double pred = cur.measured + cur.scale * (cost.cost_of(b) - cost.cost_of(cur.architecture));
+        const double pred = cur.measured + cur.scale * (cost.cost_of(b) - here);
         const bool in = inside(pred);
         const double score = in ? detail::alpha_score(alpha, b) : -std::abs(pred - mid) * 1e6;
         if ((in && !best_inside) || ((in == best_inside) && score > best_score))

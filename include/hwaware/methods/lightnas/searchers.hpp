@@ -65,6 +65,9 @@ class FbnetSweep {
     std::vector<Attempt> attempts;
   };
 
+  /// Sees each finished search (an interrupted sweep is resumed from these).
+  using AttemptFn = std::function<void(const Attempt&)>;
+
   FbnetSweep(const C& cost, SearchConfig cfg, MeasureFn measure, Options o = {}, EpochFn on_epoch = {})
       : cost_(cost), cfg_(std::move(cfg)), measure_(std::move(measure)), o_(o), on_epoch_(std::move(on_epoch)) {
     cfg_.tradeoff = SearchConfig::Tradeoff::fixed_log;
@@ -75,12 +78,19 @@ class FbnetSweep {
 
   Result search(const Space& space, const Dataset& train);
 
+  /// The searches an interrupted sweep finished, in order: the next search() replays them
+  /// (their λ must be the ones the sweep would choose) instead of running them again.
+  void resume(std::vector<Attempt> done) { done_ = std::move(done); }
+  void on_attempt(AttemptFn f) { on_attempt_ = std::move(f); }
+
  private:
   const C& cost_;
   SearchConfig cfg_;
   MeasureFn measure_;
   Options o_;
   EpochFn on_epoch_;
+  AttemptFn on_attempt_;
+  std::vector<Attempt> done_;
 };
 
 static_assert(Searcher<LightNas<OpTableCost>>);
@@ -97,7 +107,16 @@ typename FbnetSweep<C>::Result FbnetSweep<C>::search(const Space& space, const D
   for (int k = 0; k < o_.max_searches && !r.landed; ++k) {
     SearchConfig cfg = cfg_;
     cfg.fixed_lambda = lambda;
-    SearchResult s = lightnas::search(space, cost_, train, cfg, on_epoch_, measure_);
+    SearchResult s;
+    if (size_t(k) < done_.size()) {
+      if (std::abs(done_[size_t(k)].lambda / lambda - 1) > 1e-9)
+        throw Error("FbnetSweep::resume: search " + std::to_string(k) + " ran at λ " + std::to_string(done_[size_t(k)].lambda) +
+                    ", the sweep would choose " + std::to_string(lambda) + " (another target or options?)");
+      s = done_[size_t(k)].result;
+    } else {
+      s = lightnas::search(space, cost_, train, cfg, on_epoch_, measure_);
+      if (on_attempt_) on_attempt_({lambda, s});
+    }
     const double figure = s.measured.value_or(s.cost);
     r.seconds += s.seconds;
     r.architecture = s.architecture, r.measured = s.measured, r.history = s.history;
