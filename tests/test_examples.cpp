@@ -252,3 +252,39 @@ TEST_CASE("export_onnx: a zoo network, a train_fashion checkpoint, readable erro
   CHECK(bad_chw.status != 0);
   CHECK(bad_chw.out.find("--input-chw") != std::string::npos);
 }
+
+TEST_CASE("lightnas_fashion: a tiny search with its JSON summary, the stages reused on rerun, bad inputs first") {
+  const hwtest::TempDir tmp("example_lightnas");
+  const std::string dir = (tmp.path / "run").string(), cache = (tmp.path / "cache").string();
+  const std::string args = "lightnas_fashion --target-fraction 0.6 --samples 40 --train 400 --test 100 "
+                           "--search-epochs 2 --warmup 1 --epochs 1 --quiet --json --out-dir " + dir +
+                           " --cache-dir " + cache;
+  Run first = run(args);
+  REQUIRE(first.status == 0);
+  const auto j = last_json_line(first.out);
+  for (const char* k : {"target_ms", "predicted_ms", "measured_ms", "measured_range_ms", "lambda_final", "test_accuracy",
+                        "search_seconds", "retrain_seconds", "params", "macs", "architecture", "predictors"})
+    CHECK(j.contains(k));
+  CHECK(j["measured_range_ms"][0].get<double>() <= j["measured_ms"].get<double>());
+  CHECK(j["measured_ms"].get<double>() <= j["measured_range_ms"][1].get<double>());
+  CHECK(std::filesystem::exists(tmp.path / "run" / "search-cost.svg"));
+  CHECK(!std::filesystem::exists(tmp.path / "run" / "search.ckpt"));  // a finished search leaves no checkpoint
+  Run again = run(args);  // the search and the retraining are reused, not run again
+  REQUIRE(again.status == 0);
+  CHECK(again.out.find("search epoch") == std::string::npos);
+  CHECK(last_json_line(again.out)["architecture"] == j["architecture"]);
+
+  const std::pair<const char*, const char*> bad[] = {
+      {"", "give exactly one of"}, {"--target-ms 1 --energy-mj 1", "give exactly one of"},
+      {"--target-fraction 1.5", "--target-fraction must be in (0, 1]"}, {"--target-ms -1", "must be positive"},
+      {"--target-ms 1 --predictor forest", "--predictor is auto, onehot, layer or lut"},
+      {"--target-ms 1 --warmup 5 --search-epochs 4", "--warmup in [0, search epochs)"},
+      {"--predictors-only --energy-mj 1", "drop --energy-mj"},
+      {"--target-ms 1 --out-dir /proc/forbidden", "cannot write in"}};
+  for (const auto& [flag, message] : bad) {
+    CAPTURE(flag);
+    Run r = run(std::string("lightnas_fashion --quiet ") + flag);
+    CHECK(r.status != 0);
+    CHECK(r.out.find(message) != std::string::npos);
+  }
+}

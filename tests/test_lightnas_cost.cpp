@@ -5,6 +5,7 @@
 
 #include "hwaware/data/dataset.hpp"
 #include "hwaware/methods/lightnas/searchers.hpp"
+#include "temp_dir.hpp"
 
 using namespace hwaware;
 using namespace hwaware::lightnas;
@@ -128,4 +129,47 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
   FbnetSweep<OpTableCost> other(macs, cfg, {}, {.initial_lambda = 1e-2, .factor = 10, .max_searches = 3});
   other.resume(reported);
   CHECK_THROWS_WITH_AS(other.search(space, data), doctest::Contains("ran at λ"), Error);
+}
+
+TEST_CASE("a search killed after an epoch resumes from its checkpoint and ends as if never stopped") {
+  const SearchSpace space = tiny_space();
+  const OpTableCost macs = OpTableCost::macs(space, {1, 28, 28});
+  const auto [lo, hi] = macs.range(space);
+  const Dataset data = load_fashion_mnist("train", kFashionMnistDir, 320);
+  const MeasureFn device = [&](const Architecture& a) { return 1.2 * macs.cost_of(a); };
+  SearchConfig cfg;
+  cfg.target = 1.2 * (lo + 0.4 * (hi - lo));
+  cfg.epochs = 4;
+  cfg.temperature = {5.0, 0.3, 1};
+  cfg.alpha_lr = 0.05;
+  cfg.lambda.lr = 0.05;
+  cfg.batch = 64;
+  nn::manual_seed(3);
+  const SearchResult whole = search(space, macs, data, cfg, {}, device);
+
+  hwtest::TempDir dir("lightnas_resume");
+  cfg.checkpoint = dir.file("search.ckpt");
+  struct Killed {};
+  nn::manual_seed(3);
+  CHECK_THROWS_AS(search(space, macs, data, cfg, [](const SearchEpoch& e) { if (e.epoch == 1) throw Killed{}; }, device),
+                  Killed);
+  REQUIRE(std::filesystem::exists(cfg.checkpoint));
+  std::vector<int> epochs_run;
+  nn::manual_seed(99);  // the resumed search's weights come from the checkpoint, not the seed
+  const SearchResult resumed = search(space, macs, data, cfg, [&](const SearchEpoch& e) { epochs_run.push_back(e.epoch); }, device);
+  CHECK(epochs_run == std::vector<int>{2, 3});
+  REQUIRE(resumed.history.size() == whole.history.size());
+  for (size_t e = 0; e < whole.history.size(); ++e) {
+    CAPTURE(e);
+    CHECK(resumed.history[e].lambda == whole.history[e].lambda);
+    CHECK(resumed.history[e].cost == whole.history[e].cost);
+    CHECK(resumed.history[e].train_accuracy == whole.history[e].train_accuracy);
+    CHECK(resumed.history[e].scale == whole.history[e].scale);
+  }
+  CHECK(resumed.architecture == whole.architecture);
+  CHECK(resumed.lambda == whole.lambda);
+
+  SearchConfig other = cfg;  // another target must not pick up this search's state
+  other.target *= 1.5;
+  CHECK_THROWS_WITH_AS(search(space, macs, data, other, {}, device), doctest::Contains("belongs to another search"), Error);
 }

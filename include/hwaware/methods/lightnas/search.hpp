@@ -9,10 +9,12 @@
 // Tradeoff::fixed_log is FBNet's fixed trade-off (λ·log C, λ chosen by the caller) in the same loop.
 #include <chrono>
 #include <cmath>
+#include <filesystem>
 #include <functional>
 #include <optional>
 #include <random>
 #include <span>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -24,6 +26,7 @@
 #include "hwaware/optim/adam.hpp"
 #include "hwaware/optim/optimizer.hpp"
 #include "hwaware/optim/schedule.hpp"
+#include "hwaware/train/checkpoint.hpp"
 
 namespace hwaware::lightnas {
 
@@ -43,6 +46,9 @@ struct SearchConfig {
   uint64_t seed = 1;
   double band = 0.05;     ///< with a device: land the measured cost in [(1 − band)·T, T]
   int landing_edits = 6;  ///< single-layer edits (each measured) allowed for that; 0: none
+  /// When set, the search's whole state is written here (atomically) after every epoch, and a
+  /// search that finds the file continues after its last epoch, as if never stopped.
+  std::string checkpoint;
 };
 
 /// Measures an architecture on the device, in the cost's unit (e.g. a MeasuredDevice's median).
@@ -143,6 +149,18 @@ struct SearchRun {
       : space(s), cost(c), cfg(k), net(s), weights(optim::param_groups(net, k.weight_decay), {k.momentum, false}),
         alpha_m(net.alpha().size(), 0.0f), alpha_v(net.alpha().size(), 0.0f), lambda(k.lambda), rng(k.seed) {}
 
+  /// Everything an epoch changes, for the checkpoint: tensors by name, scalars in `meta`.
+  std::vector<std::pair<std::string, Tensor*>> state_tensors() {
+    std::vector<std::pair<std::string, Tensor*>> t;
+    for (auto& [name, v] : net.parameters()) t.emplace_back("net." + name, &v->value());
+    for (auto& [name, b] : net.buffers()) t.emplace_back("net." + name, b);
+    for (auto& [name, b] : weights.state()) t.emplace_back("optim." + name, b);
+    return t;
+  }
+  void save(const std::string& path, int epochs_done, const std::vector<SearchEpoch>& history, double seconds);
+  /// Restores a checkpoint of this search; returns (epochs done, seconds spent) and fills history.
+  std::pair<int, double> load(const std::string& path, std::vector<SearchEpoch>& history);
+
   /// One weights step on a training batch; returns the number of correct predictions.
   int64_t weight_step(const Tensor& x, const Tensor& y, double tau, float lr) {
     net.sample(tau, rng);
@@ -179,6 +197,69 @@ struct SearchRun {
     if (learned) lambda.update(scale * cost.cost_of(net.argmax()), cfg.target);  // the architecture after this step
   }
 };
+
+inline nlohmann::json to_json(const SearchEpoch& e) {
+  nlohmann::json j{{"epoch", e.epoch}, {"tau", e.tau}, {"lambda", e.lambda}, {"cost", e.cost}, {"scale", e.scale},
+                   {"train_accuracy", e.train_accuracy}, {"seconds", e.seconds}, {"architecture", e.architecture}};
+  if (e.measured) j["measured"] = *e.measured;
+  return j;
+}
+
+inline SearchEpoch epoch_from_json(const nlohmann::json& j) {
+  SearchEpoch e{j.at("epoch"), j.at("tau"), j.at("lambda"), j.at("cost"), std::nullopt, j.at("scale"),
+                j.at("train_accuracy"), j.at("seconds"), j.at("architecture")};
+  if (j.contains("measured")) e.measured = double(j["measured"]);
+  return e;
+}
+
+template <class C>
+void SearchRun<C>::save(const std::string& path, int epochs_done, const std::vector<SearchEpoch>& history,
+                        double seconds) {
+  Checkpoint c;
+  for (auto& [name, t] : state_tensors()) c.tensors.emplace_back(name, *t);
+  const int64_t n = int64_t(alpha_m.size());
+  c.tensors.emplace_back("alpha", Tensor::from({n}, net.alpha()));
+  c.tensors.emplace_back("alpha.adam.m", Tensor::from({n}, alpha_m));
+  c.tensors.emplace_back("alpha.adam.v", Tensor::from({n}, alpha_v));
+  std::ostringstream rng_state;
+  rng_state << rng;
+  nlohmann::json h = nlohmann::json::array();
+  for (const SearchEpoch& e : history) h.push_back(to_json(e));
+  c.meta = {{"kind", "lightnas-search"}, {"target", cfg.target}, {"epochs", cfg.epochs},
+            {"tradeoff_fixed_lambda", cfg.tradeoff == SearchConfig::Tradeoff::fixed_log ? cfg.fixed_lambda : -1.0},
+            {"epochs_done", epochs_done}, {"seconds", seconds}, {"alpha_steps", alpha_steps},
+            {"weight_steps", weights.steps()}, {"lambda", lambda.value()}, {"scale", scale},
+            {"rng", rng_state.str()}, {"history", h}};
+  save_checkpoint(path, c);
+}
+
+template <class C>
+std::pair<int, double> SearchRun<C>::load(const std::string& path, std::vector<SearchEpoch>& history) {
+  const Checkpoint c = load_checkpoint(path);
+  const auto& m = c.meta;
+  const double fixed = cfg.tradeoff == SearchConfig::Tradeoff::fixed_log ? cfg.fixed_lambda : -1.0;
+  if (m.value("kind", "") != "lightnas-search" || m.value("target", 0.0) != cfg.target ||
+      m.value("epochs", 0) != cfg.epochs || m.value("tradeoff_fixed_lambda", 0.0) != fixed)
+    throw Error("lightnas::search: checkpoint '" + path + "' belongs to another search (target " +
+                std::to_string(m.value("target", 0.0)) + ", " + std::to_string(m.value("epochs", 0)) +
+                " epochs); remove it or give another path");
+  const int64_t n = int64_t(alpha_m.size());
+  Tensor a = Tensor::empty({n}), am = Tensor::empty({n}), av = Tensor::empty({n});
+  auto targets = state_tensors();
+  targets.insert(targets.end(), {{"alpha", &a}, {"alpha.adam.m", &am}, {"alpha.adam.v", &av}});
+  restore_into(c, targets);
+  net.alpha().assign(a.data(), a.data() + n);
+  alpha_m.assign(am.data(), am.data() + n);
+  alpha_v.assign(av.data(), av.data() + n);
+  alpha_steps = m.at("alpha_steps");
+  weights.set_steps(m.at("weight_steps"));
+  lambda.set(m.at("lambda"));
+  scale = m.at("scale");
+  std::istringstream(m.at("rng").get<std::string>()) >> rng;
+  history.clear();
+  for (const auto& e : m.at("history")) history.push_back(epoch_from_json(e));
+  return {m.at("epochs_done"), m.at("seconds")};
+}
 
 }  // namespace detail
 
@@ -229,7 +310,11 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
   Batcher ab(adata, {.batch_size = cfg.batch, .shuffle = true, .seed = cfg.seed + 1});
   const optim::LrSchedule schedule{optim::ScheduleKind::cosine, cfg.weight_lr, wb.batches_per_epoch() * cfg.epochs};
   SearchResult result;
-  for (int e = 0; e < cfg.epochs; ++e) {
+  int first = 0;
+  double before = 0;  // seconds spent before a resume
+  if (!cfg.checkpoint.empty() && std::filesystem::exists(cfg.checkpoint))
+    std::tie(first, before) = run.load(cfg.checkpoint, result.history);
+  for (int e = first; e < cfg.epochs; ++e) {
     const auto te = std::chrono::steady_clock::now();
     const double accuracy = detail::search_epoch(run, wb, ab, schedule, e);
     const Architecture a = run.net.argmax();
@@ -242,6 +327,9 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
     rec.cost = run.scale * cost.cost_of(a);
     rec.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - te).count();
     result.history.push_back(rec);
+    if (!cfg.checkpoint.empty())
+      run.save(cfg.checkpoint, e + 1, result.history,
+               before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     if (on_epoch) on_epoch(rec);
   }
   result.searched = result.architecture = run.net.argmax();
@@ -254,7 +342,7 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
   result.scale = run.scale;
   result.cost = run.scale * cost.cost_of(result.architecture);
   result.lambda = run.lambda.value();
-  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  result.seconds = before + std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
 
