@@ -19,7 +19,7 @@ for f in 0.35 0.55 0.75; do
   "$EX" --target-fraction "$f" "${common[@]}" --out-dir "t$f" > "t$f.json" 2>> "t$f.log"
 done
 "$EX" --energy-mj 0.2 "${common[@]}" --out-dir e0.2 > e0.2.json 2>> e0.2.log
-for f in 0.35 0.55 0.75; do
+for f in 0.55 0.35 0.75; do
   "$EX" --target-fraction "$f" "${common[@]}" --baselines --out-dir "t$f" > "t$f-baselines.json" \
     2>> "t$f-baselines.log"
 done
