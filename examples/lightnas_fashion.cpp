@@ -170,6 +170,7 @@ nlohmann::json history_json(const SearchResult& r) {
     nlohmann::json x{{"epoch", e.epoch}, {"tau", e.tau}, {"lambda", e.lambda}, {"cost", e.cost},
                      {"scale", e.scale}, {"train_accuracy", e.train_accuracy}, {"seconds", e.seconds}};
     if (e.measured) x["measured"] = *e.measured;
+    if (e.weight_seconds > 0) x["weight_seconds"] = e.weight_seconds;
     h.push_back(x);
   }
   return h;
@@ -377,13 +378,27 @@ double latency_target(Run& run) {
   return t;
 }
 
-/// The search's wall time over the time one path of the supernet takes to train the same epochs
-/// on the same images: the derived network's retraining pace times the search's weight images.
+/// The search's wall time over the time its weight steps took, i.e. training the sampled paths
+/// of the supernet alone for the same epochs (a search stored before that was timed: the
+/// weights-only warm-up epochs' pace); and over the derived network's retraining pace.
 nlohmann::json search_over_one_path(const Run& run, const nlohmann::json& out) {
-  if (!out["lightnas"].contains("retrain_seconds")) return nullptr;  // reloaded: its pace was not timed
-  const double per_image = double(out["lightnas"]["retrain_seconds"]) / (double(run.a.epochs) * double(run.train.size()));
-  const double weight_images = double(run.train.size()) * (1 - SearchConfig{}.valid_fraction) * run.a.search_epochs;
-  return double(out["search"]["search_seconds"]) / (per_image * weight_images);
+  const auto& h = out["search"]["history"];
+  const double total = out["search"]["search_seconds"];
+  double weights = 0, warmup = 0;
+  int n_warmup = 0;
+  for (const auto& e : h) {
+    weights += e.value("weight_seconds", 0.0);
+    if (int(e["epoch"]) < run.a.warmup) warmup += double(e["seconds"]), ++n_warmup;
+  }
+  nlohmann::json r;
+  if (weights > 0) r["supernet_paths"] = total / weights;
+  else if (n_warmup > 0) r["supernet_paths"] = total / (warmup / n_warmup * double(h.size()));
+  if (out["lightnas"].contains("retrain_seconds")) {  // not when reloaded: its pace was not timed
+    const double per_image = double(out["lightnas"]["retrain_seconds"]) / (double(run.a.epochs) * double(run.train.size()));
+    const double weight_images = double(run.train.size()) * (1 - SearchConfig{}.valid_fraction) * run.a.search_epochs;
+    r["derived_network"] = total / (per_image * weight_images);
+  }
+  return r.empty() ? nlohmann::json() : r;
 }
 
 nlohmann::json latency_run(Run& run, const Predictors& p) {

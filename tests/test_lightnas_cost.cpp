@@ -55,6 +55,10 @@ TEST_CASE("a tiny search lands near its MACs target") {
                       << r.lambda);
     REQUIRE(r.history.size() == 6);
     CHECK(r.cost == doctest::Approx(cfg.target).epsilon(0.15));
+    for (const SearchEpoch& e : r.history) {  // the weight steps are timed apart from the α steps
+      CHECK(e.weight_seconds > 0);
+      CHECK(e.weight_seconds <= e.seconds);
+    }
   }
 }
 
@@ -165,6 +169,7 @@ TEST_CASE("a search killed after an epoch resumes from its checkpoint and ends a
     CHECK(resumed.history[e].cost == whole.history[e].cost);
     CHECK(resumed.history[e].train_accuracy == whole.history[e].train_accuracy);
     CHECK(resumed.history[e].scale == whole.history[e].scale);
+    CHECK(resumed.history[e].weight_seconds > 0);  // kept across the checkpoint
   }
   CHECK(resumed.architecture == whole.architecture);
   CHECK(resumed.lambda == whole.lambda);

@@ -62,6 +62,7 @@ struct SearchEpoch {
   double scale = 1;                       ///< measured / predicted the cost is multiplied by
   double train_accuracy = 0, seconds = 0;
   std::string architecture;
+  double weight_seconds = 0;  ///< of `seconds`, in weight steps: training the sampled paths alone
 };
 
 struct SearchResult {
@@ -202,6 +203,7 @@ inline nlohmann::json to_json(const SearchEpoch& e) {
   nlohmann::json j{{"epoch", e.epoch}, {"tau", e.tau}, {"lambda", e.lambda}, {"cost", e.cost}, {"scale", e.scale},
                    {"train_accuracy", e.train_accuracy}, {"seconds", e.seconds}, {"architecture", e.architecture}};
   if (e.measured) j["measured"] = *e.measured;
+  if (e.weight_seconds > 0) j["weight_seconds"] = e.weight_seconds;
   return j;
 }
 
@@ -209,6 +211,7 @@ inline SearchEpoch epoch_from_json(const nlohmann::json& j) {
   SearchEpoch e{j.at("epoch"), j.at("tau"), j.at("lambda"), j.at("cost"), std::nullopt, j.at("scale"),
                 j.at("train_accuracy"), j.at("seconds"), j.at("architecture")};
   if (j.contains("measured")) e.measured = double(j["measured"]);
+  e.weight_seconds = j.value("weight_seconds", 0.0);
   return e;
 }
 
@@ -266,9 +269,11 @@ std::pair<int, double> SearchRun<C>::load(const std::string& path, std::vector<S
 namespace detail {
 
 /// One epoch of the search: weight steps on every training batch, after the warm-up an α step
-/// on a held-out batch after each. Returns the epoch's training accuracy.
+/// on a held-out batch after each. Returns the epoch's training accuracy; adds the time spent in
+/// weight steps to `weight_seconds`.
 template <class C>
-double search_epoch(SearchRun<C>& run, Batcher& wb, Batcher& ab, const optim::LrSchedule& schedule, int e) {
+double search_epoch(SearchRun<C>& run, Batcher& wb, Batcher& ab, const optim::LrSchedule& schedule, int e,
+                    double& weight_seconds) {
   const SearchConfig& cfg = run.cfg;
   const double tau = cfg.temperature.at(e);
   const bool search_alpha = e >= cfg.temperature.warmup, late = e >= int(cfg.late_fraction * cfg.epochs);
@@ -278,7 +283,9 @@ double search_epoch(SearchRun<C>& run, Batcher& wb, Batcher& ab, const optim::Lr
   Tensor x, y, vx, vy;
   int64_t correct = 0, seen = 0, valid_epoch = e;
   while (wb.next(x, y)) {
+    const auto t0 = std::chrono::steady_clock::now();
     correct += run.weight_step(x, y, tau, schedule.at(run.weights.steps()));
+    weight_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     seen += x.dim(0);
     if (!search_alpha) continue;
     if (!ab.next(vx, vy)) ab.start_epoch(int(++valid_epoch)), ab.next(vx, vy);
@@ -316,10 +323,11 @@ SearchResult search(const SearchSpace& space, const C& cost, const Dataset& trai
     std::tie(first, before) = run.load(cfg.checkpoint, result.history);
   for (int e = first; e < cfg.epochs; ++e) {
     const auto te = std::chrono::steady_clock::now();
-    const double accuracy = detail::search_epoch(run, wb, ab, schedule, e);
+    double weight_seconds = 0;
+    const double accuracy = detail::search_epoch(run, wb, ab, schedule, e, weight_seconds);
     const Architecture a = run.net.argmax();
     SearchEpoch rec{e, cfg.temperature.at(e), run.lambda.value(), 0, std::nullopt, run.scale, accuracy, 0,
-                    space.describe(a)};
+                    space.describe(a), weight_seconds};
     if (measure && e >= cfg.temperature.warmup) {  // the device calibrates the cost on the argmax
       rec.measured = measure(a);
       run.scale = rec.scale = *rec.measured / cost.cost_of(a);
