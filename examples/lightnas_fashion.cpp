@@ -35,7 +35,9 @@ struct Args {
   int64_t train = 20000, test = 10000;
   std::string predictor = "auto", out_dir = "lightnas-run", cache_dir = "hwaware-cache";
   uint64_t seed = 1;
-  bool baselines = false, json = false, quiet = false, predictors_only = false;
+  std::string baselines;  ///< a comma list of fbnet, random, uniform (all three for a bare --baselines)
+  bool json = false, quiet = false, predictors_only = false;
+  bool wants(const std::string& b) const { return ("," + baselines + ",").find("," + b + ",") != std::string::npos; }
 };
 
 /// Refuses bad arguments before any work.
@@ -51,6 +53,14 @@ void validate(const Args& a) {
   if (a.energy_mj != 0 && !(std::isfinite(a.energy_mj) && a.energy_mj > 0)) bad("--energy-mj must be positive");
   if (a.epochs < 1 || a.search_epochs < 2 || a.warmup < 0 || a.warmup >= a.search_epochs)
     bad("--epochs >= 1, --search-epochs >= 2 and --warmup in [0, search epochs) please");
+  for (size_t i = 0; i < a.baselines.size();) {
+    const size_t j = std::min(a.baselines.find(',', i), a.baselines.size());
+    const std::string b = a.baselines.substr(i, j - i);
+    if (b != "fbnet" && b != "random" && b != "uniform")
+      bad("--baselines takes fbnet, random and uniform, comma-separated (got '" + b + "')");
+    i = j + 1;
+  }
+  if (!a.baselines.empty() && a.energy_mj != 0) bad("--baselines run at a latency target; drop --energy-mj");
   if (a.samples < 40) bad("--samples must be at least 40 (architectures measured for the predictors)");
   if (a.train < 200 || a.test < 100) bad("--train needs at least 200 images and --test 100");
   if (a.predictor != "auto" && a.predictor != "onehot" && a.predictor != "layer" && a.predictor != "lut")
@@ -409,15 +419,13 @@ nlohmann::json latency_run(Run& run, const Predictors& p) {
   });
   out["lightnas"] = run.retrain_arch("lightnas", architecture_from_key(run.space, out["search"]["architecture"]));
   out["search_over_one_path"] = search_over_one_path(run, out);
-  if (run.a.baselines) {
-    const double scale = out["search"]["history"].back()["scale"];
-    with_cost(run.a, p, [&](const auto& cost) {
-      out["fbnet"] = fbnet_baseline(run, cost, target);
-      out["random"] = random_baseline(run, cost, scale, target);
-      return nlohmann::json();
-    });
-    out["uniform"] = uniform_baseline(run, target);
-  }
+  const double scale = out["search"]["history"].back()["scale"];
+  with_cost(run.a, p, [&](const auto& cost) {
+    if (run.a.wants("fbnet")) out["fbnet"] = fbnet_baseline(run, cost, target);
+    if (run.a.wants("random")) out["random"] = random_baseline(run, cost, scale, target);
+    return nlohmann::json();
+  });
+  if (run.a.wants("uniform")) out["uniform"] = uniform_baseline(run, target);
   return out;
 }
 
@@ -471,7 +479,11 @@ int main(int argc, char** argv) {
   app.add_option("--seed", a.seed)->capture_default_str();
   app.add_option("--out-dir", a.out_dir, "stages and models; finished stages are reused")->capture_default_str();
   app.add_option("--cache-dir", a.cache_dir, "measured architectures, per device")->capture_default_str();
-  app.add_flag("--baselines", a.baselines, "FBNet's λ sweep, uniform mobilenetv2-tiny and random search");
+  app.add_option("--baselines", a.baselines,
+                 "beside LightNAS at the same target: fbnet (the λ sweep), random (search), uniform (mobilenetv2-tiny "
+                 "scaled); comma-separated, all three when bare")
+      ->expected(0, 1)
+      ->default_str("fbnet,random,uniform");
   app.add_flag("--predictors-only", a.predictors_only, "measure the space, report the latency predictors, stop");
   app.add_flag("--json", a.json, "print one JSON line at the end");
   app.add_flag("--quiet", a.quiet, "no progress bars");

@@ -273,6 +273,14 @@ TEST_CASE("lightnas_fashion: a tiny search with its JSON summary, the stages reu
   REQUIRE(again.status == 0);
   CHECK(again.out.find("search epoch") == std::string::npos);
   CHECK(last_json_line(again.out)["architecture"] == j["architecture"]);
+  Run uniform = run(args + " --baselines uniform");  // one baseline beside the stored search
+  REQUIRE(uniform.status == 0);
+  const auto u = last_json_line(uniform.out);
+  CHECK(u["uniform"]["width"].get<double>() >= 0.05);  // the widest mobilenetv2-tiny measured under T
+  CHECK(u["uniform"]["measured_ms"].get<double>() > 0);
+  CHECK(u["uniform"].contains("test_accuracy"));
+  CHECK(!u.contains("fbnet"));
+  CHECK(!u.contains("random"));
 
   const std::pair<const char*, const char*> bad[] = {
       {"", "give exactly one of"}, {"--target-ms 1 --energy-mj 1", "give exactly one of"},
@@ -280,6 +288,7 @@ TEST_CASE("lightnas_fashion: a tiny search with its JSON summary, the stages reu
       {"--target-ms 1 --predictor forest", "--predictor is auto, onehot, layer or lut"},
       {"--target-ms 1 --warmup 5 --search-epochs 4", "--warmup in [0, search epochs)"},
       {"--predictors-only --energy-mj 1", "drop --energy-mj"},
+      {"--target-ms 1 --baselines fbnet,forest", "--baselines takes fbnet, random and uniform"},
       {"--target-ms 1 --out-dir /proc/forbidden", "cannot write in"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
