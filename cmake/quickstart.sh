@@ -14,7 +14,7 @@ export OMP_NUM_THREADS=${OMP_NUM_THREADS:-2}
 
 # ---- 1. Debian packages -----------------------------------------------------------------------
 packages=(libdnnl-dev ocl-icd-opencl-dev libeigen3-dev xtensor-dev libbenchmark-dev doctest-dev
-          zlib1g-dev dataset-fashion-mnist cmake g++ libcli11-dev nlohmann-json3-dev libfmt-dev
+          zlib1g-dev dataset-fashion-mnist cmake g++ libcli11-dev nlohmann-json3-dev
           gnuplot-nox libonnx-dev libprotobuf-dev)
 if [[ $command == bench ]]; then
   packages+=(python3-torch libopenblas0-pthread)   # the PyTorch peer baseline

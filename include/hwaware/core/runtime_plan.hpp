@@ -17,19 +17,14 @@
 
 namespace hwaware::runtime {
 
-/// Ops with less work than this (in MACs, or elements for element-wise ops) run on one thread.
-/// Splitting an op across cores costs an OpenMP fork/join of a few µs, which small ops do not
-/// win back: at batch 1 on a 2-core host, resnet-8 took as long on 2 threads as on 1, and a
-/// 1/8-width resnet-8 1.6× longer on 2 (0.113 vs 0.071 ms). 4 M MACs: resnet-8's 1.8 M-MAC convs
-/// on 2 threads were no faster (0.1355 vs 0.1290 ms, medians of 8 alternating sessions) and made
-/// batch-1 latency bimodal; vgg-small's 7 M-MAC and larger convs keep both threads (Xeon).
-/// docs/decisions.md has the measurements.
+/// Ops with less work than this (in MACs, or elements for element-wise ops) run on one thread:
+/// splitting an op across cores costs an OpenMP fork/join of a few µs, which small ops do not win
+/// back (the measurements behind 4 M MACs are in docs/decisions.md).
 inline constexpr int64_t kDefaultSerialWork = 1 << 22;
 
 /// Inputs with at most this many channels feeding a wide conv stay plain (oneDNN's first-layer
 /// kernels read nchw). oneDNN 2.6 has JIT backward-weights kernels for that only up to 3 input
-/// channels: at 4 it ran its reference code, 1.1 s per step for a 4 → 16 channel 3×3 conv at
-/// 28×28, batch 128, against 11 ms at 3 (measured).
+/// channels; above, its reference code is 100× slower (docs/decisions.md).
 inline constexpr int64_t kPlainMaxChannels = 3;
 
 /// The shared element-wise loops (backend/common.hpp: add, accumulate) go parallel above this

@@ -65,34 +65,25 @@ struct AcceleratorDesc {
   Dataflow dataflow = Dataflow::simd_cores;
   int bytes_per_value = 4;
 
-  /// This machine: 2 cores of an AMD EPYC with AVX-512, fp32, through oneDNN.
+  /// A 2-core AVX-512 server CPU running fp32 through oneDNN (the class of host the library is
+  /// measured on): peak 2 cores × 2 FMA pipes × 16 lanes × 3.5 GHz, estimated cache sizes and
+  /// bandwidths, Horowitz's 45 nm energies. Estimates for comparisons; calibrate() fits the
+  /// throughput and overhead to a device's measurements. Sources: docs/decisions.md.
   static AcceleratorDesc this_cpu() {
     AcceleratorDesc d;
     d.name = "this-cpu";
-    // 2 cores × 2 FMA pipes × 16 fp32 lanes × ~3.5 GHz = 224 GMAC/s. Two full-width FMA pipes:
-    // oneDNN convolutions measured 280–480 GFLOP/s here (README, bench_ops), ≈ 240 GMAC/s at best;
-    // the clock is an estimate (boost of a 2.6 GHz-TSC EPYC).
     d.peak_macs_per_s = 2 * 2 * 16 * 3.5e9;
     d.pe_rows = 2;  // cores (threads)
     d.pe_cols = 2;  // FMA pipes per core
     d.vector_width = 16;
     d.bytes_per_value = 4;
     d.dataflow = Dataflow::simd_cores;
-    // Sizes: lscpu on this host (L1d 48 KiB, L2 1 MiB per core, L3 32 MiB shared; two cores).
-    // Bandwidths: estimates from the core's load paths at 3.5 GHz, for both cores — L1 2 × 64 B
-    // per cycle, L2 64 B per cycle, L3 32 B per cycle; DRAM ~30 GB/s is an estimate of a VM's share.
-    // Energies: Horowitz, "Computing's energy problem", ISSCC 2014 (45 nm): 32 KB SRAM 20 pJ and
-    // 1 MB SRAM 100 pJ per 32-bit read; DRAM 1.3–2.6 nJ per 64-bit access (midpoint 1.95 nJ / 8 B);
-    // L3 (no figure in the paper) estimated at twice L2's. 45 nm figures: use for comparisons
-    // (relative), not as absolute values for a 4–5 nm part.
+    // Per level: size (both cores), bandwidth (load paths at 3.5 GHz), pJ per 4-byte value.
     d.memory = {{"L1", 96.0 * 1024, 2 * 128 * 3.5e9, 20.0 / 4},
                 {"L2", 2.0 * 1024 * 1024, 2 * 64 * 3.5e9, 100.0 / 4},
                 {"L3", 32.0 * 1024 * 1024, 2 * 32 * 3.5e9, 2 * 100.0 / 4},
                 {"DRAM", std::numeric_limits<double>::infinity(), 30e9, 1950.0 / 8}};
-    // Horowitz ISSCC 2014: fp32 multiply 3.7 pJ + fp32 add 0.9 pJ.
-    d.energy_pj_per_mac = 3.7 + 0.9;
-    // Estimate: bare-oneDNN ref-cnn inference at batch 1 takes 0.046 ms (docs/results.md) for 7.5 M MACs
-    // (≈ 0.033 ms at peak), i.e. ≈ 2.5 µs per primitive over its 5 ops.
+    d.energy_pj_per_mac = 3.7 + 0.9;  // fp32 multiply + add
     d.layer_overhead_s = 2.5e-6;
     return d;
   }

@@ -1,7 +1,7 @@
 #pragma once
 // Devices: what runs a network and reports its latency. OnednnCpuDevice measures inference on
-// this CPU through oneDNN with a protocol built for noisy shared machines (measured here: a
-// naive median of one burst varies with CV 2–9% across fresh processes):
+// this CPU through oneDNN with a protocol built for noisy shared machines (a naive median of one
+// burst varies by several percent across fresh processes):
 //   - warm-up until both a run count and a time are reached (caches, primitive creation, JIT);
 //   - timed blocks of k back-to-back runs (k sized so a block lasts ≥ block_ms, so the clock's
 //     resolution and one-off interrupts average out), one block per network per round;

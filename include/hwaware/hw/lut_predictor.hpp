@@ -331,7 +331,7 @@ inline void LutPredictor::save(const std::string& path) const {
         s += std::string(to_string(sig.kind)) + " " + std::to_string(sig.in_h) + " " + std::to_string(sig.in_w) + " " +
              std::to_string(sig.kernel) + " " + std::to_string(sig.stride) + " " + sig.grouping + " " +
              (sig.fused_relu ? "1" : "0") + " " + std::to_string(e.in_c) + " " + std::to_string(e.out_c) + " " +
-             std::to_string(e.out_hw) + " " + std::to_string(e.macs) + " " + fmt::format("{}", e.ms) + " " +
+             std::to_string(e.out_hw) + " " + std::to_string(e.macs) + " " + detail::shortest(e.ms) + " " +
              std::to_string(e.samples) + "\n";
     s += "end\n";
     out << s;

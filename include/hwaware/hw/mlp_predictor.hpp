@@ -19,14 +19,11 @@
 //   - Log-space loss: the metric that matters is relative error (nn-Meter's ±10%), and a 40%
 //     slower machine session scales every label alike.
 //   - Layer samples weigh 0.1 by default: measured alone, a layer keeps its weights and input in
-//     cache and runs ~10% faster than inside a network (issue #3), so they shape the per-layer
-//     function where whole networks are few without pulling the sums. On this machine's first
-//     data set (728 layer samples, 80 training and 40 held-out networks, 4 splits) weight 0.1
-//     beat 1 and 0: within ±10% 0.90 vs 0.80 and 0.85.
+//     cache and runs ~10% faster than inside a network, so they shape the per-layer function
+//     where whole networks are few without pulling the sums (0.1 beat 1 and 0 on held-out
+//     networks: docs/decisions.md).
 //   - Default sizes 25 → 32 → 16 → 1: small enough for ≥ 1 M predictions/s of 20-layer networks
-//     on one thread (bench_predictor here: 1.9–2.1 M/s; the MLP kernel alone 3.0 M/s with
-//     AVX-512, 1.1 M/s with AVX2, 0.55 M/s with SSE2 only), large enough to learn the padding
-//     steps (32 → 32 → 1: 1.7 M/s, no better on this machine's data).
+//     on one thread (bench_predictor), large enough to learn the padding steps.
 //
 // Precision: fitting and predict_with_grad run in double (Eigen); predict_ms and
 // predict_batch_ms run a float kernel (the standardisation folded into the first layer,
@@ -693,7 +690,7 @@ inline void save_mlp_model(const std::string& path, std::string_view format, int
     s += "vector_block " + std::to_string(block) + "\n";
     s += "features " + std::to_string(names.size());
     for (auto name : names) s += " " + std::string(name);
-    s += "\nactivations relu exp\nnetwork_log_ms " + fmt::format("{}", m.net_log_ms);
+    s += "\nactivations relu exp\nnetwork_log_ms " + detail::shortest(m.net_log_ms);
     s += "\nsizes " + std::to_string(m.mlp.depth() + 1) + " " + std::to_string(m.mlp.w[0].cols());
     for (const auto& w : m.mlp.w) s += " " + std::to_string(w.rows());
     s += "\nscaling_mean ";

@@ -61,9 +61,8 @@ inline std::vector<LatencySample> profile_for_predictor(OnednnCpuDevice& device,
   // The networks: a third with arbitrary widths in [0.2, 1.1] of the default; a third at the fast
   // counts pruning keeps, same range; a third at fast counts drawn log-uniformly in [1/16, 1.1]
   // (narrow networks); and the uniformly scaled networks at kScaledFractions, fast and arbitrary.
-  // Plan 1 (arbitrary widths only) saw resnet-8's all-4 network at 0.84 of the full one, plan 2
-  // (without the narrow third and the diagonal) at 0.61 and above its 8-wide first stage;
-  // measured 0.34–0.42.
+  // Without the narrow third and the scaled diagonal, the fit overestimated narrow networks
+  // (the ones pruning produces) by up to 2× (docs/decisions.md).
   for (int i = 0; i < o.networks; ++i) {
     const int kind = i % 3;
     if (kind == 2) probes.push_back(random_network(family, rng, 0.0625, 1.1, o.block, WidthDraw::log_uniform));
@@ -82,8 +81,8 @@ inline std::vector<LatencySample> profile_for_predictor(OnednnCpuDevice& device,
 }
 
 /// The MLP predictor P (MlpLatencyPredictor or KernelMlpPredictor) of `family` on `device`: the
-/// cached one when its fingerprint and format match, else profiled and fitted here (about a
-/// minute on this machine) and written to the cache atomically. A file the build cannot read (an
+/// cached one when its fingerprint and format match, else profiled and fitted here (a minute or
+/// so) and written to the cache atomically. A file the build cannot read (an
 /// older format version, another device) is reported and replaced.
 template <class P = MlpLatencyPredictor>
 P cached_mlp_predictor(OnednnCpuDevice& device, const std::string& family, const std::string& dir,

@@ -21,16 +21,15 @@ using runtime::kPlainMaxChannels;
 
 /// The layout a convolution's input gradient comes out in: its source layout, except that no
 /// JIT backward-data kernel of oneDNN 2.6 writes the plain first-layer source (its reference code
-/// took 0.3 s per step for 1 → 16 channels at 28×28, batch 128; nhwc: 15 ms).
+/// is ~20× slower than the nhwc JIT kernel: docs/decisions.md).
 inline Layout conv_input_grad_layout(int64_t in_channels, int64_t out_channels) {
   const Layout src = conv_layouts(in_channels, out_channels).src;
   return src == Layout::plain ? Layout::nhwc : src;
 }
 
 /// The layout a convolution's weight gradient reads its source and output gradient in: its
-/// own, except for depthwise kernels above 3×3, which oneDNN 2.6's depthwise JIT does not cover;
-/// blocked, they fall to reference code (1.5 s for 288 channels, 7×7 kernel, 7×7 map, batch 128),
-/// nhwc gets a JIT kernel (18 ms).
+/// own, except for depthwise kernels above 3×3, which oneDNN 2.6's blocked depthwise JIT does not
+/// cover: blocked, they fall to reference code ~80× slower; nhwc gets a JIT kernel (docs/decisions.md).
 inline Layout conv_weight_grad_layout(Layout src, const Shape& ws, int64_t groups) {
   const bool depthwise = groups > 1 && ws[1] == 1;
   return depthwise && (ws[2] > 3 || ws[3] > 3) ? Layout::nhwc : src;

@@ -1,11 +1,10 @@
 #pragma once
-// Internals shared by the predictors' text file formats (MLP and LUT): a line reader whose every error names the file and the line. Numbers are written in the shortest
-// form that reads back to the same double (fmt's "{}") and read with std::from_chars, so a
-// save → load round trip is exact.
+// Internals shared by the predictors' text file formats (MLP and LUT): a line reader whose every
+// error names the file and the line. Numbers are written in the shortest form that reads back to
+// the same double (std::to_chars) and read with std::from_chars, so a save → load round trip is exact.
 #include <charconv>
 #include <cmath>
 #include <cstdint>
-#include <fmt/format.h>
 #include <fstream>
 #include <sstream>
 #include <string>
@@ -18,11 +17,18 @@
 
 namespace hwaware::hw::detail {
 
+/// `v` in the shortest form that reads back to the same double.
+inline std::string shortest(double v) {
+  char buf[32];
+  const auto r = std::to_chars(buf, buf + sizeof buf, v);
+  return std::string(buf, r.ptr);
+}
+
 /// Appends numbers separated by spaces, each in its shortest exact form.
 inline void append_numbers(std::string& line, const double* v, size_t n) {
   for (size_t i = 0; i < n; ++i) {
     if (i) line += ' ';
-    line += fmt::format("{}", v[i]);
+    line += shortest(v[i]);
   }
 }
 

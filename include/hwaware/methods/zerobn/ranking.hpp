@@ -17,11 +17,9 @@ using Selection = std::vector<std::vector<int64_t>>;
 
 /// Which kept counts a group may have: at least `min_channels` (no layer collapse), and a count
 /// the device runs fast. Above `round_to`, counts are rounded up to a multiple of it; up to it,
-/// to a power of two. On this CPU (AVX-512: oneDNN blocks channels by 16) a width that is a
-/// multiple of 8 but not of 16 is slower than the next multiple of 16, and 4 and 8 are fast:
-/// resnet-8 widths all 12 took 0.632 of the full network, all 16 0.570, all 8 0.516, all 4 0.394;
-/// vgg-small 56/120/248 took 1.073 of the full 64/128/256, 48/96/192 0.568 (one interleaved
-/// session each, `profile_device --widths`).
+/// to a power of two: with AVX-512, oneDNN blocks channels by 16, so a width that is a multiple of
+/// 8 but not of 16 runs slower than the next multiple of 16, while 4 and 8 are fast
+/// (`profile_device --widths`; figures in docs/decisions.md).
 struct SelectionGuards {
   int64_t min_channels = 4;
   int64_t round_to = 16;
@@ -116,9 +114,7 @@ inline Selection select_counts(const std::vector<nn::ChannelGroup>& groups, cons
 
 /// Layer-wise |γ| ranking (an hwaware policy): every prunable group drops the fraction r of its
 /// own channels, its lowest-|γ| ones, so widths shrink together instead of the globally least
-/// important layers collapsing first. On resnet-8 the global order left the 28×28 stage at 4 of
-/// 16 channels while stage 3 kept all 64 (50%, 0.818 accuracy) where uniform width scaling, at
-/// a lower latency, reached 0.893.
+/// important layers collapsing first (which the global order can do to an early, cheap stage).
 struct LayerwiseBnRanking {
   Selection select(std::vector<nn::ChannelGroup>& groups, double ratio, const SelectionGuards& guards) const {
     const double r = std::clamp(ratio, 0.0, 1.0);
@@ -134,8 +130,7 @@ struct LayerwiseBnRanking {
 /// A latency-aware ranking (an hwaware extension; the idea of importance per latency saved is
 /// HALP's, Shen et al., NeurIPS 2022): a channel's score is |γ| / cost^α, cost being the predicted
 /// milliseconds one channel of its group saves. |γ| alone treats a channel of a 7×7 layer like one
-/// of a 28×28 layer, and at a tight budget prunes the cheap deep layers hardest (resnet-8 at 60%:
-/// uniform width 0.9014 vs ZeroBN's 0.8691). ZeroBN sets the costs (set_costs) from
+/// of a 28×28 layer, and at a tight budget prunes the cheap deep layers hardest. ZeroBN sets the costs (set_costs) from
 /// its predictor at every ZT epoch; before that, all costs are equal and this is GlobalBnRanking.
 struct LatencyAwareRanking {
   double alpha = 1.0;
