@@ -1,13 +1,16 @@
 // Export a zoo network, or one saved in a checkpoint, as an ONNX file for a deployment runtime.
 //   ./build/examples/export_onnx --model resnet-8 --out resnet-8.onnx --fold-bn
 //   ./build/examples/export_onnx --checkpoint train.ckpt --out model.onnx    (train_fashion's)
-// A checkpoint holds tensors, not a network: train_fashion's records the zoo name (not the width);
-// others (ZeroBN's run state, smartscissor_cluttered's networks) record none, so --model (with
-// --width, --channels or --blocks as trained) says what to build before the weights are loaded.
+//   ./build/examples/export_onnx --checkpoint lightnas-run/lightnas.ckpt --out searched.onnx
+// A checkpoint holds tensors, not a network: train_fashion's records the zoo name (not the width),
+// lightnas_fashion's the architecture; others (ZeroBN's run state, smartscissor_cluttered's
+// networks) record none, so --model (with --width, --channels, --blocks or --architecture as
+// trained) says what to build before the weights are loaded.
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <filesystem>
 #include <hwaware/export/onnx.hpp>
+#include <hwaware/methods/lightnas/search_space.hpp>
 #include <hwaware/models/zoo.hpp>
 #include <hwaware/train/checkpoint.hpp>
 #include <iostream>
@@ -21,9 +24,11 @@ namespace {
 
 /// The ResNet family SmartScissor shrinks, beside the zoo (its checkpoints need --blocks, --width).
 constexpr const char* kScalableResnet = "scalable-resnet";
+/// An architecture of LightNAS's default search space (needs --architecture, its 12-digit key).
+constexpr const char* kLightnas = "lightnas";
 
 struct Args {
-  std::string model, checkpoint, out, input_chw = "1,28,28";
+  std::string model, checkpoint, out, input_chw = "1,28,28", architecture;
   double width = 1.0;
   std::vector<int64_t> channels;
   int64_t blocks = 3, stem_stride = 2;
@@ -33,7 +38,7 @@ struct Args {
 std::string model_choices() {
   std::string s;
   for (const auto& n : models::model_names()) s += n + ", ";
-  return s + kScalableResnet;
+  return s + kScalableResnet + ", " + kLightnas;
 }
 
 Shape parse_chw(const std::string& text) {
@@ -60,8 +65,15 @@ void validate(Args& a) {
   if (a.model.empty() && a.checkpoint.empty()) throw Error("give --model NAME or --checkpoint FILE (or both)");
   if (!a.model.empty()) {
     const auto names = models::model_names();
-    if (a.model != kScalableResnet && std::find(names.begin(), names.end(), a.model) == names.end())
+    if (a.model != kScalableResnet && a.model != kLightnas && std::find(names.begin(), names.end(), a.model) == names.end())
       throw Error("unknown model '" + a.model + "' (choose " + model_choices() + ")");
+  }
+  if (a.model == kLightnas && a.architecture.empty())
+    throw Error("--model lightnas needs --architecture KEY (one op digit per layer, as lightnas_fashion reports it)");
+  if (!a.architecture.empty()) {
+    if (a.model != kLightnas) throw Error("--architecture goes with --model lightnas");
+    if (parse_chw(a.input_chw) != Shape{1, 28, 28}) throw Error("--model lightnas builds the 1×28×28 search space");
+    lightnas::architecture_from_key(lightnas::SearchSpace{}, a.architecture);  // names a bad key's layer
   }
   parse_chw(a.input_chw);
   if (!(a.width > 0 && a.width <= 16)) throw Error("--width must be in (0, 16] (got " + std::to_string(a.width) + ")");
@@ -75,6 +87,10 @@ void validate(Args& a) {
 }
 
 std::unique_ptr<nn::Module> build(const Args& a) {
+  if (a.model == kLightnas) {
+    const lightnas::SearchSpace space;
+    return space.build(lightnas::architecture_from_key(space, a.architecture));
+  }
   if (a.model == kScalableResnet) {
     const Shape chw = parse_chw(a.input_chw);
     return models::scalable_resnet({.blocks = a.blocks, .width = a.width, .stem_stride = a.stem_stride,
@@ -104,6 +120,8 @@ std::unique_ptr<nn::Module> network(Args& a) {
       throw Error("'" + a.checkpoint + "' does not record its architecture: pass --model NAME (" + model_choices() +
                   ") with the --width, --channels or --blocks it was built with");
     a.model = ckpt.meta["model"].get<std::string>();
+    if (a.model == kLightnas && a.architecture.empty() && ckpt.meta.contains("architecture"))
+      a.architecture = ckpt.meta["architecture"].get<std::string>();
     validate(a);
   }
   auto net = build(a);
@@ -111,7 +129,8 @@ std::unique_ptr<nn::Module> network(Args& a) {
     load_weights(ckpt, *net);
   } catch (const Error& e) {
     throw Error("'" + a.checkpoint + "' does not fit " + a.model + " at width " + std::to_string(a.width) +
-                " (pass the --width, --channels or --blocks it was trained with): " + e.what());
+                (a.architecture.empty() ? "" : ", architecture " + a.architecture) +
+                " (pass the --width, --channels, --blocks or --architecture it was trained with): " + e.what());
   }
   return net;
 }
@@ -130,6 +149,7 @@ int main(int argc, char** argv) {
   app.add_option("--channels", a.channels, "explicit per-layer widths of a zoo model (a pruned network)")->delimiter(',');
   app.add_option("--blocks", a.blocks, "scalable-resnet: basic blocks per stage")->capture_default_str();
   app.add_option("--stem-stride", a.stem_stride, "scalable-resnet: the stem's stride")->capture_default_str();
+  app.add_option("--architecture", a.architecture, "lightnas: the architecture's key (one op digit per layer)");
   app.add_flag("--json", a.json, "print one JSON summary line");
   CLI11_PARSE(app, argc, argv);
   try {

@@ -98,9 +98,10 @@ nlohmann::json final_figure(Device& md, nn::Module& net) {
   return {{"measured_ms", ms[2]}, {"measured_range_ms", {ms.front(), ms.back()}}};
 }
 
-/// Trains `net` from scratch with the shared recipe (or reloads it), tests and measures it.
+/// Trains `net` from scratch with the shared recipe (or reloads it), tests and measures it; the
+/// saved network carries `meta` (what export_onnx needs to rebuild it).
 nlohmann::json retrain(const Args& a, Device* md, const std::string& name, nn::Module& net, const Dataset& train,
-                       const Dataset& test) {
+                       const Dataset& test, const nlohmann::json& meta) {
   const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
   double secs = 0;
   if (fs::exists(file)) {
@@ -109,7 +110,7 @@ nlohmann::json retrain(const Args& a, Device* md, const std::string& name, nn::M
     TrainingOptions o;
     o.seed = a.seed, o.progress = !a.quiet;
     secs = train_epochs(net, o, train, a.epochs, o.lr);
-    train::save_model(file.string(), net);
+    train::save_model(file.string(), net, meta);
   }
   nlohmann::json r{{"test_accuracy", train::evaluate(net, test).accuracy},
                    {"params", net.parameter_count()},
@@ -267,7 +268,7 @@ struct Run {
     if (st.has(name)) return st.j[name];
     nn::manual_seed(a.seed);
     auto net = space.build(x);
-    nlohmann::json r = retrain(a, &md, name, *net, train, test);
+    nlohmann::json r = retrain(a, &md, name, *net, train, test, {{"model", "lightnas"}, {"architecture", architecture_key(x)}});
     r["architecture"] = architecture_key(x), r["description"] = space.describe(x);
     st.put(name, r);
     return r;
@@ -327,7 +328,8 @@ nlohmann::json uniform_baseline(Run& run, double target) {
   }
   nn::manual_seed(run.a.seed);
   auto net = at(width);
-  nlohmann::json r = retrain(run.a, &run.md, "uniform", *net, run.train, run.test);
+  nlohmann::json r = retrain(run.a, &run.md, "uniform", *net, run.train, run.test,
+                             {{"model", "mobilenetv2-tiny"}, {"width", width}});
   r["width"] = width;
   run.st.put("uniform", r);
   return r;

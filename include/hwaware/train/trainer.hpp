@@ -121,8 +121,9 @@ inline nlohmann::json load_training_checkpoint(const std::string& path, nn::Modu
 }
 
 /// Atomically writes a trained model: its parameters and BN statistics (no optimizer state).
-inline void save_model(const std::string& path, nn::Module& model) {
+inline void save_model(const std::string& path, nn::Module& model, nlohmann::json meta = nlohmann::json::object()) {
   Checkpoint c;
+  c.meta = std::move(meta);
   for (auto& [name, v] : model.parameters()) c.tensors.emplace_back(name, v->value());
   for (auto& [name, t] : model.buffers()) c.tensors.emplace_back(name, *t);
   save_checkpoint(path, c);

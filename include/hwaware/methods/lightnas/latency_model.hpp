@@ -30,11 +30,6 @@
 
 namespace hwaware::lightnas {
 
-/// The name an architecture's latency sample is stored under: its op indices as digits.
-std::string architecture_key(const Architecture& a);
-/// The architecture of a key; throws Error naming the key when it is not one of `space`.
-Architecture architecture_from_key(const SearchSpace& space, const std::string& key);
-
 /// `n` architectures spread over the space's range: each draws a size bias b ∈ [−3, 3] and picks
 /// every layer's op with probability ∝ exp(b · rank / 6), rank = the op's MACs rank in its layer
 /// (skip lowest). Uniform sampling alone piles up in the middle of the range, where a search
@@ -106,22 +101,6 @@ hw::PredictionReport evaluate_cost(const C& cost, const SearchSpace& space,
 
 // ---------------------------------------------------------------------------------------------
 // Implementation
-
-inline std::string architecture_key(const Architecture& a) {
-  std::string k;
-  for (int op : a) k += char('0' + op);
-  return k;
-}
-
-inline Architecture architecture_from_key(const SearchSpace& space, const std::string& key) {
-  Architecture a;
-  for (char c : key) {
-    if (c < '0' || c >= '0' + kOpsPerLayer) throw Error("lightnas: '" + key + "' is not an architecture key");
-    a.push_back(c - '0');
-  }
-  space.check(a);
-  return a;
-}
 
 inline std::vector<Architecture> spread_architectures(const SearchSpace& space, const Shape& chw, size_t n,
                                                       uint64_t seed) {

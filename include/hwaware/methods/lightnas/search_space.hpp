@@ -42,6 +42,12 @@ struct Stage {
 /// An architecture: one op index per searchable layer.
 using Architecture = std::vector<int>;
 
+class SearchSpace;
+/// An architecture as text (how samples, results and checkpoints name it): its op indices as digits.
+std::string architecture_key(const Architecture& a);
+/// The architecture of a key; throws Error naming the key when it is not one of `space`.
+Architecture architecture_from_key(const SearchSpace& space, const std::string& key);
+
 class SearchSpace {
  public:
   struct Options {
@@ -192,6 +198,22 @@ inline std::unique_ptr<nn::Sequential> SearchSpace::build(const Architecture& a)
   auto head = make_head();
   for (auto& c : head->children) net->add(std::move(c));
   return net;
+}
+
+inline std::string architecture_key(const Architecture& a) {
+  std::string k;
+  for (int op : a) k += char('0' + op);
+  return k;
+}
+
+inline Architecture architecture_from_key(const SearchSpace& space, const std::string& key) {
+  Architecture a;
+  for (char c : key) {
+    if (c < '0' || c >= '0' + kOpsPerLayer) throw Error("lightnas: '" + key + "' is not an architecture key");
+    a.push_back(c - '0');
+  }
+  space.check(a);
+  return a;
 }
 
 }  // namespace hwaware::lightnas
