@@ -9,8 +9,11 @@
 //   ./build/examples/fit_predictor --data latency.jsonl --json   (--mlp kernel: the per-kernel MLP
 //       drives adaptive sampling)
 #include <CLI/CLI.hpp>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/hw/sampling.hpp>
 #include <hwaware/predictor.hpp>
@@ -101,50 +104,86 @@ void adaptive_sampling(Mlp& mlp, hw::MlpFitReport& fit_report, int rounds, hw::O
   }
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"Fit and compare latency predictors (LUT, MLP, analytic) on held-out networks"};
+struct Args {
   std::string data_path = "latency.jsonl", out_dir = "predictors", plot = "predicted_vs_measured";
   double heldout_fraction = 0.3;
   int calibration = 20, adaptive_rounds = 1, threads = 2, batch = 1;
   uint64_t seed = 1;
   bool json = false, any_device = false, no_ceiling = false;
   std::string mlp_kind = "layer";
-  app.add_option("--data", data_path, "data set from profile_device")->capture_default_str();
-  app.add_option("--heldout", heldout_fraction, "share of the networks held out")->capture_default_str();
-  app.add_option("--calibration", calibration, "measurements the analytic model is calibrated on (≤ 20)")->capture_default_str();
-  app.add_option("--adaptive", adaptive_rounds,
+};
+
+/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
+template <class T>
+void require(bool ok, const std::string& flag, const std::string& range, T value) {
+  if (ok) return;
+  char b[48];
+  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
+  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
+}
+
+/// Refuses bad arguments before the device is touched: the data set readable (and writable when
+/// adaptive sampling will grow it), numbers in range, the outputs' directories writable.
+void validate(const Args& a) {
+  if (!std::filesystem::is_regular_file(a.data_path) || !std::ifstream(a.data_path))
+    throw Error("--data '" + a.data_path + "' is not a readable file (measure one with profile_device --out FILE)");
+  require(a.heldout_fraction > 0 && a.heldout_fraction < 1, "--heldout", "in (0, 1)", a.heldout_fraction);
+  require(a.calibration >= 1 && a.calibration <= int(hw::AnalyticPredictor::kMaxCalibrationSamples), "--calibration",
+          "in [1, " + std::to_string(hw::AnalyticPredictor::kMaxCalibrationSamples) + "]", a.calibration);
+  require(a.adaptive_rounds >= 0 && a.adaptive_rounds <= 100, "--adaptive", "in [0, 100]", a.adaptive_rounds);
+  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
+  try {
+    hw::parse_mlp_kind(a.mlp_kind);
+  } catch (const Error& e) {
+    throw Error(std::string("--mlp: ") + e.what());
+  }
+  if (a.adaptive_rounds > 0 && !a.any_device)
+    ensure_writable_parent(a.data_path, "--data (adaptive sampling adds to it; --adaptive 0 only reads it)");
+  ensure_writable_dir(a.out_dir, "--out-dir");
+  ensure_writable_parent(a.plot + ".svg", "--plot");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Fit and compare latency predictors (LUT, MLP, analytic) on held-out networks"};
+  Args a;
+  app.add_option("--data", a.data_path, "data set from profile_device")->capture_default_str();
+  app.add_option("--heldout", a.heldout_fraction, "share of the networks held out")->capture_default_str();
+  app.add_option("--calibration", a.calibration, "measurements the analytic model is calibrated on (≤ 20)")->capture_default_str();
+  app.add_option("--adaptive", a.adaptive_rounds,
                  "rounds of adaptive sampling: measure neighbours of training networks the MLP misses by > 10%")
       ->capture_default_str();
-  app.add_option("--threads", threads, "this device's thread count (must match the data set)")->capture_default_str();
-  app.add_option("--batch", batch)->capture_default_str();
-  app.add_flag("--any-device", any_device, "accept a data set measured elsewhere (no adaptive sampling then)");
-  app.add_option("--mlp", mlp_kind, "the MLP adaptive sampling follows: layer (per described layer) or kernel "
+  app.add_option("--threads", a.threads, "this device's thread count (must match the data set)")->capture_default_str();
+  app.add_option("--batch", a.batch)->capture_default_str();
+  app.add_flag("--any-device", a.any_device, "accept a data set measured elsewhere (no adaptive sampling then)");
+  app.add_option("--mlp", a.mlp_kind, "the MLP adaptive sampling follows: layer (per described layer) or kernel "
                                     "(per planned kernel); both are fitted and reported")
       ->capture_default_str();
-  app.add_flag("--no-ceiling", no_ceiling, "skip re-measuring the held-out networks (the noise ceiling)");
-  app.add_option("--out-dir", out_dir, "where the fitted predictors are saved")->capture_default_str();
-  app.add_option("--plot", plot, "scatter plot path prefix (.svg, .png)")->capture_default_str();
-  app.add_option("--seed", seed)->capture_default_str();
-  app.add_flag("--json", json);
+  app.add_flag("--no-ceiling", a.no_ceiling, "skip re-measuring the held-out networks (the noise ceiling)");
+  app.add_option("--out-dir", a.out_dir, "where the fitted predictors are saved")->capture_default_str();
+  app.add_option("--plot", a.plot, "scatter plot path prefix (.svg, .png)")->capture_default_str();
+  app.add_option("--seed", a.seed)->capture_default_str();
+  app.add_flag("--json", a.json);
   CLI11_PARSE(app, argc, argv);
 
   try {
-    hw::OnednnCpuDevice device(threads, batch);
+    validate(a);
+    hw::OnednnCpuDevice device(a.threads, a.batch);
     const hw::Fingerprint here = device.fingerprint();
-    hw::LatencyDataset data = hw::LatencyDataset::load(data_path, any_device ? nullptr : &here);
+    hw::LatencyDataset data = hw::LatencyDataset::load(a.data_path, a.any_device ? nullptr : &here);
     auto layers = data.of_kind("layer");
     // Neighbours added by earlier adaptive sampling only ever train: held-out networks stay
     // independent random draws.
     std::vector<const hw::LatencySample*> nets, adaptive_before;
     for (auto* s : data.of_kind("network")) (s->name.find("-a") == std::string::npos ? nets : adaptive_before).push_back(s);
     if (nets.size() < 10 || layers.empty())
-      throw Error("fit_predictor: '" + data_path + "' needs layer samples and ≥ 10 network samples (has " +
+      throw Error("fit_predictor: '" + a.data_path + "' needs layer samples and ≥ 10 network samples (has " +
                   std::to_string(layers.size()) + " and " + std::to_string(nets.size()) + ")");
-    std::mt19937_64 rng(seed);
+    std::mt19937_64 rng(a.seed);
     std::shuffle(nets.begin(), nets.end(), rng);
-    const size_t n_held = std::max<size_t>(1, size_t(heldout_fraction * double(nets.size())));
+    const size_t n_held = std::max<size_t>(1, size_t(a.heldout_fraction * double(nets.size())));
     std::vector<const hw::LatencySample*> heldout(nets.begin(), nets.begin() + n_held);
     std::vector<const hw::LatencySample*> train_nets(nets.begin() + n_held, nets.end());
     train_nets.insert(train_nets.end(), adaptive_before.begin(), adaptive_before.end());
@@ -152,13 +191,13 @@ int main(int argc, char** argv) {
     // The MLPs: layer samples and the training networks; adaptive sampling around the misses of the
     // one --mlp names, whose new networks both train on.
     std::deque<hw::LatencySample> extra;  // stable addresses: mlp_train points into it
-    const hw::MlpKind kind = hw::parse_mlp_kind(mlp_kind);
+    const hw::MlpKind kind = hw::parse_mlp_kind(a.mlp_kind);
     hw::MlpLatencyPredictor mlp(data.fingerprint);
     hw::KernelMlpPredictor kernel_mlp(data.fingerprint);
     auto mlp_train = layers;
     mlp_train.insert(mlp_train.end(), train_nets.begin(), train_nets.end());
     hw::MlpFitReport fit_report, kernel_fit_report;
-    const int rounds = any_device ? 0 : adaptive_rounds;
+    const int rounds = a.any_device ? 0 : a.adaptive_rounds;
     if (kind == hw::MlpKind::per_kernel) {
       kernel_fit_report = kernel_mlp.fit(mlp_train);
       adaptive_sampling(kernel_mlp, kernel_fit_report, rounds, device, train_nets, mlp_train, extra, rng);
@@ -171,7 +210,7 @@ int main(int argc, char** argv) {
     if (!extra.empty()) {  // the data set grows by what adaptive sampling measured (a copy: pointers into data stay valid)
       hw::LatencyDataset grown = data;
       grown.samples.insert(grown.samples.end(), extra.begin(), extra.end());
-      grown.save(data_path);
+      grown.save(a.data_path);
     }
 
     // LUT: isolated per-op entries (the layer samples), interpolated for unseen channel counts.
@@ -179,13 +218,13 @@ int main(int argc, char** argv) {
     // Analytic: this CPU's description, calibrated on at most `calibration` training networks.
     hw::AnalyticPredictor analytic(hw::AcceleratorDesc::this_cpu());
     std::vector<const hw::LatencySample*> calib(train_nets.begin(),
-                                                train_nets.begin() + std::min<size_t>(calibration, train_nets.size()));
+                                                train_nets.begin() + std::min<size_t>(a.calibration, train_nets.size()));
     analytic.calibrate(calib);
 
-    std::filesystem::create_directories(out_dir);
-    mlp.save(out_dir + "/mlp.txt");
-    kernel_mlp.save(out_dir + "/kernel_mlp.txt");
-    lut.save(out_dir + "/lut.txt");
+    std::filesystem::create_directories(a.out_dir);
+    mlp.save(a.out_dir + "/mlp.txt");
+    kernel_mlp.save(a.out_dir + "/kernel_mlp.txt");
+    lut.save(a.out_dir + "/lut.txt");
 
     const auto m = measured(heldout);
     const auto p_lut = predictions(lut, heldout), p_mlp = predictions(mlp, heldout), p_an = predictions(analytic, heldout);
@@ -194,7 +233,7 @@ int main(int argc, char** argv) {
                r_an = hw::prediction_report(p_an, m), r_kernel = hw::prediction_report(p_kernel, m);
     // The noise ceiling: a second session's medians as the "prediction" of the first's.
     std::optional<hw::PredictionReport> ceiling;
-    if (!any_device && !no_ceiling) ceiling = hw::prediction_report(remeasure(threads, batch, heldout), m);
+    if (!a.any_device && !a.no_ceiling) ceiling = hw::prediction_report(remeasure(a.threads, a.batch, heldout), m);
 
     std::printf("held-out networks: %zu (training: %zu networks + %zu layer samples, %zu from adaptive sampling)\n",
                 heldout.size(), train_nets.size(), layers.size(), extra.size());
@@ -228,12 +267,12 @@ int main(int argc, char** argv) {
     };
     sp.series = {series("LUT", "#d62728", p_lut), series("MLP", "#1f77b4", p_mlp),
                  series("kernel MLP", "#9467bd", p_kernel), series("analytic", "#2ca02c", p_an)};
-    report::write_scatter_svg(plot + ".svg", sp);
+    report::write_scatter_svg(a.plot + ".svg", sp);
     std::string why;
-    const bool png = report::write_scatter_gnuplot(plot, sp, &why);
-    std::fprintf(stderr, "scatter plot: %s.svg%s\n", plot.c_str(), png ? (" and " + plot + ".png").c_str() : "");
+    const bool png = report::write_scatter_gnuplot(a.plot, sp, &why);
+    std::fprintf(stderr, "scatter plot: %s.svg%s\n", a.plot.c_str(), png ? (" and " + a.plot + ".png").c_str() : "");
 
-    if (json) {
+    if (a.json) {
       auto j = [](const hw::PredictionReport& r) {
         return nlohmann::json{{"rmse_ms", r.rmse_ms},     {"rmspe", r.rmspe},         {"within_5", r.within_5},
                               {"within_10", r.within_10}, {"within_15", r.within_15}, {"spearman", r.spearman},
@@ -244,7 +283,7 @@ int main(int argc, char** argv) {
                          {"kernel_mlp", j(r_kernel)},
                          {"analytic", j(r_an)},
                          {"adaptive_samples", extra.size()},
-                         {"adaptive_mlp", mlp_kind},
+                         {"adaptive_mlp", a.mlp_kind},
                          {"mlp_train_rms_relative_error", fit_report.rms_relative_error},
                          {"kernel_mlp_train_rms_relative_error", kernel_fit_report.rms_relative_error},
                          {"fingerprint", data.fingerprint.to_json()}};

@@ -65,13 +65,8 @@ void validate(const Args& a) {
   if (a.train < 200 || a.test < 100) bad("--train needs at least 200 images and --test 100");
   if (a.predictor != "auto" && a.predictor != "onehot" && a.predictor != "layer" && a.predictor != "lut")
     bad("--predictor is auto, onehot, layer or lut (got '" + a.predictor + "')");
-  for (const std::string& d : {a.out_dir, a.cache_dir}) {
-    std::error_code ec;
-    fs::create_directories(d, ec);
-    const fs::path probe = fs::path(d) / ".write-test";
-    if (!std::ofstream(probe)) bad("cannot write in '" + d + "'");
-    fs::remove(probe, ec);
-  }
+  ensure_writable_dir(a.out_dir, "lightnas_fashion: --out-dir");
+  ensure_writable_dir(a.cache_dir, "lightnas_fashion: --cache-dir");
 }
 
 /// The run's finished stages (out-dir/state.json), written atomically after each.
@@ -141,7 +136,7 @@ Predictors fit_predictors(const Args& a, hw::OnednnCpuDevice& device, const Sear
   layer.fit(fit);
   p.layer_sum = linearised_cost(space, chw, [&](const NetDesc& n) { return layer.predict_ms(n); },
                                 Architecture(space.layers(), 0), "ms");
-  p.lut = measured_op_table(device, space, chw);
+  p.lut = in_sample_units(measured_op_table(device, space, chw), device, space, chw, fit);
   double best_rmse = 1e300;
   for (auto [name, flag, rep] : {std::tuple{"onehot_mlp", "onehot", evaluate_cost(*p.onehot, space, held)},
                                  std::tuple{"layer_mlp_sum", "layer", evaluate_cost(*p.layer_sum, space, held)},
@@ -519,7 +514,7 @@ int main(int argc, char** argv) {
     print_table(out);
     const auto& s = out["search"];
     out.update({{"lambda_final", s["lambda_final"]}, {"search_seconds", s["search_seconds"]}, {"architecture", s["description"]},
-                {"predicted_ms", s["predicted"]}});
+                {a.energy_mj > 0 ? "predicted_mj" : "predicted_ms", s["predicted"]}});
     for (const char* k : {"test_accuracy", "measured_ms", "measured_range_ms", "params", "macs", "retrain_seconds"})
       if (out["lightnas"].contains(k)) out[k] = out["lightnas"][k];
     if (a.json) std::cout << out.dump() << "\n";

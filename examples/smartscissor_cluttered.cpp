@@ -43,11 +43,7 @@ void validate(const Args& a) {
   if (a.box_side < 8 || a.box_side > a.canvas) bad("--box-side must be in [8, canvas]");
   for (double b : a.budgets)
     if (!(b > 0 && b < 1)) bad("--budgets are fractions of the base network's MACs in (0, 1) (got " + std::to_string(b) + ")");
-  std::error_code ec;
-  fs::create_directories(a.out_dir, ec);
-  const fs::path probe = fs::path(a.out_dir) / ".write-test";
-  if (!std::ofstream(probe)) bad("cannot write in --out-dir '" + a.out_dir + "'");
-  fs::remove(probe, ec);
+  ensure_writable_dir(a.out_dir, "smartscissor_cluttered: --out-dir");
 }
 
 /// Trains `net` on `train` (or reloads it from --out-dir, where it is saved as `name`); returns

@@ -10,6 +10,7 @@
 //   ./build/examples/zerobn_evaluate --models vgg-small,resnet-8 --fractions 0.3,0.5,0.7 --epochs 6
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -115,10 +116,7 @@ std::vector<std::string> split(const std::string& s) {
   return out;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"ZeroBN against Network Slimming (and uniform width) at several latency budgets, measured here"};
+struct Args {
   std::string models_arg = "vgg-small,resnet-8", fractions_arg = "0.3,0.5,0.7", out = "zerobn_eval.jsonl";
   std::string table = "zerobn_eval.md", cache_dir = "hwaware-cache", ranking = "global";
   int epochs = 6, threads = 2, profile_networks = 60, retarget_every = zerobn::Schedule{}.retarget_every;
@@ -126,76 +124,135 @@ int main(int argc, char** argv) {
   int64_t train_limit = 20000, batch = 128, min_channels = zerobn::SelectionGuards{}.min_channels;
   float lr = 0.05f;
   bool uniform = false, quiet = false;
-  app.add_option("--models", models_arg, "comma-separated zoo models")->capture_default_str();
-  app.add_option("--fractions", fractions_arg, "budgets as fractions of the full network's measured latency")
+};
+
+/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
+template <class T>
+void require(bool ok, const std::string& flag, const std::string& range, T value) {
+  if (ok) return;
+  char b[48];
+  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
+  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
+}
+
+/// The budgets of --fractions, each a number in (0, 1] (spaces around it allowed); throws Error
+/// naming a bad item.
+std::vector<double> parse_fractions(const std::string& text) {
+  std::vector<double> fractions;
+  for (const auto& f : split(text)) {
+    const size_t first = f.find_first_not_of(' '), last = f.find_last_not_of(' ');
+    const char* begin = f.data() + (first == std::string::npos ? f.size() : first);
+    const char* stop = f.data() + (last == std::string::npos ? f.size() : last + 1);
+    double v = 0;
+    const auto [end, ec] = std::from_chars(begin, stop, v);
+    if (ec != std::errc() || end != stop || !(v > 0 && v <= 1))
+      throw Error("--fractions: '" + f + "' is not a fraction in (0, 1] of the full network's latency");
+    fractions.push_back(v);
+  }
+  if (fractions.empty()) throw Error("--fractions needs at least one budget (got '" + text + "')");
+  return fractions;
+}
+
+/// Refuses bad arguments before the device is profiled or any data loaded: names, numbers in
+/// range, and every file the run writes (rows, checkpoints beside them, table, cache) writable.
+void validate(const Args& a) {
+  const auto names = split(a.models_arg);
+  if (names.empty()) throw Error("--models needs at least one zoo model (got '" + a.models_arg + "')");
+  for (const auto& m : names) {
+    try {
+      models::default_channels(m);
+    } catch (const Error& e) {
+      throw Error(std::string("--models: ") + e.what());
+    }
+  }
+  parse_fractions(a.fractions_arg);
+  require(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
+  require(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
+  require(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
+  require(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
+  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require(a.profile_networks >= 1, "--profile-networks", "at least 1", a.profile_networks);
+  require(a.retarget_every >= 0, "--retarget-every", "0 (off) or a number of steps", a.retarget_every);
+  require(a.settle_fraction >= 0 && a.settle_fraction <= 1, "--settle-fraction", "in [0, 1]", a.settle_fraction);
+  require(a.min_channels >= 1 && a.min_channels <= 4096, "--min-channels", "in [1, 4096]", a.min_channels);
+  ensure_writable_parent(a.out, "--out");
+  if (std::filesystem::exists(a.out) && !std::ifstream(a.out))
+    throw Error("--out '" + a.out + "' exists but cannot be read to resume from");
+  ensure_writable_parent(a.table, "--table");
+  ensure_writable_dir(a.cache_dir, "--cache-dir");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ZeroBN against Network Slimming (and uniform width) at several latency budgets, measured here"};
+  Args a;
+  app.add_option("--models", a.models_arg, "comma-separated zoo models")->capture_default_str();
+  app.add_option("--fractions", a.fractions_arg, "budgets as fractions of the full network's measured latency")
       ->capture_default_str();
-  app.add_option("--epochs", epochs, "total epochs of every method")->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--train-limit", train_limit, "first N training images (-1: all 60,000)")->capture_default_str();
-  app.add_option("--batch", batch)->capture_default_str();
-  app.add_option("--lr", lr)->capture_default_str();
-  app.add_option("--threads", threads)->capture_default_str();
-  app.add_option("--profile-networks", profile_networks)->capture_default_str();
-  app.add_option("--cache-dir", cache_dir)->capture_default_str();
-  app.add_option("--out", out, "JSON lines, one per finished row; an existing file is resumed")->capture_default_str();
-  app.add_option("--table", table, "markdown table written at the end")->capture_default_str();
-  app.add_option("--ranking", ranking, "ZeroBN's channel ranking: global (|γ|, the paper's), latency (|γ| per predicted ms saved) or layerwise (each layer by its own |γ|)")
+  app.add_option("--epochs", a.epochs, "total epochs of every method")->capture_default_str();
+  app.add_option("--train-limit", a.train_limit, "first N training images (-1: all 60,000)")->capture_default_str();
+  app.add_option("--batch", a.batch)->capture_default_str();
+  app.add_option("--lr", a.lr)->capture_default_str();
+  app.add_option("--threads", a.threads)->capture_default_str();
+  app.add_option("--profile-networks", a.profile_networks)->capture_default_str();
+  app.add_option("--cache-dir", a.cache_dir)->capture_default_str();
+  app.add_option("--out", a.out, "JSON lines, one per finished row; an existing file is resumed")->capture_default_str();
+  app.add_option("--table", a.table, "markdown table written at the end")->capture_default_str();
+  app.add_option("--ranking", a.ranking, "ZeroBN's channel ranking: global (|γ|, the paper's), latency (|γ| per predicted ms saved) or layerwise (each layer by its own |γ|)")
       ->capture_default_str()->check(CLI::IsMember({"global", "latency", "layerwise"}));
-  app.add_option("--retarget-every", retarget_every, "re-bisect r every N steps inside ZT epochs (0: the paper's r per ZT phase)")
+  app.add_option("--retarget-every", a.retarget_every, "re-bisect r every N steps inside ZT epochs (0: the paper's r per ZT phase)")
       ->capture_default_str();
-  app.add_option("--settle-fraction", settle_fraction,
+  app.add_option("--settle-fraction", a.settle_fraction,
                  "share of the last epoch in which r may still move; the rest trains one architecture")
       ->capture_default_str();
-  app.add_option("--min-channels", min_channels,
+  app.add_option("--min-channels", a.min_channels,
                  "fewest channels ZeroBN and Slimming keep per layer (and the narrowest uniform width)")
-      ->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_flag("--uniform", uniform, "also train uniform width scaling to each budget");
-  app.add_flag("--quiet", quiet, "no progress bars");
+      ->capture_default_str();
+  app.add_flag("--uniform", a.uniform, "also train uniform width scaling to each budget");
+  app.add_flag("--quiet", a.quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    std::vector<double> fractions;
-    for (const auto& f : split(fractions_arg)) {
-      const double v = std::stod(f);
-      if (!(v > 0 && v <= 1)) throw Error("--fractions: " + f + " is not in (0, 1]");
-      fractions.push_back(v);
-    }
-    std::vector<json> rows = read_rows(out);
-    if (!rows.empty()) std::fprintf(stderr, "resuming %s: %zu rows done\n", out.c_str(), rows.size());
-    onednn::set_num_threads(threads);
-    hw::OnednnCpuDevice device(threads, 1);
-    const Dataset train = load_fashion_mnist("train", kFashionMnistDir, train_limit);
+    validate(a);
+    const std::vector<double> fractions = parse_fractions(a.fractions_arg);
+    std::vector<json> rows = read_rows(a.out);
+    if (!rows.empty()) std::fprintf(stderr, "resuming %s: %zu rows done\n", a.out.c_str(), rows.size());
+    onednn::set_num_threads(a.threads);
+    hw::OnednnCpuDevice device(a.threads, 1);
+    const Dataset train = load_fashion_mnist("train", kFashionMnistDir, a.train_limit);
     const Dataset test = load_fashion_mnist("test");
     const Shape chw{1, 28, 28};
 
-    for (const auto& model : split(models_arg)) {
+    for (const auto& model : split(a.models_arg)) {
       auto make = [&] { return std::unique_ptr<nn::Module>(models::make_model(model)); };
-      auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
+      auto predictor = hw::cached_mlp_predictor(device, model, a.cache_dir, {.networks = a.profile_networks});
       ZeroBNConfig base;
-      base.schedule.epochs = epochs;
-      base.schedule.retarget_every = retarget_every;
-      base.schedule.settle_fraction = settle_fraction;
-      base.training = {.lr = lr, .batch = batch, .progress = !quiet};
-      base.guards.min_channels = min_channels;
+      base.schedule.epochs = a.epochs;
+      base.schedule.retarget_every = a.retarget_every;
+      base.schedule.settle_fraction = a.settle_fraction;
+      base.training = {.lr = a.lr, .batch = a.batch, .progress = !a.quiet};
+      base.guards.min_channels = a.min_channels;
 
       // The full network: latency (the budgets' reference) and plain training (accuracy, time).
       if (!find_row(rows, "full", model)) {
         auto full = make();
         const double full_ms = device.measure(*full, chw).median_ms;
         std::fprintf(stderr, "%s: full network %.4f ms measured; plain training for %d epochs\n", model.c_str(),
-                     full_ms, epochs);
+                     full_ms, a.epochs);
         PrunedNetwork plain;
         nn::manual_seed(base.training.seed);
         plain.network = make();
-        plain.train_seconds = train_epochs(*plain.network, base.training, train, epochs, lr);
+        plain.train_seconds = train_epochs(*plain.network, base.training, train, a.epochs, a.lr);
         plain.predicted_ms = predictor.predict_ms(plain.network->describe(chw));
         plain.measured_ms = device.measure(*plain.network, chw).median_ms;
         describe_network(plain, test, chw);
         rows.push_back({{"kind", "full"}, {"model", model}, {"full_latency_ms", full_ms},
                         {"measured_latency_ms", *plain.measured_ms}, {"predicted_latency_ms", *plain.predicted_ms},
                         {"test_accuracy", plain.test_accuracy}, {"train_seconds", plain.train_seconds},
-                        {"params", plain.params}, {"macs", plain.macs}, {"epochs", epochs},
+                        {"params", plain.params}, {"macs", plain.macs}, {"epochs", a.epochs},
                         {"train_images", train.size()}});
-        write_rows_atomically(out, rows);
+        write_rows_atomically(a.out, rows);
       }
       const json full_row = *find_row(rows, "full", model);
       const double full_ms = full_row["full_latency_ms"];
@@ -204,7 +261,7 @@ int main(int argc, char** argv) {
         if (find_row(rows, "budget", model, fraction) || find_row(rows, "infeasible", model, fraction)) continue;
         ZeroBNConfig cfg = base;
         cfg.budget = Budget::fraction_of_full(fraction);  // of the full network measured when the row starts
-        cfg.checkpoint = {out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt", true};
+        cfg.checkpoint = {a.out + "." + model + "-" + std::to_string(int(std::lround(fraction * 100))) + ".ckpt", true};
         std::fprintf(stderr, "%s: budget %.0f%% of the full network\n", model.c_str(), 100 * fraction);
         // An infeasible budget is a row of its own (the check runs again inside run(), on a new
         // measurement: either may be the one that rejects).
@@ -212,7 +269,7 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "  %s\n", e.what());
           rows.push_back({{"kind", "infeasible"}, {"model", model}, {"fraction", fraction},
                           {"budget_ms", fraction * full_ms}, {"full_latency_ms", full_ms}, {"message", e.what()}});
-          write_rows_atomically(out, rows);
+          write_rows_atomically(a.out, rows);
         };
         try {
           ZeroBN<hw::MlpLatencyPredictor>(predictor, device, cfg).check_feasible(make);
@@ -223,7 +280,7 @@ int main(int argc, char** argv) {
         // Plain training of the same network, one epoch after each ZeroBN epoch: the time ratio
         // compares epochs run in the same minutes of this shared machine.
         auto plain = make();
-        EpochTrainer plain_epochs(*plain, cfg.training, train, epochs, lr);
+        EpochTrainer plain_epochs(*plain, cfg.training, train, a.epochs, a.lr);
         ZeroBNConfig timed = cfg;
         timed.on_epoch_end = [&](int e) { plain_epochs.epoch(e); };
         auto run_with = [&](auto rank) {
@@ -231,9 +288,9 @@ int main(int argc, char** argv) {
         };
         ZeroBNResult res;
         try {
-          res = ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
-                : ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
-                                         : run_with(GlobalBnRanking{});
+          res = a.ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
+                : a.ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
+                                           : run_with(GlobalBnRanking{});
         } catch (const InfeasibleBudget& e) {
           record_infeasible(e);
           continue;
@@ -244,14 +301,14 @@ int main(int argc, char** argv) {
         const ModelFamily family = [&](double w) { return std::unique_ptr<nn::Module>(models::make_model(model, {.width = w})); };
         auto slim = NetworkSlimming<hw::MlpLatencyPredictor>(
                         predictor, device,
-                        {.budget = Budget::latency(res.budget), .ratio = res.ratio, .epochs = epochs,
+                        {.budget = Budget::latency(res.budget), .ratio = res.ratio, .epochs = a.epochs,
                          .guards = cfg.guards, .training = cfg.training})
                         .prune(family, train, test);
         json row{{"kind", "budget"},
                  {"model", model},
-                 {"ranking", ranking},
-                 {"retarget_every", retarget_every},
-                 {"settle_fraction", settle_fraction},
+                 {"ranking", a.ranking},
+                 {"retarget_every", a.retarget_every},
+                 {"settle_fraction", a.settle_fraction},
                  {"fraction", fraction},
                  {"budget_ms", res.budget},
                  {"full_latency_ms", res.full_measured_ms.value_or(0)},
@@ -279,7 +336,7 @@ int main(int argc, char** argv) {
                  {"params", res.params},
                  {"macs", res.macs},
                  {"full_params", full_row["params"]},
-                 {"epochs", epochs},
+                 {"epochs", a.epochs},
                  {"train_images", train.size()},
                  {"train_seconds", res.train_seconds},
                  {"wall_seconds", res.wall_seconds},
@@ -292,10 +349,10 @@ int main(int argc, char** argv) {
                  {"extraction_max_abs_diff", res.extraction_max_abs_diff}};
         std::vector<nn::Module*> side_by_side{res.compact.get(), slim.network.get()};
         PrunedNetwork uni;
-        if (uniform) {
+        if (a.uniform) {
           UniformWidth<hw::MlpLatencyPredictor> scale(
               predictor, device,
-              {.budget = Budget::latency(res.budget), .full_ms = res.full_measured_ms, .epochs = epochs,
+              {.budget = Budget::latency(res.budget), .full_ms = res.full_measured_ms, .epochs = a.epochs,
                .training = cfg.training});
           uni = scale.prune(family, train, test);
           row["uniform_test_accuracy"] = uni.test_accuracy;
@@ -322,7 +379,7 @@ int main(int argc, char** argv) {
         json inter{{"sessions", kFinalSessions}, {"zerobn_ms", median(ms[0])}, {"slimming_ms", median(ms[1])},
                    {"full_ms", median(ms.back())}, {"zerobn_fraction", median(frac[0])},
                    {"slimming_fraction", median(frac[1])}, {"zerobn_fraction_sessions", frac[0]}};
-        if (uniform) inter["uniform_ms"] = median(ms[2]), inter["uniform_fraction"] = median(frac[2]);
+        if (a.uniform) inter["uniform_ms"] = median(ms[2]), inter["uniform_fraction"] = median(frac[2]);
         row["interleaved"] = inter;
         // The budget is a fraction of the full network's latency: checked on the median ratio.
         const double measured_fraction = median(frac[0]);
@@ -340,13 +397,13 @@ int main(int argc, char** argv) {
                          {"masked=extracted", res.extraction_max_abs_diff <= 1e-4}};
         std::fprintf(stderr, "  %s\n", row.dump().c_str());
         rows.push_back(row);
-        write_rows_atomically(out, rows);
+        write_rows_atomically(a.out, rows);
         std::filesystem::remove(cfg.checkpoint.path);
       }
     }
     const std::string md = markdown(rows);
     std::cout << md;
-    std::ofstream(table) << md;
+    write_file_atomically(a.table, md);
   } catch (const std::exception& e) {
     std::cerr << "zerobn_evaluate: " << e.what() << "\n";
     return 1;

@@ -5,8 +5,11 @@
 //   ./build/examples/zerobn_fashion --epochs 20 --train-limit -1 --budget-fraction 0.3 --baselines --json
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/report/svg_plot.hpp>
 #include <hwaware/zerobn.hpp>
@@ -21,10 +24,7 @@ std::unique_ptr<nn::Module> make(const std::string& name, double width = 1.0) {
   return models::make_model(name, {.width = width});
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  CLI::App app{"ZeroBN: prune a zoo network on Fashion-MNIST to a latency budget measured on this CPU"};
+struct Args {
   std::string model = "vgg-small", checkpoint, heatmap = "zerobn_importance.svg", cache_dir = "hwaware-cache";
   std::string ranking = "global";
   int epochs = 3, threads = 2, profile_networks = 60;
@@ -32,57 +32,101 @@ int main(int argc, char** argv) {
   int64_t batch = 128, train_limit = 20000, min_channels = 4, round_to = 16;
   float lr = 0.05f;
   bool baselines = false, json = false, resume = false, quiet = false;
-  app.add_option("--model", model, "vgg-small | resnet-8 | ref-cnn | mobilenetv2-tiny")->capture_default_str();
-  app.add_option("--epochs", epochs)->capture_default_str()->check(CLI::PositiveNumber);
-  app.add_option("--budget-ms", budget_ms, "latency budget in ms (batch 1, measured here)");
-  app.add_option("--budget-fraction", budget_fraction, "budget as a fraction of the full network's measured latency")
+};
+
+/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
+template <class T>
+void require(bool ok, const std::string& flag, const std::string& range, T value) {
+  if (ok) return;
+  char b[48];
+  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
+  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
+}
+
+/// Refuses bad arguments before the device is profiled or any data loaded: names, numbers in
+/// range, and every file the run writes (the cache, the checkpoint, the heatmap) writable.
+void validate(const Args& a) {
+  try {
+    models::default_channels(a.model);
+  } catch (const Error& e) {
+    throw Error(std::string("--model: ") + e.what());
+  }
+  require(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
+  if (a.budget_ms != 0)  // 0: not given, the budget is --budget-fraction
+    require(std::isfinite(a.budget_ms) && a.budget_ms > 0, "--budget-ms", "a positive number of ms", a.budget_ms);
+  require(a.budget_fraction > 0 && a.budget_fraction <= 1, "--budget-fraction", "in (0, 1] (of the full network's latency)",
+          a.budget_fraction);
+  require(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
+  require(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
+  require(a.sparsity >= 0 && a.sparsity <= 1, "--sparsity", "in [0, 1]", a.sparsity);
+  require(a.min_channels >= 1 && a.min_channels <= 4096, "--min-channels", "in [1, 4096]", a.min_channels);
+  require(a.round_to >= 1 && a.round_to <= 1024, "--round-to", "in [1, 1024]", a.round_to);
+  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
+  require(a.profile_networks >= 1, "--profile-networks", "at least 1", a.profile_networks);
+  if (a.resume && a.checkpoint.empty()) throw Error("--resume needs --checkpoint PATH");
+  if (!a.checkpoint.empty()) ensure_writable_parent(a.checkpoint, "--checkpoint");
+  if (!a.heatmap.empty()) ensure_writable_parent(a.heatmap, "--heatmap");
+  ensure_writable_dir(a.cache_dir, "--cache-dir");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"ZeroBN: prune a zoo network on Fashion-MNIST to a latency budget measured on this CPU"};
+  Args a;
+  app.add_option("--model", a.model, "vgg-small | resnet-8 | ref-cnn | mobilenetv2-tiny")->capture_default_str();
+  app.add_option("--epochs", a.epochs)->capture_default_str();
+  app.add_option("--budget-ms", a.budget_ms, "latency budget in ms (batch 1, measured here)");
+  app.add_option("--budget-fraction", a.budget_fraction, "budget as a fraction of the full network's measured latency")
       ->capture_default_str();
-  app.add_option("--batch", batch)->capture_default_str();
-  app.add_option("--lr", lr)->capture_default_str();
-  app.add_option("--sparsity", sparsity, "L1 weight s on BN scales")->capture_default_str();
-  app.add_option("--min-channels", min_channels)->capture_default_str();
-  app.add_option("--round-to", round_to, "kept channel counts: multiples of this above it, powers of two up to it (16: AVX-512 blocks)")->capture_default_str();
-  app.add_option("--threads", threads)->capture_default_str();
-  app.add_option("--train-limit", train_limit, "use the first N training images (-1: all 60,000)")->capture_default_str();
-  app.add_option("--profile-networks", profile_networks, "random networks measured for the predictor")->capture_default_str();
-  app.add_option("--cache-dir", cache_dir, "where fitted predictors are cached")->capture_default_str();
-  app.add_option("--ranking", ranking, "channel ranking: global (|γ|, the paper's), latency (|γ| per predicted ms saved) or layerwise (each layer by its own |γ|)")
+  app.add_option("--batch", a.batch)->capture_default_str();
+  app.add_option("--lr", a.lr)->capture_default_str();
+  app.add_option("--sparsity", a.sparsity, "L1 weight s on BN scales")->capture_default_str();
+  app.add_option("--min-channels", a.min_channels)->capture_default_str();
+  app.add_option("--round-to", a.round_to, "kept channel counts: multiples of this above it, powers of two up to it (16: AVX-512 blocks)")->capture_default_str();
+  app.add_option("--threads", a.threads)->capture_default_str();
+  app.add_option("--train-limit", a.train_limit, "use the first N training images (-1: all 60,000)")->capture_default_str();
+  app.add_option("--profile-networks", a.profile_networks, "random networks measured for the predictor")->capture_default_str();
+  app.add_option("--cache-dir", a.cache_dir, "where fitted predictors are cached")->capture_default_str();
+  app.add_option("--ranking", a.ranking, "channel ranking: global (|γ|, the paper's), latency (|γ| per predicted ms saved) or layerwise (each layer by its own |γ|)")
       ->capture_default_str()->check(CLI::IsMember({"global", "latency", "layerwise"}));
-  app.add_flag("--baselines", baselines, "also run Network Slimming and uniform width at the same epochs");
-  app.add_option("--checkpoint", checkpoint, "save the ZeroBN run after every epoch");
-  app.add_flag("--resume", resume, "continue from --checkpoint");
-  app.add_option("--heatmap", heatmap, "channel importance over epochs (SVG)")->capture_default_str();
-  app.add_flag("--json", json, "one JSON summary line at the end");
-  app.add_flag("--quiet", quiet, "no progress bars");
+  app.add_flag("--baselines", a.baselines, "also run Network Slimming and uniform width at the same epochs");
+  app.add_option("--checkpoint", a.checkpoint, "save the ZeroBN run after every epoch");
+  app.add_flag("--resume", a.resume, "continue from --checkpoint");
+  app.add_option("--heatmap", a.heatmap, "channel importance over epochs (SVG)")->capture_default_str();
+  app.add_flag("--json", a.json, "one JSON summary line at the end");
+  app.add_flag("--quiet", a.quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
 
   try {
-    onednn::set_num_threads(threads);
-    hw::OnednnCpuDevice device(threads, 1);
-    auto predictor = hw::cached_mlp_predictor(device, model, cache_dir, {.networks = profile_networks});
-    auto full = make(model);
+    validate(a);
+    onednn::set_num_threads(a.threads);
+    hw::OnednnCpuDevice device(a.threads, 1);
+    auto predictor = hw::cached_mlp_predictor(device, a.model, a.cache_dir, {.networks = a.profile_networks});
+    auto full = make(a.model);
     double full_ms = device.measure(*full, {1, 28, 28}).median_ms;
     const double full_pred = predictor.predict_ms(full->describe({1, 28, 28}));
-    double budget = budget_ms > 0 ? budget_ms : budget_fraction * full_ms;
-    std::fprintf(stderr, "%s: full network %.4f ms measured (%.4f predicted); budget %.4f ms\n", model.c_str(), full_ms,
+    double budget = a.budget_ms > 0 ? a.budget_ms : a.budget_fraction * full_ms;
+    std::fprintf(stderr, "%s: full network %.4f ms measured (%.4f predicted); budget %.4f ms\n", a.model.c_str(), full_ms,
                  full_pred, budget);
 
-    Dataset train = load_fashion_mnist("train", kFashionMnistDir, train_limit);
+    Dataset train = load_fashion_mnist("train", kFashionMnistDir, a.train_limit);
     Dataset test = load_fashion_mnist("test");
     ZeroBNConfig cfg;
-    cfg.budget = budget_ms > 0 ? Budget::latency(budget_ms) : Budget::fraction_of_full(budget_fraction);
-    cfg.schedule.epochs = epochs;
-    cfg.schedule.sparsity = float(sparsity);
-    cfg.guards = {min_channels, round_to};
-    cfg.training = {.lr = lr, .batch = batch, .progress = !quiet};
-    cfg.checkpoint = {checkpoint, resume};
-    auto factory = [&] { return make(model); };
+    cfg.budget = a.budget_ms > 0 ? Budget::latency(a.budget_ms) : Budget::fraction_of_full(a.budget_fraction);
+    cfg.schedule.epochs = a.epochs;
+    cfg.schedule.sparsity = float(a.sparsity);
+    cfg.guards = {a.min_channels, a.round_to};
+    cfg.training = {.lr = a.lr, .batch = a.batch, .progress = !a.quiet};
+    cfg.checkpoint = {a.checkpoint, a.resume};
+    auto factory = [&] { return make(a.model); };
     auto run_with = [&](auto rank) {
       return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, device, cfg, rank).run(factory, train, test);
     };
-    auto res = ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
-                : ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
-                                         : run_with(GlobalBnRanking{});
+    auto res = a.ranking == "latency"     ? run_with(zerobn::LatencyAwareRanking{})
+               : a.ranking == "layerwise" ? run_with(zerobn::LayerwiseBnRanking{})
+                                          : run_with(GlobalBnRanking{});
     budget = res.budget;
     if (res.full_measured_ms) full_ms = *res.full_measured_ms;
     const double measured = res.measured_ms.value_or(0);
@@ -92,24 +136,24 @@ int main(int argc, char** argv) {
 
     // The full network trained the same way, for the accuracy reference; the baselines as Pruner
     // policies at ZeroBN's T (Slimming pruned to ZeroBN's final ratio) in the same epochs.
-    const ModelFamily family = [&](double w) { return make(model, w); };
+    const ModelFamily family = [&](double w) { return make(a.model, w); };
     PrunedNetwork full_run, slim, uniform;
     double uniform_width = 1;
     nn::manual_seed(cfg.training.seed);
-    full_run.network = make(model);
-    full_run.train_seconds = train_epochs(*full_run.network, cfg.training, train, epochs, lr);
+    full_run.network = make(a.model);
+    full_run.train_seconds = train_epochs(*full_run.network, cfg.training, train, a.epochs, a.lr);
     full_run.predicted_ms = full_pred;
     full_run.measured_ms = device.measure(*full_run.network, cfg.training.input_chw).median_ms;
     describe_network(full_run, test, cfg.training.input_chw);
-    if (baselines) {
+    if (a.baselines) {
       slim = NetworkSlimming<hw::MlpLatencyPredictor>(predictor, device,
                                                       {.budget = Budget::latency(budget), .ratio = res.ratio,
-                                                       .epochs = epochs, .sparsity = float(sparsity),
+                                                       .epochs = a.epochs, .sparsity = float(a.sparsity),
                                                        .guards = cfg.guards, .training = cfg.training})
                  .prune(family, train, test);
       UniformWidth<hw::MlpLatencyPredictor> scale(predictor, device,
                                                   {.budget = Budget::latency(budget), .full_ms = res.full_measured_ms,
-                                                   .epochs = epochs, .training = cfg.training});
+                                                   .epochs = a.epochs, .training = cfg.training});
       uniform = scale.prune(family, train, test);
       uniform_width = scale.width();
     }
@@ -117,7 +161,7 @@ int main(int argc, char** argv) {
     // Every network of the table measured again in one interleaved session: their ratios to the
     // full network carry no drift of this shared machine between separate measurements.
     std::vector<nn::Module*> nets{full_run.network.get(), res.compact.get()};
-    if (baselines) nets.push_back(slim.network.get()), nets.push_back(uniform.network.get());
+    if (a.baselines) nets.push_back(slim.network.get()), nets.push_back(uniform.network.get());
     const auto session = device.measure_many(nets, {1, 28, 28});
     std::printf("\n%-18s %9s %8s %12s %12s %13s %8s %8s\n", "network", "params", "MMACs", "predicted ms", "measured ms",
                 "session ms", "÷ full", "test acc");
@@ -131,16 +175,16 @@ int main(int argc, char** argv) {
     };
     row("full", &full_run, 0);
     row("zerobn", nullptr, 1);
-    if (baselines) row("network slimming", &slim, 2), row("uniform width", &uniform, 3);
+    if (a.baselines) row("network slimming", &slim, 2), row("uniform width", &uniform, 3);
     std::printf("budget %.4f ms = %.2f of the full network; zerobn r = %.2f (%d on-device guarantee steps, "
                 "%lld recovery steps), measured/budget %.3f (the full network drifted %.3f× during the run)\n",
                 budget, budget / full_ms, res.ratio, res.guarantee_steps, static_cast<long long>(res.recovery_steps),
                 measured / budget,
                 res.full_measured_ms && res.full_now_ms ? *res.full_now_ms / *res.full_measured_ms : 1.0);
 
-    if (!heatmap.empty() && !res.importance.empty()) {
+    if (!a.heatmap.empty() && !res.importance.empty()) {
       report::Heatmap h;
-      h.title = "ZeroBN channel importance |γ| over epochs (" + model + ")";
+      h.title = "ZeroBN channel importance |γ| over epochs (" + a.model + ")";
       h.x_label = "channel (sorted by final importance)";
       h.y_label = "epoch";
       h.value_label = "|γ|";
@@ -153,12 +197,12 @@ int main(int argc, char** argv) {
         for (size_t c : order) r.push_back(res.importance[e][c]);
         h.values.push_back(r);
       }
-      report::write_heatmap_svg(heatmap, h);
-      std::cerr << "channel importance heatmap: " << heatmap << "\n";
+      report::write_heatmap_svg(a.heatmap, h);
+      std::cerr << "channel importance heatmap: " << a.heatmap << "\n";
     }
-    if (json) {
-      nlohmann::json j{{"model", model},
-                       {"ranking", ranking},
+    if (a.json) {
+      nlohmann::json j{{"model", a.model},
+                       {"ranking", a.ranking},
                        {"budget_ms", budget},
                        {"full_latency_ms", full_ms},
                        {"predicted_latency_ms", res.predicted},
@@ -171,10 +215,10 @@ int main(int argc, char** argv) {
                        {"ratio", res.ratio},
                        {"params", res.params},
                        {"macs", res.macs},
-                       {"epochs", epochs},
+                       {"epochs", a.epochs},
                        {"train_seconds", res.train_seconds},
                        {"full_train_seconds", full_run.train_seconds}};
-      if (baselines) {
+      if (a.baselines) {
         j["slimming_test_accuracy"] = slim.test_accuracy;
         j["slimming_measured_latency_ms"] = slim.measured_ms.value_or(0);
         j["uniform_test_accuracy"] = uniform.test_accuracy;

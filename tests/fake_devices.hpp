@@ -35,9 +35,10 @@ inline double exact_ms(nn::Module& m, const Shape& chw) { return 1e-6 * double(n
 struct DriftingDevice {
   double drift = 0.25;
   int sessions = 0;
+  double scale = 1;  ///< every reading times this (a machine slower than when samples were taken)
   hw::Fingerprint fingerprint() const { return {.device = "drifting"}; }
   std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
-    const double slowdown = 1 + drift * sessions++;
+    const double slowdown = scale * (1 + drift * sessions++);
     std::vector<hw::Measurement> r;
     for (auto* n : nets) r.push_back({.median_ms = exact_ms(*n, chw) * slowdown});
     return r;

@@ -108,3 +108,20 @@ TEST_CASE("AtomicFile: a file another program writes appears only on commit") {
   CHECK(entries_in(tmp.path) == 1);
   CHECK_THROWS_AS(f.commit(), FileError);  // a second commit is refused
 }
+
+TEST_CASE("ensure_writable_dir and ensure_writable_parent: created when missing, refused with the flag and path named") {
+  TempDir tmp;
+  const auto nested = tmp.path / "a" / "b";
+  ensure_writable_dir(nested, "--out-dir");
+  CHECK(std::filesystem::is_directory(nested));
+  CHECK(std::filesystem::is_empty(nested));  // the probe is gone
+  ensure_writable_parent(tmp.path / "c" / "model.ckpt", "--checkpoint");
+  CHECK(std::filesystem::is_directory(tmp.path / "c"));
+  CHECK(!std::filesystem::exists(tmp.path / "c" / "model.ckpt"));
+
+  std::ofstream(tmp.path / "plain") << "x";  // a path through a regular file cannot be a directory
+  CHECK_THROWS_WITH_AS(ensure_writable_dir(tmp.path / "plain" / "d", "--out-dir"),
+                       doctest::Contains("--out-dir: cannot create the directory"), FileError);
+  CHECK_THROWS_WITH_AS(ensure_writable_parent(nested, "--checkpoint"), doctest::Contains("is a directory, not a file"),
+                       FileError);
+}

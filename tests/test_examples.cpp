@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <vector>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -31,6 +32,43 @@ nlohmann::json last_json_line(const std::string& out) {
   const auto start = out.rfind("\n{");
   REQUIRE(start != std::string::npos);
   return nlohmann::json::parse(out.substr(start + 1));
+}
+
+/// One bad input: the flags tried and a fragment the refusal must print.
+struct BadInput {
+  std::string flags, message;
+};
+
+/// What every run of a bad-input table shares: flags added unless the row sets them, outputs the
+/// run must not leave, and a line the example prints only once it has started working.
+struct RefusalSetup {
+  std::vector<std::pair<std::string, std::string>> defaults;
+  std::vector<std::filesystem::path> not_written;
+  std::string work_marker;
+};
+
+/// Runs `example` once per row: each must exit non-zero, print the row's message, and stop before
+/// any work (no output written, no work marker printed).
+void check_refused(const std::string& example, const RefusalSetup& setup, const std::vector<BadInput>& rows) {
+  for (const auto& [flags, message] : rows) {
+    std::string cmd = example + " " + flags;
+    for (const auto& [flag, value] : setup.defaults)
+      if ((" " + flags + " ").find(" " + flag + " ") == std::string::npos) cmd += " " + flag + " " + value;
+    CAPTURE(cmd);
+    const Run r = run(cmd);
+    CAPTURE(r.out);
+    CHECK(r.status != 0);
+    CHECK(r.out.find(message) != std::string::npos);
+    CHECK(r.out.find(setup.work_marker) == std::string::npos);
+    for (const auto& p : setup.not_written) CHECK_MESSAGE(!std::filesystem::exists(p), (p.string() + " was written"));
+  }
+}
+
+/// A regular file: a path through it ("<file>/x") names a directory no one can create, root included.
+std::string blocking_file(const hwtest::TempDir& tmp) {
+  const std::string f = tmp.file("a-file");
+  std::ofstream(f) << "not a directory\n";
+  return f;
 }
 }  // namespace
 
@@ -63,6 +101,33 @@ TEST_CASE("train_fashion: help, a tiny run with JSON, resume, bad flags") {
   Run no_ckpt = run("train_fashion --resume");
   CHECK(no_ckpt.status != 0);
   CHECK(no_ckpt.out.find("--resume needs --checkpoint") != std::string::npos);
+}
+
+TEST_CASE("train_fashion: bad inputs are refused before any work") {
+  const hwtest::TempDir tmp("example_train_fashion_bad");
+  const std::string ckpt = tmp.file("train.ckpt"), blocked = blocking_file(tmp) + "/x.ckpt";
+  const RefusalSetup setup{{{"--checkpoint", ckpt}}, {ckpt}, "MMACs/img"};
+  check_refused("train_fashion --quiet", setup,
+                {{"--lr nan", "--lr must be in (0, 10] (got nan)"},
+                 {"--lr -0.1", "--lr must be in (0, 10] (got -0.1)"},
+                 {"--epochs -1", "--epochs must be at least 1 (got -1)"},
+                 {"--batch 0", "--batch must be in [1, 65536] (got 0)"},
+                 {"--width 0", "--width must be in (0, 16] (got 0)"},
+                 {"--width -2", "--width must be in (0, 16] (got -2)"},
+                 {"--width nan", "--width must be in (0, 16] (got nan)"},
+                 {"--momentum 1", "--momentum must be in [0, 1) (got 1)"},
+                 {"--weight-decay -0.5", "--weight-decay must be in [0, 1) (got -0.5)"},
+                 {"--label-smoothing 1.5", "--label-smoothing must be in [0, 1) (got 1.5)"},
+                 {"--warmup-epochs -1", "--warmup-epochs must be in [0, 5) (fewer than --epochs) (got -1)"},
+                 {"--epochs 3 --warmup-epochs 3", "--warmup-epochs must be in [0, 3) (fewer than --epochs) (got 3)"},
+                 {"--threads 0", "--threads must be in [1, 1024] (got 0)"},
+                 {"--train-limit 0", "--train-limit must be -1 (all) or at least 1 (got 0)"},
+                 {"--schedule linear", "--schedule: unknown schedule 'linear'"},
+                 {"--optimizer adam", "--optimizer: unknown optimizer 'adam'"},
+                 {"--model alexnet", "--model: unknown model 'alexnet'"},
+                 {"--resume --checkpoint ''", "--resume needs --checkpoint PATH"},
+                 {"--checkpoint " + blocked, "--checkpoint: cannot create the directory"},
+                 {"--checkpoint " + tmp.path.string(), "is a directory, not a file"}});
 }
 
 TEST_CASE("profile_device then fit_predictor: a tiny data set, every predictor and the noise ceiling, the JSON keys") {
@@ -98,6 +163,32 @@ TEST_CASE("profile_device then fit_predictor: a tiny data set, every predictor a
   CHECK(other.out.find("'threads'") != std::string::npos);
 }
 
+TEST_CASE("fit_predictor: bad inputs are refused before any work") {
+  const hwtest::TempDir tmp("example_fit_predictor_bad");
+  const std::string blocked = blocking_file(tmp), data = tmp.file("lat.jsonl"), missing = tmp.file("missing.jsonl");
+  std::ofstream(data) << "{}\n";  // only its readability is checked before the run starts
+  const RefusalSetup setup{{{"--data", data}, {"--out-dir", tmp.file("p")}, {"--plot", tmp.file("scatter")}},
+                           {tmp.path / "p" / "mlp.txt", tmp.path / "scatter.svg"},
+                           "held-out networks"};
+  check_refused("fit_predictor", setup,
+                {{"--data " + missing, "--data '" + missing + "' is not a readable file"},
+                 {"--data " + tmp.path.string(), "is not a readable file"},
+                 {"--heldout 0", "--heldout must be in (0, 1) (got 0)"},
+                 {"--heldout 1", "--heldout must be in (0, 1) (got 1)"},
+                 {"--heldout nan", "--heldout must be in (0, 1) (got nan)"},
+                 {"--calibration 0", "--calibration must be in [1, 20] (got 0)"},
+                 {"--calibration 21", "--calibration must be in [1, 20] (got 21)"},
+                 {"--adaptive -1", "--adaptive must be in [0, 100] (got -1)"},
+                 {"--threads 0", "--threads must be in [1, 1024] (got 0)"},
+                 {"--batch 0", "--batch must be in [1, 4096] (got 0)"},
+                 {"--mlp forest", "--mlp: unknown MLP kind 'forest'"},
+                 {"--data /proc/self/status", "--data (adaptive sampling adds to it"},
+                 {"--out-dir " + blocked + "/p", "--out-dir: cannot create the directory"},
+                 {"--plot " + blocked + "/scatter", "--plot: cannot create the directory"}});
+  std::ifstream in(data);
+  CHECK(std::string(std::istreambuf_iterator<char>(in), {}) == "{}\n");  // the data set is untouched
+}
+
 TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infeasible budget is refused") {
   const hwtest::TempDir tmp("example_zerobn_fashion");
   const auto& dir = tmp.path;
@@ -115,6 +206,37 @@ TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infea
   Run bad = run("zerobn_fashion" + common + " --budget-ms 0.0001");
   CHECK(bad.status != 0);
   CHECK(bad.out.find("infeasible") != std::string::npos);
+}
+
+TEST_CASE("zerobn_fashion: bad inputs are refused before any work") {
+  const hwtest::TempDir tmp("example_zerobn_fashion_bad");
+  const std::string blocked = blocking_file(tmp), cache = tmp.file("cache"), heat = tmp.file("heat.svg"),
+                    ckpt = tmp.file("zerobn.ckpt");
+  const RefusalSetup setup{{{"--cache-dir", cache}, {"--heatmap", heat}, {"--checkpoint", ckpt}},
+                           {cache, heat, ckpt},
+                           "profiling"};
+  check_refused("zerobn_fashion --quiet", setup,
+                {{"--lr nan", "--lr must be in (0, 10] (got nan)"},
+                 {"--lr 0", "--lr must be in (0, 10] (got 0)"},
+                 {"--batch 0", "--batch must be in [1, 65536] (got 0)"},
+                 {"--epochs 0", "--epochs must be at least 1 (got 0)"},
+                 {"--budget-ms nan", "--budget-ms must be a positive number of ms (got nan)"},
+                 {"--budget-ms -5", "--budget-ms must be a positive number of ms (got -5)"},
+                 {"--budget-fraction 0", "--budget-fraction must be in (0, 1]"},
+                 {"--budget-fraction 1.5", "(got 1.5)"},
+                 {"--sparsity -0.001", "--sparsity must be in [0, 1] (got -0.001)"},
+                 {"--sparsity nan", "--sparsity must be in [0, 1] (got nan)"},
+                 {"--threads 0", "--threads must be in [1, 1024] (got 0)"},
+                 {"--train-limit 0", "--train-limit must be -1 (all) or at least 1 (got 0)"},
+                 {"--min-channels 0", "--min-channels must be in [1, 4096] (got 0)"},
+                 {"--round-to 0", "--round-to must be in [1, 1024] (got 0)"},
+                 {"--ranking forest", "--ranking: forest not in {global,latency,layerwise}"},
+                 {"--model alexnet", "--model: unknown model 'alexnet'"},
+                 {"--resume --checkpoint ''", "--resume needs --checkpoint PATH"},
+                 {"--checkpoint " + blocked + "/z.ckpt", "--checkpoint: cannot create the directory"},
+                 {"--heatmap " + blocked + "/h.svg", "--heatmap: cannot create the directory"},
+                 {"--heatmap " + tmp.path.string(), "--heatmap: '" + tmp.path.string() + "' is a directory"},
+                 {"--cache-dir " + blocked + "/cache", "--cache-dir: cannot create the directory"}});
 }
 
 TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorded, a finished file resumed") {
@@ -163,6 +285,35 @@ TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorde
   CHECK(lines == 3);
 }
 
+TEST_CASE("zerobn_evaluate: bad inputs are refused before any work") {
+  const hwtest::TempDir tmp("example_zerobn_evaluate_bad");
+  const std::string blocked = blocking_file(tmp), out = tmp.file("eval.jsonl"), table = tmp.file("eval.md"),
+                    cache = tmp.file("cache");
+  const RefusalSetup setup{{{"--out", out}, {"--table", table}, {"--cache-dir", cache}}, {out, table, cache},
+                           "profiling"};
+  check_refused("zerobn_evaluate --quiet", setup,
+                {{"--models alexnet", "--models: unknown model 'alexnet'"},
+                 {"--models ,", "--models needs at least one zoo model"},
+                 {"--fractions 0.5,1.5", "--fractions: '1.5' is not a fraction in (0, 1]"},
+                 {"--fractions nan", "--fractions: 'nan' is not a fraction in (0, 1]"},
+                 {"--fractions half", "--fractions: 'half' is not a fraction in (0, 1]"},
+                 {"--fractions ,", "--fractions needs at least one budget"},
+                 {"--epochs 0", "--epochs must be at least 1 (got 0)"},
+                 {"--lr nan", "--lr must be in (0, 10] (got nan)"},
+                 {"--batch 0", "--batch must be in [1, 65536] (got 0)"},
+                 {"--threads 0", "--threads must be in [1, 1024] (got 0)"},
+                 {"--train-limit 0", "--train-limit must be -1 (all) or at least 1 (got 0)"},
+                 {"--profile-networks 0", "--profile-networks must be at least 1 (got 0)"},
+                 {"--retarget-every -1", "--retarget-every must be 0 (off) or a number of steps (got -1)"},
+                 {"--settle-fraction 2", "--settle-fraction must be in [0, 1] (got 2)"},
+                 {"--settle-fraction nan", "--settle-fraction must be in [0, 1] (got nan)"},
+                 {"--min-channels 0", "--min-channels must be in [1, 4096] (got 0)"},
+                 {"--ranking forest", "--ranking: forest not in {global,latency,layerwise}"},
+                 {"--out " + blocked + "/eval.jsonl", "--out: cannot create the directory"},
+                 {"--table " + blocked + "/eval.md", "--table: cannot create the directory"},
+                 {"--cache-dir " + blocked + "/cache", "--cache-dir: cannot create the directory"}});
+}
+
 TEST_CASE("profile_device --widths: sessions and the cached predictor beside the device") {
   const hwtest::TempDir tmp("example_profile_widths");
   const auto dir = tmp.path / "predictors";  // made by the run
@@ -181,6 +332,32 @@ TEST_CASE("profile_device --widths: sessions and the cached predictor beside the
   Run bad = run("profile_device --widths ref-cnn 32,64");
   CHECK(bad.status != 0);
   CHECK(bad.out.find("wrong number of per-layer channel counts") != std::string::npos);
+}
+
+TEST_CASE("profile_device: bad inputs are refused before any work") {
+  const hwtest::TempDir tmp("example_profile_device_bad");
+  const std::string blocked = blocking_file(tmp), out = tmp.file("lat.jsonl");
+  const RefusalSetup setup{{{"--out", out}}, {out, tmp.path / "p"}, "device: {"};
+  check_refused("profile_device", setup,
+                {{"--threads 0", "--threads must be in [1, 1024] (got 0)"},
+                 {"--batch 0", "--batch must be in [1, 4096] (got 0)"},
+                 {"--networks 0", "--networks must be at least 1 (got 0)"},
+                 {"--rounds 0", "--rounds must be in [1, 1000] (got 0)"},
+                 {"--group 0", "--group must be at least 1 (got 0)"},
+                 {"--repeatability --fresh 1", "--fresh must be at least 2 (a CV needs two processes) (got 1)"},
+                 {"--widths ref-cnn 32,64,128 --sessions 0", "--sessions must be at least 1 (got 0)"},
+                 {"--protocol fast", "--protocol is robust or naive (got 'fast')"},
+                 {"--mlp forest", "--mlp: unknown MLP kind 'forest'"},
+                 {"--families ,", "--families needs at least one zoo model"},
+                 {"--families ref-cnn,alexnet", "--families: unknown model 'alexnet'"},
+                 {"--measure-once alexnet", "--measure-once: unknown model 'alexnet'"},
+                 {"--widths alexnet 1,2", "--widths: unknown model 'alexnet'"},
+                 {"--widths ref-cnn 32,64", "wrong number of per-layer channel counts"},
+                 {"--widths ref-cnn 32,x,128", "--widths: 'x' in '32,x,128' is not a channel count"},
+                 {"--widths ref-cnn 32,0,128", "--widths: '0' in '32,0,128' is not a channel count"},
+                 {"--widths ref-cnn 32,64,128 --predictor-cache " + blocked + "/p",
+                  "--predictor-cache: cannot create the directory"},
+                 {"--out " + blocked + "/lat.jsonl", "--out: cannot create the directory"}});
 }
 
 TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reuse on rerun, bad inputs first") {
@@ -203,7 +380,7 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   const std::pair<const char*, const char*> bad[] = {
       {"--budgets 1.5", "--budgets are fractions"}, {"--canvas 20", "--canvas must be at least 34"},
       {"--resolution 0", "--resolution must be in (0, 1]"}, {"--t 2", "--t must be in [0, 1]"},
-      {"--out-dir /proc/forbidden", "cannot write in --out-dir"}, {"--train 10", "at least 100 images"}};
+      {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);
@@ -289,7 +466,7 @@ TEST_CASE("lightnas_fashion: a tiny search with its JSON summary, the stages reu
       {"--target-ms 1 --warmup 5 --search-epochs 4", "--warmup in [0, search epochs)"},
       {"--predictors-only --energy-mj 1", "drop --energy-mj"},
       {"--target-ms 1 --baselines fbnet,forest", "--baselines takes fbnet, random and uniform"},
-      {"--target-ms 1 --out-dir /proc/forbidden", "cannot write in"}};
+      {"--target-ms 1 --out-dir /proc/forbidden", "--out-dir: cannot create the directory"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("lightnas_fashion --quiet ") + flag);

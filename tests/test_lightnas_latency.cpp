@@ -123,6 +123,18 @@ TEST_CASE("the measured op table of a MACs device is the MACs table, and measure
     CHECK(architecture_from_key(space, samples[i].name) == archs[i]);
     CHECK(samples[i].m.median_ms == doctest::Approx(1e-6 * macs.cost_of(archs[i])));
   }
+  // A table measured on a machine that has since run 30% slower is put back in the samples' units.
+  fake::DriftingDevice later{.drift = 0};
+  later.scale = 1.3;
+  std::vector<const hw::LatencySample*> fit;
+  for (const auto& s : samples) fit.push_back(&s);
+  const OpTableCost slow = measured_op_table(later, space, {1, 28, 28});
+  const OpTableCost back = in_sample_units(slow, later, space, {1, 28, 28}, fit, 3);
+  for (size_t i = 0; i < 5; ++i) {
+    CHECK(slow.cost_of(archs[i]) == doctest::Approx(1.3e-6 * macs.cost_of(archs[i])));
+    CHECK(back.cost_of(archs[i]) == doctest::Approx(1e-6 * macs.cost_of(archs[i])));
+  }
+  CHECK_THROWS_AS(in_sample_units(slow, later, space, {1, 28, 28}, {}), Error);
   // On a machine that slows by a quarter per session the reference in every group keeps the
   // architectures' ratios exact: uncorrected, the last group would read several times slow.
   fake::DriftingDevice drifting{.drift = 0.25};

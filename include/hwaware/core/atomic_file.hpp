@@ -73,6 +73,14 @@ inline void write_file_atomically(const std::filesystem::path& target, std::stri
                         durable);
 }
 
+/// Creates `dir` (with its parents; empty means the current directory) and checks a new file can
+/// be made in it by creating and removing a probe file, so a tool can refuse an unwritable output
+/// before hours of work. Throws FileError "<what>: cannot ... '<dir>': <reason>".
+inline void ensure_writable_dir(const std::filesystem::path& dir, const std::string& what);
+
+/// ensure_writable_dir on the directory `file` goes in; also refuses a `file` that is a directory.
+inline void ensure_writable_parent(const std::filesystem::path& file, const std::string& what);
+
 // ---------------------------------------------------------------------------------------------
 namespace detail {
 
@@ -160,6 +168,30 @@ void write_file_atomically(const std::filesystem::path& target, Write&& write, b
     if (!out) throw FileError("cannot write '" + target.string() + "': closing '" + file.temp_path().string() + "' failed");
   }
   file.commit(durable);
+}
+
+inline void ensure_writable_dir(const std::filesystem::path& dir, const std::string& what) {
+  const std::filesystem::path d = dir.empty() ? std::filesystem::path(".") : dir;
+  std::error_code ec;
+  std::filesystem::create_directories(d, ec);
+  if (ec) throw FileError(what + ": cannot create the directory '" + d.string() + "': " + ec.message());
+  if (!std::filesystem::is_directory(d, ec)) throw FileError(what + ": '" + d.string() + "' is not a directory");
+  // O_EXCL with a unique name: never touches a file someone else made, even when runs share `d`.
+  const std::filesystem::path probe = d / (".write-test" + detail::unique_temp_suffix());
+  const int fd = ::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  if (fd < 0) {
+    const int err = errno;
+    throw FileError(what + ": cannot create a file in '" + d.string() + "': " + std::strerror(err));
+  }
+  ::close(fd);
+  std::filesystem::remove(probe, ec);
+}
+
+inline void ensure_writable_parent(const std::filesystem::path& file, const std::string& what) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(file, ec))
+    throw FileError(what + ": '" + file.string() + "' is a directory, not a file");
+  ensure_writable_dir(file.parent_path(), what);
 }
 
 }  // namespace hwaware

@@ -52,6 +52,12 @@ class OpTableCost {
     return c;
   }
   const std::string& unit() const { return unit_; }
+  /// The same table with every entry (and the fixed part) times k: a change of units.
+  OpTableCost scaled(double k) const {
+    std::vector<double> t = table_;
+    for (double& v : t) v *= k;
+    return {fixed_ * k, std::move(t), unit_};
+  }
   /// The smallest and largest cost of any architecture (skip counted only where `space` allows it).
   std::pair<double, double> range(const SearchSpace& space) const;
 

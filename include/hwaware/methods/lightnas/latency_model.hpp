@@ -94,6 +94,14 @@ OpTableCost linearised_cost(const SearchSpace& space, const Shape& chw, F&& pred
 template <hw::InterleavingDevice D>
 OpTableCost measured_op_table(D& device, const SearchSpace& space, const Shape& chw);
 
+/// `table`, measured in this process, in the units of `samples` measured in an earlier one: times
+/// the median of figure / reading-now over up to `n` of them (spread over the list), measured
+/// together now. Without it a per-process table is off by the machine's drift between the two
+/// processes (30% and more on a shared host), which no predictor fitted to the samples suffers.
+template <hw::InterleavingDevice D>
+OpTableCost in_sample_units(const OpTableCost& table, D& device, const SearchSpace& space, const Shape& chw,
+                            const std::vector<const hw::LatencySample*>& samples, size_t n = 8);
+
 /// A cost's accuracy on measured samples of `space` (nn-Meter's metrics).
 template <DifferentiableCost C>
 hw::PredictionReport evaluate_cost(const C& cost, const SearchSpace& space,
@@ -321,6 +329,26 @@ OpTableCost linearised_cost(const SearchSpace& space, const Shape& chw, F&& pred
       table[l * kOpsPerLayer + size_t(op)] = at(a) - fixed;
     }
   return OpTableCost(fixed, std::move(table), std::move(unit));
+}
+
+template <hw::InterleavingDevice D>
+OpTableCost in_sample_units(const OpTableCost& table, D& device, const SearchSpace& space, const Shape& chw,
+                            const std::vector<const hw::LatencySample*>& samples, size_t n) {
+  if (samples.empty() || n == 0) throw Error("lightnas::in_sample_units: needs at least one measured sample");
+  const size_t k = std::min(n, samples.size());
+  std::vector<std::unique_ptr<nn::Sequential>> nets;
+  std::vector<nn::Module*> mods;
+  std::vector<double> then;
+  for (size_t i = 0; i < k; ++i) {
+    const hw::LatencySample* s = samples[i * samples.size() / k];
+    mods.push_back(nets.emplace_back(space.build(architecture_from_key(space, s->name))).get());
+    then.push_back(s->m.median_ms);
+  }
+  const std::vector<hw::Measurement> now = device.measure_many(mods, chw);
+  std::vector<double> ratio;
+  for (size_t i = 0; i < k; ++i) ratio.push_back(then[i] / now[i].median_ms);
+  std::sort(ratio.begin(), ratio.end());
+  return table.scaled(k % 2 ? ratio[k / 2] : 0.5 * (ratio[k / 2 - 1] + ratio[k / 2]));
 }
 
 template <hw::InterleavingDevice D>
