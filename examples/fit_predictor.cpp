@@ -179,7 +179,7 @@ int main(int argc, char** argv) {
     std::vector<const hw::LatencySample*> nets, adaptive_before;
     for (auto* s : data.of_kind("network")) (s->name.find("-a") == std::string::npos ? nets : adaptive_before).push_back(s);
     if (nets.size() < 10 || layers.empty())
-      throw Error("fit_predictor: '" + a.data_path + "' needs layer samples and ≥ 10 network samples (has " +
+      throw Error("'" + a.data_path + "' needs layer samples and ≥ 10 network samples (has " +
                   std::to_string(layers.size()) + " and " + std::to_string(nets.size()) + ")");
     std::mt19937_64 rng(a.seed);
     std::shuffle(nets.begin(), nets.end(), rng);
