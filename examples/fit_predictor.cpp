@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <hwaware/core/arguments.hpp>
 #include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/hw/sampling.hpp>
@@ -113,26 +114,17 @@ struct Args {
   std::string mlp_kind = "layer";
 };
 
-/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
-template <class T>
-void require(bool ok, const std::string& flag, const std::string& range, T value) {
-  if (ok) return;
-  char b[48];
-  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
-  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
-}
-
 /// Refuses bad arguments before the device is touched: the data set readable (and writable when
 /// adaptive sampling will grow it), numbers in range, the outputs' directories writable.
 void validate(const Args& a) {
   if (!std::filesystem::is_regular_file(a.data_path) || !std::ifstream(a.data_path))
     throw Error("--data '" + a.data_path + "' is not a readable file (measure one with profile_device --out FILE)");
-  require(a.heldout_fraction > 0 && a.heldout_fraction < 1, "--heldout", "in (0, 1)", a.heldout_fraction);
-  require(a.calibration >= 1 && a.calibration <= int(hw::AnalyticPredictor::kMaxCalibrationSamples), "--calibration",
+  require_arg(a.heldout_fraction > 0 && a.heldout_fraction < 1, "--heldout", "in (0, 1)", a.heldout_fraction);
+  require_arg(a.calibration >= 1 && a.calibration <= int(hw::AnalyticPredictor::kMaxCalibrationSamples), "--calibration",
           "in [1, " + std::to_string(hw::AnalyticPredictor::kMaxCalibrationSamples) + "]", a.calibration);
-  require(a.adaptive_rounds >= 0 && a.adaptive_rounds <= 100, "--adaptive", "in [0, 100]", a.adaptive_rounds);
-  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
-  require(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
+  require_arg(a.adaptive_rounds >= 0 && a.adaptive_rounds <= 100, "--adaptive", "in [0, 100]", a.adaptive_rounds);
+  require_arg(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require_arg(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
   try {
     hw::parse_mlp_kind(a.mlp_kind);
   } catch (const Error& e) {

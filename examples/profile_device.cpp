@@ -12,6 +12,7 @@
 #include <charconv>
 #include <chrono>
 #include <cstdio>
+#include <hwaware/core/arguments.hpp>
 #include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/hw/sampling.hpp>
@@ -59,11 +60,6 @@ struct Args {
   std::vector<std::string> widths;
 };
 
-/// Throws Error "<flag> must be <range> (got <value>)" unless `ok`.
-void require(bool ok, const std::string& flag, const std::string& range, int64_t value) {
-  if (!ok) throw Error(flag + " must be " + range + " (got " + std::to_string(value) + ")");
-}
-
 /// Throws Error naming `flag` unless `name` is a zoo model.
 void require_model(const std::string& flag, const std::string& name) {
   try {
@@ -99,13 +95,13 @@ std::vector<std::vector<int64_t>> parse_widths(const std::vector<std::string>& w
 /// Refuses bad arguments before anything is measured: names, numbers in range, the widths of
 /// --widths, and the files the chosen mode writes (the data set, the predictor cache).
 void validate(const Args& a) {
-  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
-  require(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
-  require(a.networks >= 1, "--networks", "at least 1", a.networks);
-  require(a.rounds >= 1 && a.rounds <= 1000, "--rounds", "in [1, 1000]", a.rounds);
-  require(a.group >= 1, "--group", "at least 1", a.group);
-  require(a.fresh >= 2, "--fresh", "at least 2 (a CV needs two processes)", a.fresh);
-  require(a.sessions >= 1, "--sessions", "at least 1", a.sessions);
+  require_arg(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require_arg(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
+  require_arg(a.networks >= 1, "--networks", "at least 1", a.networks);
+  require_arg(a.rounds >= 1 && a.rounds <= 1000, "--rounds", "in [1, 1000]", a.rounds);
+  require_arg(a.group >= 1, "--group", "at least 1", a.group);
+  require_arg(a.fresh >= 2, "--fresh", "at least 2 (a CV needs two processes)", a.fresh);
+  require_arg(a.sessions >= 1, "--sessions", "at least 1", a.sessions);
   if (a.protocol != "robust" && a.protocol != "naive")
     throw Error("--protocol is robust or naive (got '" + a.protocol + "')");
   try {

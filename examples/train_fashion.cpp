@@ -4,6 +4,7 @@
 #include <charconv>
 #include <filesystem>
 #include <fstream>
+#include <hwaware/core/arguments.hpp>
 #include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hwaware.hpp>
 #include <iostream>
@@ -23,15 +24,6 @@ struct Args {
   bool augment = false, resume = false, json = false, nesterov = false, quiet = false;
 };
 
-/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
-template <class T>
-void require(bool ok, const std::string& flag, const std::string& range, T value) {
-  if (ok) return;
-  char b[48];
-  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
-  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
-}
-
 /// Refuses bad arguments before any data is loaded: names, numbers in range, the checkpoint's
 /// directory writable (an unwritable one would fail only after the first epoch).
 void validate(const Args& a) {
@@ -40,24 +32,24 @@ void validate(const Args& a) {
   } catch (const Error& e) {
     throw Error(std::string("--model: ") + e.what());
   }
-  require(a.width > 0 && a.width <= 16, "--width", "in (0, 16]", a.width);
-  require(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
-  require(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
+  require_arg(a.width > 0 && a.width <= 16, "--width", "in (0, 16]", a.width);
+  require_arg(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
+  require_arg(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
   if (a.optimizer != "sgd" && a.optimizer != "adamw")
     throw Error("--optimizer: unknown optimizer '" + a.optimizer + "' (sgd or adamw)");
-  require(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
-  require(a.momentum >= 0 && a.momentum < 1, "--momentum", "in [0, 1)", a.momentum);
-  require(a.weight_decay >= 0 && a.weight_decay < 1, "--weight-decay", "in [0, 1)", a.weight_decay);
+  require_arg(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
+  require_arg(a.momentum >= 0 && a.momentum < 1, "--momentum", "in [0, 1)", a.momentum);
+  require_arg(a.weight_decay >= 0 && a.weight_decay < 1, "--weight-decay", "in [0, 1)", a.weight_decay);
   try {
     optim::parse_schedule(a.schedule);
   } catch (const Error& e) {
     throw Error(std::string("--schedule: ") + e.what());
   }
-  require(a.warmup_epochs >= 0 && a.warmup_epochs < a.epochs, "--warmup-epochs",
+  require_arg(a.warmup_epochs >= 0 && a.warmup_epochs < a.epochs, "--warmup-epochs",
           "in [0, " + std::to_string(a.epochs) + ") (fewer than --epochs)", a.warmup_epochs);
-  require(a.smoothing >= 0 && a.smoothing < 1, "--label-smoothing", "in [0, 1)", a.smoothing);
-  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
-  require(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
+  require_arg(a.smoothing >= 0 && a.smoothing < 1, "--label-smoothing", "in [0, 1)", a.smoothing);
+  require_arg(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require_arg(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
   if (a.resume && a.checkpoint.empty()) throw Error("--resume needs --checkpoint PATH");
   if (a.checkpoint.empty()) return;
   if (a.resume && std::filesystem::exists(a.checkpoint) && !std::ifstream(a.checkpoint))

@@ -14,6 +14,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <hwaware/core/arguments.hpp>
 #include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/zerobn.hpp>
@@ -126,15 +127,6 @@ struct Args {
   bool uniform = false, quiet = false;
 };
 
-/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
-template <class T>
-void require(bool ok, const std::string& flag, const std::string& range, T value) {
-  if (ok) return;
-  char b[48];
-  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
-  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
-}
-
 /// The budgets of --fractions, each a number in (0, 1] (spaces around it allowed); throws Error
 /// naming a bad item.
 std::vector<double> parse_fractions(const std::string& text) {
@@ -166,15 +158,15 @@ void validate(const Args& a) {
     }
   }
   parse_fractions(a.fractions_arg);
-  require(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
-  require(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
-  require(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
-  require(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
-  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
-  require(a.profile_networks >= 1, "--profile-networks", "at least 1", a.profile_networks);
-  require(a.retarget_every >= 0, "--retarget-every", "0 (off) or a number of steps", a.retarget_every);
-  require(a.settle_fraction >= 0 && a.settle_fraction <= 1, "--settle-fraction", "in [0, 1]", a.settle_fraction);
-  require(a.min_channels >= 1 && a.min_channels <= 4096, "--min-channels", "in [1, 4096]", a.min_channels);
+  require_arg(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
+  require_arg(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
+  require_arg(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
+  require_arg(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
+  require_arg(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require_arg(a.profile_networks >= 1, "--profile-networks", "at least 1", a.profile_networks);
+  require_arg(a.retarget_every >= 0, "--retarget-every", "0 (off) or a number of steps", a.retarget_every);
+  require_arg(a.settle_fraction >= 0 && a.settle_fraction <= 1, "--settle-fraction", "in [0, 1]", a.settle_fraction);
+  require_arg(a.min_channels >= 1 && a.min_channels <= 4096, "--min-channels", "in [1, 4096]", a.min_channels);
   ensure_writable_parent(a.out, "--out");
   if (std::filesystem::exists(a.out) && !std::ifstream(a.out))
     throw Error("--out '" + a.out + "' exists but cannot be read to resume from");

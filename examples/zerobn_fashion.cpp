@@ -9,6 +9,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <hwaware/core/arguments.hpp>
 #include <hwaware/core/atomic_file.hpp>
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/report/svg_plot.hpp>
@@ -34,15 +35,6 @@ struct Args {
   bool baselines = false, json = false, resume = false, quiet = false;
 };
 
-/// Throws Error "<flag> must be <range> (got <value>)" unless `ok` (a NaN fails every comparison).
-template <class T>
-void require(bool ok, const std::string& flag, const std::string& range, T value) {
-  if (ok) return;
-  char b[48];
-  const auto end = std::to_chars(b, b + sizeof b, value).ptr;
-  throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
-}
-
 /// Refuses bad arguments before the device is profiled or any data loaded: names, numbers in
 /// range, and every file the run writes (the cache, the checkpoint, the heatmap) writable.
 void validate(const Args& a) {
@@ -51,19 +43,19 @@ void validate(const Args& a) {
   } catch (const Error& e) {
     throw Error(std::string("--model: ") + e.what());
   }
-  require(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
+  require_arg(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
   if (a.budget_ms != 0)  // 0: not given, the budget is --budget-fraction
-    require(std::isfinite(a.budget_ms) && a.budget_ms > 0, "--budget-ms", "a positive number of ms", a.budget_ms);
-  require(a.budget_fraction > 0 && a.budget_fraction <= 1, "--budget-fraction", "in (0, 1] (of the full network's latency)",
+    require_arg(std::isfinite(a.budget_ms) && a.budget_ms > 0, "--budget-ms", "a positive number of ms", a.budget_ms);
+  require_arg(a.budget_fraction > 0 && a.budget_fraction <= 1, "--budget-fraction", "in (0, 1] (of the full network's latency)",
           a.budget_fraction);
-  require(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
-  require(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
-  require(a.sparsity >= 0 && a.sparsity <= 1, "--sparsity", "in [0, 1]", a.sparsity);
-  require(a.min_channels >= 1 && a.min_channels <= 4096, "--min-channels", "in [1, 4096]", a.min_channels);
-  require(a.round_to >= 1 && a.round_to <= 1024, "--round-to", "in [1, 1024]", a.round_to);
-  require(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
-  require(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
-  require(a.profile_networks >= 1, "--profile-networks", "at least 1", a.profile_networks);
+  require_arg(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
+  require_arg(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
+  require_arg(a.sparsity >= 0 && a.sparsity <= 1, "--sparsity", "in [0, 1]", a.sparsity);
+  require_arg(a.min_channels >= 1 && a.min_channels <= 4096, "--min-channels", "in [1, 4096]", a.min_channels);
+  require_arg(a.round_to >= 1 && a.round_to <= 1024, "--round-to", "in [1, 1024]", a.round_to);
+  require_arg(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
+  require_arg(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);
+  require_arg(a.profile_networks >= 1, "--profile-networks", "at least 1", a.profile_networks);
   if (a.resume && a.checkpoint.empty()) throw Error("--resume needs --checkpoint PATH");
   if (!a.checkpoint.empty()) ensure_writable_parent(a.checkpoint, "--checkpoint");
   if (!a.heatmap.empty()) ensure_writable_parent(a.heatmap, "--heatmap");
