@@ -125,11 +125,7 @@ void validate(const Args& a) {
   require_arg(a.adaptive_rounds >= 0 && a.adaptive_rounds <= 100, "--adaptive", "in [0, 100]", a.adaptive_rounds);
   require_arg(a.threads >= 1 && a.threads <= 1024, "--threads", "in [1, 1024]", a.threads);
   require_arg(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
-  try {
-    hw::parse_mlp_kind(a.mlp_kind);
-  } catch (const Error& e) {
-    throw Error(std::string("--mlp: ") + e.what());
-  }
+  check_arg("--mlp", [&] { hw::parse_mlp_kind(a.mlp_kind); });
   if (a.adaptive_rounds > 0 && !a.any_device)
     ensure_writable_parent(a.data_path, "--data (adaptive sampling adds to it; --adaptive 0 only reads it)");
   ensure_writable_dir(a.out_dir, "--out-dir");

@@ -62,11 +62,7 @@ struct Args {
 
 /// Throws Error naming `flag` unless `name` is a zoo model.
 void require_model(const std::string& flag, const std::string& name) {
-  try {
-    models::default_channels(name);
-  } catch (const Error& e) {
-    throw Error(flag + ": " + e.what());
-  }
+  check_arg(flag, [&] { models::default_channels(name); });
 }
 
 /// The per-layer widths of --widths (MODEL, then one comma list per network), each list as many
@@ -104,11 +100,7 @@ void validate(const Args& a) {
   require_arg(a.sessions >= 1, "--sessions", "at least 1", a.sessions);
   if (a.protocol != "robust" && a.protocol != "naive")
     throw Error("--protocol is robust or naive (got '" + a.protocol + "')");
-  try {
-    hw::parse_mlp_kind(a.mlp_kind);
-  } catch (const Error& e) {
-    throw Error(std::string("--mlp: ") + e.what());
-  }
+  check_arg("--mlp", [&] { hw::parse_mlp_kind(a.mlp_kind); });
   const auto families = split_csv(a.families_csv);
   if (families.empty()) throw Error("--families needs at least one zoo model (got '" + a.families_csv + "')");
   for (const auto& f : families) require_model("--families", f);

@@ -27,11 +27,7 @@ struct Args {
 /// Refuses bad arguments before any data is loaded: names, numbers in range, the checkpoint's
 /// directory writable (an unwritable one would fail only after the first epoch).
 void validate(const Args& a) {
-  try {
-    models::default_channels(a.model);
-  } catch (const Error& e) {
-    throw Error(std::string("--model: ") + e.what());
-  }
+  check_arg("--model", [&] { models::default_channels(a.model); });
   require_arg(a.width > 0 && a.width <= 16, "--width", "in (0, 16]", a.width);
   require_arg(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
   require_arg(a.batch >= 1 && a.batch <= 65536, "--batch", "in [1, 65536]", a.batch);
@@ -40,11 +36,7 @@ void validate(const Args& a) {
   require_arg(a.lr > 0 && a.lr <= 10, "--lr", "in (0, 10]", a.lr);
   require_arg(a.momentum >= 0 && a.momentum < 1, "--momentum", "in [0, 1)", a.momentum);
   require_arg(a.weight_decay >= 0 && a.weight_decay < 1, "--weight-decay", "in [0, 1)", a.weight_decay);
-  try {
-    optim::parse_schedule(a.schedule);
-  } catch (const Error& e) {
-    throw Error(std::string("--schedule: ") + e.what());
-  }
+  check_arg("--schedule", [&] { optim::parse_schedule(a.schedule); });
   require_arg(a.warmup_epochs >= 0 && a.warmup_epochs < a.epochs, "--warmup-epochs",
           "in [0, " + std::to_string(a.epochs) + ") (fewer than --epochs)", a.warmup_epochs);
   require_arg(a.smoothing >= 0 && a.smoothing < 1, "--label-smoothing", "in [0, 1)", a.smoothing);

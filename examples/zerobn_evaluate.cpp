@@ -150,13 +150,7 @@ std::vector<double> parse_fractions(const std::string& text) {
 void validate(const Args& a) {
   const auto names = split(a.models_arg);
   if (names.empty()) throw Error("--models needs at least one zoo model (got '" + a.models_arg + "')");
-  for (const auto& m : names) {
-    try {
-      models::default_channels(m);
-    } catch (const Error& e) {
-      throw Error(std::string("--models: ") + e.what());
-    }
-  }
+  for (const auto& m : names) check_arg("--models", [&] { models::default_channels(m); });
   parse_fractions(a.fractions_arg);
   require_arg(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
   require_arg(a.train_limit == -1 || a.train_limit >= 1, "--train-limit", "-1 (all) or at least 1", a.train_limit);

@@ -38,11 +38,7 @@ struct Args {
 /// Refuses bad arguments before the device is profiled or any data loaded: names, numbers in
 /// range, and every file the run writes (the cache, the checkpoint, the heatmap) writable.
 void validate(const Args& a) {
-  try {
-    models::default_channels(a.model);
-  } catch (const Error& e) {
-    throw Error(std::string("--model: ") + e.what());
-  }
+  check_arg("--model", [&] { models::default_channels(a.model); });
   require_arg(a.epochs >= 1, "--epochs", "at least 1", a.epochs);
   if (a.budget_ms != 0)  // 0: not given, the budget is --budget-fraction
     require_arg(std::isfinite(a.budget_ms) && a.budget_ms > 0, "--budget-ms", "a positive number of ms", a.budget_ms);

@@ -17,4 +17,15 @@ void require_arg(bool ok, const std::string& flag, const std::string& range, T v
   throw Error(flag + " must be " + range + " (got " + std::string(b, end) + ")");
 }
 
+/// Runs `check` (a parser or lookup that throws Error for a bad value) and rethrows its Error
+/// with `flag` in front, so the message names the argument that was wrong.
+template <class F>
+void check_arg(const std::string& flag, F&& check) {
+  try {
+    check();
+  } catch (const Error& e) {
+    throw Error(flag + ": " + e.what());
+  }
+}
+
 }  // namespace hwaware
