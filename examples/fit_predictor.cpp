@@ -60,14 +60,24 @@ hw::Probe rebuild(const hw::LatencySample& s) {
   return {"network", family, s.name, models::make_model(family, {.channels = c}), {1, 28, 28}};
 }
 
-/// The held-out networks measured again in a new session (another protocol seed); returns their
-/// new medians.
-std::vector<double> remeasure(int threads, int batch, const std::vector<const hw::LatencySample*>& s) {
+/// How this process measures more of a data set: as it was measured (passes), in its units
+/// (its drift reference, when it has one).
+struct Sampling {
+  hw::SamplingOptions options;
+  std::optional<hw::DriftReference> reference;
+  hw::DriftReference* ref() { return reference ? &*reference : nullptr; }
+};
+
+/// The held-out networks measured again in a new session (other protocol and shuffle seeds), in
+/// the data set's units; returns their new figures.
+std::vector<double> remeasure(int threads, int batch, Sampling sampling, const std::vector<const hw::LatencySample*>& s) {
   hw::OnednnCpuDevice again(threads, batch, {.seed = 0x5e55});
   std::vector<hw::Probe> probes;
   for (auto* x : s) probes.push_back(rebuild(*x));
+  sampling.options.seed = 0x5e55;
   std::vector<double> m;
-  for (const auto& r : hw::measure_probes(again, probes, 12, [](size_t, size_t) {})) m.push_back(r.m.median_ms);
+  for (const auto& r : hw::measure_probes(again, probes, sampling.options, sampling.ref(), [](size_t, size_t) {}))
+    m.push_back(r.m.median_ms);
   return m;
 }
 
@@ -75,7 +85,7 @@ std::vector<double> remeasure(int threads, int batch, const std::vector<const hw
 /// than 10% get three neighbours each (widths moved by up to ±15%), measured and added to `train`.
 template <class Mlp>
 void adaptive_sampling(Mlp& mlp, hw::MlpFitReport& fit_report, int rounds, hw::OnednnCpuDevice& device,
-                       const std::vector<const hw::LatencySample*>& train_nets,
+                       Sampling& sampling, const std::vector<const hw::LatencySample*>& train_nets,
                        std::vector<const hw::LatencySample*>& train, std::deque<hw::LatencySample>& extra,
                        std::mt19937_64& rng) {
   for (int round = 0; round < rounds; ++round) {
@@ -96,7 +106,7 @@ void adaptive_sampling(Mlp& mlp, hw::MlpFitReport& fit_report, int rounds, hw::O
     std::fprintf(stderr, "adaptive sampling round %d (%s): %zu training networks off by > 10%%, measuring %zu neighbours\n",
                  round + 1, mlp.name().c_str(), probes.size() / 3, probes.size());
     if (probes.empty()) break;
-    auto s = hw::measure_probes(device, probes, 12, [](size_t, size_t) {});
+    auto s = hw::measure_probes(device, probes, sampling.options, sampling.ref(), [](size_t, size_t) {});
     for (auto& x : s) {
       extra.push_back(std::move(x));
       train.push_back(&extra.back());
@@ -186,13 +196,14 @@ int main(int argc, char** argv) {
     mlp_train.insert(mlp_train.end(), train_nets.begin(), train_nets.end());
     hw::MlpFitReport fit_report, kernel_fit_report;
     const int rounds = a.any_device ? 0 : a.adaptive_rounds;
+    Sampling sampling{{12, data.passes, a.seed}, data.reference};
     if (kind == hw::MlpKind::per_kernel) {
       kernel_fit_report = kernel_mlp.fit(mlp_train);
-      adaptive_sampling(kernel_mlp, kernel_fit_report, rounds, device, train_nets, mlp_train, extra, rng);
+      adaptive_sampling(kernel_mlp, kernel_fit_report, rounds, device, sampling, train_nets, mlp_train, extra, rng);
       fit_report = mlp.fit(mlp_train);
     } else {
       fit_report = mlp.fit(mlp_train);
-      adaptive_sampling(mlp, fit_report, rounds, device, train_nets, mlp_train, extra, rng);
+      adaptive_sampling(mlp, fit_report, rounds, device, sampling, train_nets, mlp_train, extra, rng);
       kernel_fit_report = kernel_mlp.fit(mlp_train);
     }
     if (!extra.empty()) {  // the data set grows by what adaptive sampling measured (a copy: pointers into data stay valid)
@@ -221,7 +232,11 @@ int main(int argc, char** argv) {
                r_an = hw::prediction_report(p_an, m), r_kernel = hw::prediction_report(p_kernel, m);
     // The noise ceiling: a second session's medians as the "prediction" of the first's.
     std::optional<hw::PredictionReport> ceiling;
-    if (!a.any_device && !a.no_ceiling) ceiling = hw::prediction_report(remeasure(a.threads, a.batch, heldout), m);
+    std::vector<double> second;
+    if (!a.any_device && !a.no_ceiling) {
+      second = remeasure(a.threads, a.batch, sampling, heldout);
+      ceiling = hw::prediction_report(second, m);
+    }
 
     std::printf("held-out networks: %zu (training: %zu networks + %zu layer samples, %zu from adaptive sampling)\n",
                 heldout.size(), train_nets.size(), layers.size(), extra.size());
@@ -255,6 +270,7 @@ int main(int argc, char** argv) {
     };
     sp.series = {series("LUT", "#d62728", p_lut), series("MLP", "#1f77b4", p_mlp),
                  series("kernel MLP", "#9467bd", p_kernel), series("analytic", "#2ca02c", p_an)};
+    if (!second.empty()) sp.series.push_back(series("2nd session", "#7f7f7f", second));
     report::write_scatter_svg(a.plot + ".svg", sp);
     std::string why;
     const bool png = report::write_scatter_gnuplot(a.plot, sp, &why);

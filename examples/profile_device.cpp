@@ -53,7 +53,8 @@ double cv_of(const std::vector<double>& v) {
 
 struct Args {
   std::string out = "latency.jsonl", families_csv = "ref-cnn,vgg-small,resnet-8", measure_model, protocol = "robust";
-  int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10, sessions = 1;
+  int threads = 2, batch = 1, networks = 120, rounds = 21, group = 12, fresh = 10, sessions = 1, passes = 3;
+  std::string reference;  // drift reference family (default: the first of --families)
   std::string predictor_cache, mlp_kind = "layer";
   uint64_t seed = 1;
   bool json = false, repeatability = false, no_layers = false;
@@ -98,6 +99,8 @@ void validate(const Args& a) {
   require_arg(a.group >= 1, "--group", "at least 1", a.group);
   require_arg(a.fresh >= 2, "--fresh", "at least 2 (a CV needs two processes)", a.fresh);
   require_arg(a.sessions >= 1, "--sessions", "at least 1", a.sessions);
+  require_arg(a.passes >= 1 && a.passes <= 100, "--passes", "in [1, 100]", a.passes);
+  if (!a.reference.empty()) require_model("--reference", a.reference);
   if (a.protocol != "robust" && a.protocol != "naive")
     throw Error("--protocol is robust or naive (got '" + a.protocol + "')");
   check_arg("--mlp", [&] { hw::parse_mlp_kind(a.mlp_kind); });
@@ -123,6 +126,10 @@ int main(int argc, char** argv) {
   app.add_option("--batch", a.batch)->capture_default_str();
   app.add_option("--rounds", a.rounds, "interleaved rounds per measurement")->capture_default_str();
   app.add_option("--group", a.group, "networks interleaved together")->capture_default_str();
+  app.add_option("--passes", a.passes, "groups of shuffled company each probe is measured in (its figure: the median)")
+      ->capture_default_str();
+  app.add_option("--reference", a.reference,
+                 "zoo model measured beside every group as the drift reference (default: the first family)");
   app.add_option("--seed", a.seed)->capture_default_str();
   app.add_flag("--repeatability", a.repeatability, "CV of one network's latency over fresh processes, robust vs naive");
   app.add_option("--fresh", a.fresh, "fresh processes for --repeatability")->capture_default_str();
@@ -228,15 +235,19 @@ int main(int argc, char** argv) {
         std::fflush(stderr);
       };
     };
+    // Every group is measured beside the reference; figures are in its first reading's units.
+    data.reference = hw::DriftReference{a.reference.empty() ? families.front() : a.reference, std::nullopt};
+    data.passes = a.passes;
+    const hw::SamplingOptions so{size_t(a.group), a.passes, a.seed};
     if (!a.no_layers) {
       auto probes = hw::layer_probes(families);
-      auto s = hw::measure_probes(device, probes, a.group, report("layer probes"));
+      auto s = hw::measure_probes(device, probes, so, &*data.reference, report("layer probes"));
       data.samples.insert(data.samples.end(), s.begin(), s.end());
     }
     std::mt19937_64 rng(a.seed);
     std::vector<hw::Probe> nets;
     for (int i = 0; i < a.networks; ++i) nets.push_back(hw::random_network(families[i % families.size()], rng));
-    auto s = hw::measure_probes(device, nets, a.group, report("networks"));
+    auto s = hw::measure_probes(device, nets, so, &*data.reference, report("networks"));
     data.samples.insert(data.samples.end(), s.begin(), s.end());
     data.save(a.out);
     double cv_sum = 0;
@@ -248,6 +259,8 @@ int main(int argc, char** argv) {
                                   {"networks", s.size()},
                                   {"seconds", elapsed()},
                                   {"mean_within_run_cv", cv_sum / double(std::max<size_t>(1, s.size()))},
+                                  {"passes", a.passes},
+                                  {"reference", {{"family", data.reference->family}, {"ms", *data.reference->ms}}},
                                   {"fingerprint", data.fingerprint.to_json()}}
                        .dump()
                 << "\n";

@@ -78,6 +78,61 @@ TEST_CASE("sampling: the scaled diagonal and log-uniform draws reach the narrow 
   CHECK(narrow_share(hw::WidthDraw::uniform, 0.2) < 0.15);
 }
 
+namespace {
+/// 1 ms per million MACs (plus 1 µs per network), every group 20% slower than the one before it
+/// (a shared host getting busier), and in every group the probe measured first 5% slow.
+struct DriftingShapedDevice {
+  int groups = 0;
+  std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const std::vector<Shape>& chws) {
+    const double slowdown = 1 + 0.2 * groups++;
+    std::vector<hw::Measurement> r;
+    for (size_t i = 0; i < nets.size(); ++i) {
+      const double ms = 1e-6 * double(nn::total_macs(nets[i]->describe(chws[i]))) + 1e-3;
+      r.push_back({.median_ms = ms * slowdown * (i == 0 ? 1.05 : 1.0), .iqr_ms = 0.1 * ms * slowdown});
+    }
+    return r;
+  }
+};
+double truth(const hw::Probe& p) { return 1e-6 * double(nn::total_macs(p.layers())) + 1e-3; }
+}  // namespace
+
+TEST_CASE("measure_probes: a drift reference beside every group puts all figures in the first group's units") {
+  std::vector<hw::Probe> probes;
+  std::mt19937_64 rng(2);
+  for (int i = 0; i < 10; ++i) probes.push_back(hw::random_network("resnet-8", rng));
+  const double ref_truth = 1e-6 * double(nn::total_macs(models::make_model("ref-cnn")->describe({1, 28, 28}))) + 1e-3;
+
+  DriftingShapedDevice plain;  // no reference: later groups read slower and slower
+  auto raw = hw::measure_probes(plain, probes, {.group = 3}, nullptr, [](size_t, size_t) {});
+  REQUIRE(raw.size() == probes.size());
+  CHECK(raw[9].m.median_ms / truth(probes[9]) == doctest::Approx(1.6).epsilon(0.06));  // 4th group: 1.6×
+
+  DriftingShapedDevice drifting;
+  hw::DriftReference ref{"ref-cnn", std::nullopt};
+  size_t last_done = 0, last_total = 0;
+  auto fixed = hw::measure_probes(drifting, probes, {.group = 3, .passes = 3, .seed = 4}, &ref, [&](size_t d, size_t t) {
+    CHECK(d > last_done);
+    last_done = d, last_total = t;
+  });
+  CHECK(last_done == 30);
+  CHECK(last_total == 30);
+  REQUIRE(ref.ms);
+  CHECK(*ref.ms == doctest::Approx(ref_truth));  // the first group's reading sets the units
+  for (size_t i = 0; i < probes.size(); ++i) {
+    CHECK(fixed[i].name == probes[i].name);
+    // every group's drift cancels; measured first in a group (5% slow) in at most one of three
+    // passes, so the median pass is exact
+    CHECK(fixed[i].m.median_ms == doctest::Approx(truth(probes[i])).epsilon(0.051));
+    CHECK(fixed[i].m.iqr_ms == doctest::Approx(0.1 * truth(probes[i])).epsilon(0.051));
+  }
+  // A later process in the same units: its reference reads 2× slow from the start.
+  DriftingShapedDevice later{.groups = 5};
+  auto again = hw::measure_probes(later, probes, {.group = 4}, &ref, [](size_t, size_t) {});
+  for (size_t i = 1; i < probes.size(); ++i)
+    if (i % 4) CHECK(again[i].m.median_ms == doctest::Approx(truth(probes[i])));
+  CHECK_THROWS_AS(hw::measure_probes(later, probes, {.group = 0}, &ref, [](size_t, size_t) {}), Error);
+}
+
 TEST_CASE("latency data sets: round trip, wrong fingerprint refused, corrupt line named") {
   const hwtest::TempDir tmp("test_latency_dataset");
   const std::string path = tmp.file("latency.jsonl");
@@ -90,6 +145,16 @@ TEST_CASE("latency data sets: round trip, wrong fingerprint refused, corrupt lin
   CHECK(back.samples[0].layers.size() == d.samples[0].layers.size());
   CHECK(back.samples[0].layers[2].macs == d.samples[0].layers[2].macs);
   CHECK(back.samples[0].m.median_ms == doctest::Approx(0.05));
+  CHECK(!back.reference);  // a set measured without a reference (older files) stays so
+  CHECK(back.passes == 1);
+  d.reference = hw::DriftReference{"resnet-8", 0.1875};
+  d.passes = 3;
+  d.save(path);
+  back = hw::LatencyDataset::load(path, &fp);
+  REQUIRE(back.reference);
+  CHECK(back.reference->family == "resnet-8");
+  CHECK(*back.reference->ms == 0.1875);
+  CHECK(back.passes == 3);
 
   auto other = hw::onednn_cpu_fingerprint(4, 1);
   CHECK_THROWS_WITH_AS(hw::LatencyDataset::load(path, &other), doctest::Contains("'threads'"), FileError);

@@ -4,11 +4,13 @@
 // units in a header line. Loading a set measured under another fingerprint is refused.
 //
 // File format (one JSON object per line):
-//   {"format":"hwaware-latency","version":1,"units":{"latency":"ms","energy":"mJ"},"fingerprint":{...}}
+//   {"format":"hwaware-latency","version":1,"units":{"latency":"ms","energy":"mJ"},"fingerprint":{...},
+//    "reference":{"family":"ref-cnn","ms":..},"passes":3}     (both optional: older sets have neither)
 //   {"kind":"network","family":"resnet-8","name":"...","layers":[{LayerDesc}...],
 //    "median_ms":..,"iqr_ms":..,"cv":..,"runs":..,"energy_mj":null}
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -63,9 +65,20 @@ inline NetDesc net_from_json(const nlohmann::json& a) {
   return n;
 }
 
+/// The unit a data set's figures are in: a reference network measured beside every interleaved
+/// group, and what it read when the data set was started. A sample is its group's reading ×
+/// `ms` / the reference's reading in that group, so the machine's drift between groups — and
+/// between the processes that add to one data set — cancels instead of landing in the samples.
+struct DriftReference {
+  std::string family;        // the reference is this zoo family at its default widths, 1×28×28
+  std::optional<double> ms;  // its latency in the data set's units (unset: the first group sets it)
+};
+
 struct LatencyDataset {
   Fingerprint fingerprint;
   std::vector<LatencySample> samples;
+  std::optional<DriftReference> reference;  // none: figures in each group's own units (older sets)
+  int passes = 1;                           // groups each probe was measured in (its figure: the median)
 
   std::vector<const LatencySample*> of_kind(const std::string& kind) const {
     std::vector<const LatencySample*> r;
@@ -77,12 +90,13 @@ struct LatencyDataset {
   /// Writes the set atomically (temp file + rename); throws FileError naming `path`.
   void save(const std::string& path) const {
     write_file_atomically(path, [&](std::ostream& out) {
-      out << nlohmann::json{{"format", "hwaware-latency"},
-                            {"version", 1},
-                            {"units", {{"latency", "ms"}, {"energy", "mJ"}}},
-                            {"fingerprint", fingerprint.to_json()}}
-                 .dump()
-          << "\n";
+      nlohmann::json head{{"format", "hwaware-latency"},
+                          {"version", 1},
+                          {"units", {{"latency", "ms"}, {"energy", "mJ"}}},
+                          {"fingerprint", fingerprint.to_json()},
+                          {"passes", passes}};
+      if (reference && reference->ms) head["reference"] = {{"family", reference->family}, {"ms", *reference->ms}};
+      out << head.dump() << "\n";
       for (const auto& s : samples)
         out << nlohmann::json{{"kind", s.kind},          {"family", s.family},     {"name", s.name},
                               {"layers", net_to_json(s.layers)}, {"median_ms", s.m.median_ms},
@@ -108,6 +122,13 @@ struct LatencyDataset {
       if (head.value("version", 0) != 1)
         throw FileError("unsupported version " + head.value("version", nlohmann::json()).dump() + " (supported: 1)");
       d.fingerprint = Fingerprint::from_json(head.at("fingerprint"));
+      d.passes = head.value("passes", 1);
+      if (d.passes < 1) throw FileError("passes must be at least 1 (got " + std::to_string(d.passes) + ")");
+      if (head.contains("reference")) {
+        const auto& r = head.at("reference");
+        d.reference = DriftReference{r.at("family").get<std::string>(), r.at("ms").get<double>()};
+        if (!(*d.reference->ms > 0)) throw FileError("reference latency must be positive");
+      }
       while (std::getline(in, line)) {
         ++lineno;
         if (line.empty()) continue;

@@ -5,8 +5,11 @@
 // kind of networks ZeroBN and LightNAS will produce.
 #include <algorithm>
 #include <cmath>
+#include <concepts>
 #include <map>
 #include <memory>
+#include <numeric>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -139,20 +142,66 @@ inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
   return probes;
 }
 
-/// Measures probes in interleaved groups; `progress(done, total)` is called after each group.
-template <class Progress>
-std::vector<LatencySample> measure_probes(OnednnCpuDevice& device, std::vector<Probe>& probes, size_t group,
-                                          Progress&& progress) {
+/// How probes are measured: `group` probes (plus the reference) interleaved at a time, every
+/// probe in `passes` groups of differently shuffled company, its figure the median pass.
+struct SamplingOptions {
+  size_t group = 12;
+  int passes = 1;
+  uint64_t seed = 1;
+};
+
+/// A device that measures several networks of different input shapes interleaved.
+template <class D>
+concept ShapedInterleavingDevice = requires(D& d, const std::vector<nn::Module*>& nets, const std::vector<Shape>& chws) {
+  { d.measure_many(nets, chws) } -> std::same_as<std::vector<Measurement>>;
+};
+
+namespace detail {
+inline Measurement scaled(Measurement m, double f) {
+  m.median_ms *= f, m.iqr_ms *= f, m.min_ms *= f;
+  return m;
+}
+}  // namespace detail
+
+/// Measures probes as `o` says, in the units of `ref` when given (setting ref->ms from the first
+/// group if unset); `progress(done, total)` is called after each group.
+template <ShapedInterleavingDevice D, class Progress>
+std::vector<LatencySample> measure_probes(D& device, std::vector<Probe>& probes, const SamplingOptions& o,
+                                          DriftReference* ref, Progress&& progress) {
+  if (o.group == 0 || o.passes < 1) throw Error("measure_probes: group and passes must be at least 1");
+  std::unique_ptr<nn::Module> ref_net = ref ? models::make_model(ref->family) : nullptr;
+  const Shape ref_chw{1, 28, 28};
+  std::vector<std::vector<Measurement>> readings(probes.size());
+  std::vector<size_t> order(probes.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::mt19937_64 rng(o.seed);
+  const size_t total = probes.size() * size_t(o.passes);
+  size_t done = 0;
+  for (int pass = 0; pass < o.passes; ++pass) {
+    if (pass > 0) std::shuffle(order.begin(), order.end(), rng);  // other company in every pass
+    for (size_t b = 0; b < order.size(); b += o.group) {
+      const size_t e = std::min(order.size(), b + o.group);
+      std::vector<nn::Module*> mods;
+      std::vector<Shape> shapes;
+      for (size_t i = b; i < e; ++i) mods.push_back(probes[order[i]].module.get()), shapes.push_back(probes[order[i]].chw);
+      if (ref_net) mods.push_back(ref_net.get()), shapes.push_back(ref_chw);
+      const auto ms = device.measure_many(mods, shapes);
+      double f = 1;
+      if (ref) {
+        const double now = ms.back().median_ms;
+        if (!ref->ms) ref->ms = now;
+        f = *ref->ms / now;
+      }
+      for (size_t i = b; i < e; ++i) readings[order[i]].push_back(detail::scaled(ms[i - b], f));
+      done += e - b;
+      progress(done, total);
+    }
+  }
   std::vector<LatencySample> out;
-  for (size_t b = 0; b < probes.size(); b += group) {
-    const size_t e = std::min(probes.size(), b + group);
-    std::vector<nn::Module*> mods;
-    std::vector<Shape> shapes;
-    for (size_t i = b; i < e; ++i) mods.push_back(probes[i].module.get()), shapes.push_back(probes[i].chw);
-    auto ms = device.measure_many(mods, shapes);
-    for (size_t i = b; i < e; ++i)
-      out.push_back({probes[i].kind, probes[i].family, probes[i].name, probes[i].layers(), ms[i - b], -1});
-    progress(e, probes.size());
+  for (size_t i = 0; i < probes.size(); ++i) {
+    auto& r = readings[i];
+    std::sort(r.begin(), r.end(), [](const Measurement& x, const Measurement& y) { return x.median_ms < y.median_ms; });
+    out.push_back({probes[i].kind, probes[i].family, probes[i].name, probes[i].layers(), r[(r.size() - 1) / 2], -1});
   }
   return out;
 }
