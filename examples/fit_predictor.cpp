@@ -171,6 +171,13 @@ int main(int argc, char** argv) {
     hw::OnednnCpuDevice device(a.threads, a.batch);
     const hw::Fingerprint here = device.fingerprint();
     hw::LatencyDataset data = hw::LatencyDataset::load(a.data_path, a.any_device ? nullptr : &here);
+    if (data.reference) {  // later measurements rebuild the reference: refuse an unknown one now
+      try {
+        models::default_channels(data.reference->family);
+      } catch (const std::exception& e) {
+        throw FileError("latency data set '" + a.data_path + "': drift reference: " + e.what());
+      }
+    }
     auto layers = data.of_kind("layer");
     // Neighbours added by earlier adaptive sampling only ever train: held-out networks stay
     // independent random draws.
@@ -196,7 +203,7 @@ int main(int argc, char** argv) {
     mlp_train.insert(mlp_train.end(), train_nets.begin(), train_nets.end());
     hw::MlpFitReport fit_report, kernel_fit_report;
     const int rounds = a.any_device ? 0 : a.adaptive_rounds;
-    Sampling sampling{{12, data.passes, a.seed}, data.reference};
+    Sampling sampling{{size_t(data.group), data.passes, a.seed}, data.reference};
     if (kind == hw::MlpKind::per_kernel) {
       kernel_fit_report = kernel_mlp.fit(mlp_train);
       adaptive_sampling(kernel_mlp, kernel_fit_report, rounds, device, sampling, train_nets, mlp_train, extra, rng);

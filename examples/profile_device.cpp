@@ -96,7 +96,7 @@ void validate(const Args& a) {
   require_arg(a.batch >= 1 && a.batch <= 4096, "--batch", "in [1, 4096]", a.batch);
   require_arg(a.networks >= 1, "--networks", "at least 1", a.networks);
   require_arg(a.rounds >= 1 && a.rounds <= 1000, "--rounds", "in [1, 1000]", a.rounds);
-  require_arg(a.group >= 1, "--group", "at least 1", a.group);
+  require_arg(a.group >= 1 && a.group <= 100, "--group", "in [1, 100]", a.group);
   require_arg(a.fresh >= 2, "--fresh", "at least 2 (a CV needs two processes)", a.fresh);
   require_arg(a.sessions >= 1, "--sessions", "at least 1", a.sessions);
   require_arg(a.passes >= 1 && a.passes <= 100, "--passes", "in [1, 100]", a.passes);
@@ -237,7 +237,7 @@ int main(int argc, char** argv) {
     };
     // Every group is measured beside the reference; figures are in its first reading's units.
     data.reference = hw::DriftReference{a.reference.empty() ? families.front() : a.reference, std::nullopt};
-    data.passes = a.passes;
+    data.passes = a.passes, data.group = a.group;
     const hw::SamplingOptions so{size_t(a.group), a.passes, a.seed};
     if (!a.no_layers) {
       auto probes = hw::layer_probes(families);

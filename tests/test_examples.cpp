@@ -134,9 +134,33 @@ TEST_CASE("profile_device then fit_predictor: a tiny data set, every predictor a
   const hwtest::TempDir tmp("example_fit_predictor");
   const auto& dir = tmp.path;
   const std::string data = (dir / "lat.jsonl").string();
-  Run prof = run("profile_device --families ref-cnn --networks 12 --rounds 3 --out " + data + " --json");
+  Run prof = run("profile_device --families ref-cnn --networks 12 --rounds 3 --passes 2 --reference resnet-8 --out " +
+                 data + " --json");
   REQUIRE(prof.status == 0);
-  CHECK(last_json_line(prof.out)["samples"].get<int>() > 12);
+  const auto jp = last_json_line(prof.out);
+  CHECK(jp["samples"].get<int>() > 12);
+  CHECK(jp["passes"] == 2);
+  CHECK(jp["reference"]["family"] == "resnet-8");
+  CHECK(jp["reference"]["ms"].get<double>() > 0);
+  {  // the data set keeps its units: the reference, its reading and the protocol
+    std::ifstream in(data);
+    std::string head;
+    std::getline(in, head);
+    const auto h = nlohmann::json::parse(head);
+    CHECK(h["reference"] == jp["reference"]);
+    CHECK(h["passes"] == 2);
+    CHECK(h["group"] == 12);
+    // the same set with an unknown reference is refused before any fitting
+    std::string rest((std::istreambuf_iterator<char>(in)), {});
+    auto bad = h;
+    bad["reference"]["family"] = "alexnet";
+    std::ofstream(dir / "bad_ref.jsonl") << bad.dump() << "\n" << rest;
+    Run refused = run("fit_predictor --data " + (dir / "bad_ref.jsonl").string() + " --out-dir " + (dir / "q").string());
+    CHECK(refused.status != 0);
+    CHECK(refused.out.find("drift reference") != std::string::npos);
+    CHECK(refused.out.find("alexnet") != std::string::npos);
+    CHECK(!std::filesystem::exists(dir / "q" / "mlp.txt"));
+  }
   Run fit = run("fit_predictor --data " + data + " --adaptive 1 --calibration 5 --out-dir " + (dir / "p").string() +
                 " --plot " + (dir / "scatter").string() + " --json");
   REQUIRE(fit.status == 0);
@@ -343,7 +367,10 @@ TEST_CASE("profile_device: bad inputs are refused before any work") {
                  {"--batch 0", "--batch must be in [1, 4096] (got 0)"},
                  {"--networks 0", "--networks must be at least 1 (got 0)"},
                  {"--rounds 0", "--rounds must be in [1, 1000] (got 0)"},
-                 {"--group 0", "--group must be at least 1 (got 0)"},
+                 {"--group 0", "--group must be in [1, 100] (got 0)"},
+                 {"--group 101", "--group must be in [1, 100] (got 101)"},
+                 {"--passes 0", "--passes must be in [1, 100] (got 0)"},
+                 {"--reference alexnet", "--reference: unknown model 'alexnet'"},
                  {"--repeatability --fresh 1", "--fresh must be at least 2 (a CV needs two processes) (got 1)"},
                  {"--widths ref-cnn 32,64,128 --sessions 0", "--sessions must be at least 1 (got 0)"},
                  {"--protocol fast", "--protocol is robust or naive (got 'fast')"},

@@ -23,10 +23,10 @@ namespace hwaware::hw {
 struct PredictorCacheOptions {
   int networks = 60;        // random-width networks of the family measured besides the layer probes
   size_t group = 12;        // probes measured interleaved at a time, beside the full network (drift reference)
-  int passes = 1;           // groups of shuffled company each probe is measured in
   uint64_t seed = 17;
   bool log = true;          // progress on stderr
   int64_t block = 16;       // the vector block of fast_channels (two thirds of the random networks)
+  int passes = 1;           // groups of shuffled company each probe is measured in
 };
 
 /// Fractions of the default width of the uniformly scaled networks every profile includes.
@@ -47,8 +47,8 @@ inline MlpKind parse_mlp_kind(const std::string& s) {
 /// predictor's name() ("mlp", "kernel-mlp").
 inline std::string predictor_cache_path(const std::string& dir, const std::string& family, const Fingerprint& fp,
                                         const std::string& model = "mlp") {
-  // "-s4": the fourth sampling plan (see profile_for_predictor: the third, drift-referenced); caches
-  // of earlier plans are not reused.
+  // "-s4": the sampling plan of profile_for_predictor, measured beside a drift reference (plan 3
+  // measured without one); caches of earlier plans are not reused.
   return dir + "/" + model + "-" + family + "-" + std::to_string(fp.threads) + "t-b" + std::to_string(fp.batch) +
          "-s4.txt";
 }
@@ -78,8 +78,9 @@ inline std::vector<LatencySample> profile_for_predictor(OnednnCpuDevice& device,
       if (names.insert(p.name).second) probes.push_back(std::move(p));
     }
   DriftReference ref{family, std::nullopt};
+  size_t groups = 0;
   return measure_probes(device, probes, {o.group, o.passes, o.seed}, &ref, [&](size_t done, size_t total) {
-    if (done == total || done % 120 == 0) log.line("  measured %zu/%zu", done, total);
+    if (done == total || ++groups % 10 == 0) log.line("  measured %zu/%zu", done, total);
   });
 }
 

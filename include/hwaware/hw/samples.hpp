@@ -5,7 +5,8 @@
 //
 // File format (one JSON object per line):
 //   {"format":"hwaware-latency","version":1,"units":{"latency":"ms","energy":"mJ"},"fingerprint":{...},
-//    "reference":{"family":"ref-cnn","ms":..},"passes":3}     (both optional: older sets have neither)
+//    "passes":3,"group":12,"reference":{"family":"ref-cnn","ms":..}}   (sets written before the
+//    drift reference have none of the three: one pass, groups of 12, no reference)
 //   {"kind":"network","family":"resnet-8","name":"...","layers":[{LayerDesc}...],
 //    "median_ms":..,"iqr_ms":..,"cv":..,"runs":..,"energy_mj":null}
 #include <fstream>
@@ -66,19 +67,31 @@ inline NetDesc net_from_json(const nlohmann::json& a) {
 }
 
 /// The unit a data set's figures are in: a reference network measured beside every interleaved
-/// group, and what it read when the data set was started. A sample is its group's reading ×
-/// `ms` / the reference's reading in that group, so the machine's drift between groups — and
-/// between the processes that add to one data set — cancels instead of landing in the samples.
+/// group, and what it read when the data set was started. A probe's reading in a group counts as
+/// reading × `ms` / the reference's reading in that group, so the machine's drift between groups —
+/// and between the processes that add to one data set — cancels instead of landing in the samples.
 struct DriftReference {
   std::string family;        // the reference is this zoo family at its default widths, 1×28×28
   std::optional<double> ms;  // its latency in the data set's units (unset: the first group sets it)
 };
+
+namespace detail {
+/// A whole number in [1, 100] under `key` of a data set's header line (`fallback` when absent).
+inline int header_count(const nlohmann::json& head, const char* key, int fallback) {
+  if (!head.contains(key)) return fallback;
+  const auto& v = head.at(key);
+  if (!v.is_number_integer() || v.get<int64_t>() < 1 || v.get<int64_t>() > 100)
+    throw FileError(std::string("header '") + key + "' must be a whole number in [1, 100] (got " + v.dump() + ")");
+  return int(v.get<int64_t>());
+}
+}  // namespace detail
 
 struct LatencyDataset {
   Fingerprint fingerprint;
   std::vector<LatencySample> samples;
   std::optional<DriftReference> reference;  // none: figures in each group's own units (older sets)
   int passes = 1;                           // groups each probe was measured in (its figure: the median)
+  int group = 12;                           // probes measured together in a group (beside the reference)
 
   std::vector<const LatencySample*> of_kind(const std::string& kind) const {
     std::vector<const LatencySample*> r;
@@ -94,7 +107,8 @@ struct LatencyDataset {
                           {"version", 1},
                           {"units", {{"latency", "ms"}, {"energy", "mJ"}}},
                           {"fingerprint", fingerprint.to_json()},
-                          {"passes", passes}};
+                          {"passes", passes},
+                          {"group", group}};
       if (reference && reference->ms) head["reference"] = {{"family", reference->family}, {"ms", *reference->ms}};
       out << head.dump() << "\n";
       for (const auto& s : samples)
@@ -122,12 +136,15 @@ struct LatencyDataset {
       if (head.value("version", 0) != 1)
         throw FileError("unsupported version " + head.value("version", nlohmann::json()).dump() + " (supported: 1)");
       d.fingerprint = Fingerprint::from_json(head.at("fingerprint"));
-      d.passes = head.value("passes", 1);
-      if (d.passes < 1) throw FileError("passes must be at least 1 (got " + std::to_string(d.passes) + ")");
+      d.passes = detail::header_count(head, "passes", 1);
+      d.group = detail::header_count(head, "group", 12);
       if (head.contains("reference")) {
         const auto& r = head.at("reference");
+        if (!r.is_object() || !r.contains("family") || !r.at("family").is_string() || !r.contains("ms") ||
+            !r.at("ms").is_number() || !(r.at("ms").get<double>() > 0))
+          throw FileError("header 'reference' must be {\"family\": a zoo model, \"ms\": a positive latency} (got " +
+                          r.dump() + ")");
         d.reference = DriftReference{r.at("family").get<std::string>(), r.at("ms").get<double>()};
-        if (!(*d.reference->ms > 0)) throw FileError("reference latency must be positive");
       }
       while (std::getline(in, line)) {
         ++lineno;

@@ -143,7 +143,8 @@ inline std::vector<Probe> layer_probes(const std::vector<std::string>& families,
 }
 
 /// How probes are measured: `group` probes (plus the reference) interleaved at a time, every
-/// probe in `passes` groups of differently shuffled company, its figure the median pass.
+/// probe in `passes` groups of differently shuffled company, its figure the median pass (the
+/// lower of the middle two for an even count, as MeasuredDevice's sessions).
 struct SamplingOptions {
   size_t group = 12;
   int passes = 1;
