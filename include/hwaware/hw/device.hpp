@@ -145,7 +145,7 @@ class OnednnCpuDevice {
   ProtocolOptions opt_;
 };
 
-static_assert(InterleavingDevice<OnednnCpuDevice>);
+static_assert(InterleavingDevice<OnednnCpuDevice> && ShapedInterleavingDevice<OnednnCpuDevice>);
 
 /// relu(x + x): the residual add and the ReLU after it, as a block's tail runs them.
 class ResidualTailProbe : public nn::Module {

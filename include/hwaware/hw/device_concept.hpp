@@ -39,6 +39,15 @@ concept InterleavingDevice = Device<D> && requires(D& d, const std::vector<nn::M
   { d.measure_many(nets, chw) } -> std::same_as<std::vector<Measurement>>;
 };
 
+/// What measures networks of different per-image input shapes in one interleaved session
+/// (layer probes of a data set beside a reference network): `d.measure_many(nets, chws)[i]` is
+/// the measurement of `*nets[i]` on inputs {batch} + chws[i]. OnednnCpuDevice has it.
+template <class D>
+concept ShapedInterleavingDevice = requires(D& d, const std::vector<nn::Module*>& nets,
+                                            const std::vector<std::vector<int64_t>>& chws) {
+  { d.measure_many(nets, chws) } -> std::same_as<std::vector<Measurement>>;
+};
+
 /// A Device whose figures carry no noise (a model standing in for hardware, e.g. PredictedDevice):
 /// it declares `static constexpr bool noise_free = true`. Its figures need no repeats, and a
 /// budget controller need not aim under the budget to leave room for noise.

@@ -5,7 +5,6 @@
 // kind of networks ZeroBN and LightNAS will produce.
 #include <algorithm>
 #include <cmath>
-#include <concepts>
 #include <map>
 #include <memory>
 #include <numeric>
@@ -17,6 +16,7 @@
 #include <vector>
 
 #include "hwaware/hw/device.hpp"
+#include "hwaware/hw/device_concept.hpp"
 #include "hwaware/hw/fast_channels.hpp"
 #include "hwaware/hw/features.hpp"
 #include "hwaware/models/zoo.hpp"
@@ -149,12 +149,6 @@ struct SamplingOptions {
   size_t group = 12;
   int passes = 1;
   uint64_t seed = 1;
-};
-
-/// A device that measures several networks of different input shapes interleaved.
-template <class D>
-concept ShapedInterleavingDevice = requires(D& d, const std::vector<nn::Module*>& nets, const std::vector<Shape>& chws) {
-  { d.measure_many(nets, chws) } -> std::same_as<std::vector<Measurement>>;
 };
 
 namespace detail {
