@@ -42,6 +42,9 @@ run_step("build" ${CMAKE_COMMAND} --build ${build} --config ${CONSUMER_BUILD_TYP
 find_program(consumer install_consumer
   PATHS ${build} ${build}/${CONSUMER_BUILD_TYPE} NO_DEFAULT_PATH REQUIRED)
 run_step("run" ${consumer})
+find_program(consumer_precompiled install_consumer_precompiled
+  PATHS ${build} ${build}/${CONSUMER_BUILD_TYPE} NO_DEFAULT_PATH REQUIRED)
+run_step("run the precompiled library" ${consumer_precompiled})
 find_program(consumer_onnx install_consumer_onnx
   PATHS ${build} ${build}/${CONSUMER_BUILD_TYPE} NO_DEFAULT_PATH)
 if(consumer_onnx)

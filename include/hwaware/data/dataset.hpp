@@ -6,6 +6,7 @@
 #include <string>
 
 #include "hwaware/core/error.hpp"
+#include "hwaware/core/precompiled.hpp"
 #include "hwaware/core/tensor.hpp"
 #include "hwaware/data/idx.hpp"
 
@@ -48,8 +49,8 @@ Dataset load_idx_pair(const std::string& images_path, const std::string& labels_
 /// statistics for both splits, so the test set sees the same transform as the training set.
 /// `limit` keeps the first `limit` samples (all when negative).
 /// Throws Error for another split name, FileError as load_idx_pair.
-Dataset load_fashion_mnist(const std::string& split, const std::string& dir = kFashionMnistDir,
-                           int64_t limit = -1);
+HWAWARE_ENTRY Dataset load_fashion_mnist(const std::string& split, const std::string& dir = kFashionMnistDir,
+                                         int64_t limit = -1);
 
 /// load_fashion_mnist without the normalisation: images scaled to [0, 1] (what image synthesis
 /// such as the cluttered set composes from).
@@ -139,10 +140,12 @@ inline Dataset load_fashion_mnist_raw(const std::string& split, const std::strin
   return ds;
 }
 
-inline Dataset load_fashion_mnist(const std::string& split, const std::string& dir, int64_t limit) {
+#if HWAWARE_ENTRY_DEFINITIONS
+HWAWARE_ENTRY Dataset load_fashion_mnist(const std::string& split, const std::string& dir, int64_t limit) {
   Dataset ds = load_fashion_mnist_raw(split, dir, limit);
   normalize(ds.images, kFashionMnistMean, kFashionMnistStd);
   return ds;
 }
+#endif
 
 }  // namespace hwaware

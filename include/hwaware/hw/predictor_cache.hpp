@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "hwaware/core/precompiled.hpp"
 #include "hwaware/hw/kernel_mlp_predictor.hpp"
 #include "hwaware/hw/mlp_predictor.hpp"
 #include "hwaware/hw/sampling.hpp"
@@ -122,5 +123,12 @@ decltype(auto) with_cached_mlp_predictor(MlpKind kind, OnednnCpuDevice& device, 
   if (kind == MlpKind::per_kernel) return f(cached_mlp_predictor<KernelMlpPredictor>(device, family, dir, o));
   return f(cached_mlp_predictor<MlpLatencyPredictor>(device, family, dir, o));
 }
+
+#if HWAWARE_EXTERN_TEMPLATES  // compiled once into hwaware::precompiled (core/precompiled.hpp)
+extern template MlpLatencyPredictor cached_mlp_predictor<MlpLatencyPredictor>(OnednnCpuDevice&, const std::string&,
+                                                                             const std::string&, PredictorCacheOptions);
+extern template KernelMlpPredictor cached_mlp_predictor<KernelMlpPredictor>(OnednnCpuDevice&, const std::string&,
+                                                                           const std::string&, PredictorCacheOptions);
+#endif
 
 }  // namespace hwaware::hw

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "hwaware/core/precompiled.hpp"
 #include "hwaware/nn/blocks.hpp"
 
 namespace hwaware::models {
@@ -135,8 +136,11 @@ inline std::unique_ptr<nn::Sequential> scalable_resnet(const ResNetShape& shape)
   return s;
 }
 
-/// Builds a zoo model by name.
-inline std::unique_ptr<nn::Sequential> make_model(const std::string& name, const ModelOptions& o = {}) {
+/// Builds a zoo model by name (compiled once under hwaware::precompiled: core/precompiled.hpp).
+HWAWARE_ENTRY std::unique_ptr<nn::Sequential> make_model(const std::string& name, const ModelOptions& o = {});
+
+#if HWAWARE_ENTRY_DEFINITIONS
+HWAWARE_ENTRY std::unique_ptr<nn::Sequential> make_model(const std::string& name, const ModelOptions& o) {
   if (name == "ref-cnn") return ref_cnn(o);
   if (name == "vgg-small") return vgg_small(o);
   if (name == "resnet-8") return resnet8(o);
@@ -144,5 +148,6 @@ inline std::unique_ptr<nn::Sequential> make_model(const std::string& name, const
   default_channels(name);  // throws with the list of names
   return nullptr;
 }
+#endif
 
 }  // namespace hwaware::models

@@ -3,11 +3,11 @@
 //   ZeroBN<Predictor, Ranking, Device>{predictor, device, config}.run(make_model, train, test)
 // L1 on BN scales throughout; Initial Training, then Zero / Recovery Training alternating, ending
 // on ZT, where the ranking's lowest channels at ratio r get γ = β = 0 after every step. r is the
-// knob of the shared budget controller: bisected against the calibrated predictor at every ZT
-// epoch, retargeted when the mask leaves the band, measured in the last ZT epoch until it settles
-// (then one architecture trains: the last the device confirmed, its slack filled). The extracted
-// network is judged on the device and r raised until it meets T (a raised mask is trained
-// briefly). A budget below the smallest allowed network is rejected before training.
+// shared budget controller's knob: bisected against the calibrated predictor at every ZT epoch,
+// retargeted when the mask leaves the band, measured in the last ZT epoch until it settles (then
+// the last architecture the device confirmed trains, its slack filled). The extracted network is
+// judged on the device and r raised until it meets T (a raised mask trains briefly); a budget
+// below the smallest allowed network is rejected before training.
 // @tparam P a hw::Predictor: network description → ms; bisection runs on it, calibrated by D.
 // @tparam R a zerobn::Ranking: which channels to keep at ratio r (the guards applied).
 // @tparam D a hw::Device: judges latency budgets (hw::PredictedDevice<P>: no hardware at hand).
@@ -55,15 +55,8 @@ class ZeroBN {
     return check_feasible(make, device).first;
   }
 
-  ZeroBNResult run(const ModelFactory& make, const Dataset& train, const Dataset& test) {
-    Run s(*this, make);
-    begin(s, train);
-    for (int e = s.start; e < cfg_.schedule.epochs; ++e) train_epoch(s, e);
-    guarantee(s, test);
-    recover(s);
-    extract(s, test);
-    return std::move(s.res);
-  }
+  /// Defined below the class (not inline), so that hwaware::precompiled compiles it once.
+  ZeroBNResult run(const ModelFactory& make, const Dataset& train, const Dataset& test);
 
   /// The Pruner contract: family(1.0) pruned to the configured budget.
   PrunedNetwork prune(const ModelFamily& family, const Dataset& train, const Dataset& test) {
@@ -133,8 +126,7 @@ class ZeroBN {
   /// Feasibility, T, the drift reference, the network, its optimizer, and a resumed state.
   void begin(Run& s, const Dataset& train) {
     auto [f, full] = check_feasible(s.make, s.device);
-    s.res.budget = f.budget;
-    s.res.full_measured_ms = f.full_measured_ms;
+    s.res.budget = f.budget, s.res.full_measured_ms = f.full_measured_ms;
     if (f.full_measured_ms) s.device.set_reference(std::move(full), *f.full_measured_ms);
     s.control.emplace(f.budget, cfg_.control, on_device() && !hw::NoiseFreeDevice<D>);  // aim under T for noise
     const auto& t = cfg_.training;
@@ -186,8 +178,7 @@ class ZeroBN {
     const double setup = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const auto st = train::train_epoch(*s.net, *s.opt, s.sched, *s.batcher, e, 0.f, s.log.enabled() ? &s.bar : nullptr, hooks);
     log.train_loss = st.loss, log.train_accuracy = st.accuracy, log.seconds = st.seconds + setup;
-    log.ratio = phase == Phase::zero ? s.ratio : 0;
-    s.res.train_seconds += log.seconds;
+    log.ratio = phase == Phase::zero ? s.ratio : 0, s.res.train_seconds += log.seconds;
     s.res.epochs.push_back(log);
     s.res.importance.push_back(zerobn::all_importance(s.groups));
     if (!cfg_.checkpoint.path.empty())
@@ -303,10 +294,8 @@ class ZeroBN {
     auto same = [&](double a, double b) { return zerobn::counts(arch(a)) == zerobn::counts(arch(b)); };
     const auto g = s.control->guarantee(s.ratio, judge, same);
     s.res.budget_met = g.met, s.res.guarantee_steps = g.steps;
-    s.res.drift_waits = s.device.drift_waits();
     s.res.measurements = s.device.figures();  // every figure of the run, rechecks and re-measures included
-    s.res.full_now_ms = s.device.reference_now_ms();
-    s.res.ratio = s.ratio;
+    s.res.drift_waits = s.device.drift_waits(), s.res.full_now_ms = s.device.reference_now_ms(), s.res.ratio = s.ratio;
   }
 
   /// A mask the guarantee raised is trained briefly before the extraction.
@@ -334,8 +323,7 @@ class ZeroBN {
     s.res.compact = zerobn::build_selection(s.make, s.final_sel, chw[0], s.net.get());
     s.res.extraction_max_abs_diff = zerobn::max_output_difference(*s.net, *s.res.compact, test, chw);
     s.res.test_accuracy = train::evaluate(*s.res.compact, test).accuracy;
-    s.res.params = s.res.compact->parameter_count();
-    s.res.macs = nn::total_macs(s.res.compact->describe(chw));
+    s.res.params = s.res.compact->parameter_count(), s.res.macs = nn::total_macs(s.res.compact->describe(chw));
     s.res.wall_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - s.t0).count() - s.callback_seconds;
   }
@@ -345,5 +333,17 @@ class ZeroBN {
   ZeroBNConfig cfg_;
   R ranking_;
 };
+
+template <hw::Predictor P, zerobn::Ranking R, class D>
+  requires hw::Device<D>
+ZeroBNResult ZeroBN<P, R, D>::run(const ModelFactory& make, const Dataset& train, const Dataset& test) {
+  Run s(*this, make);
+  begin(s, train);
+  for (int e = s.start; e < cfg_.schedule.epochs; ++e) train_epoch(s, e);
+  guarantee(s, test);
+  recover(s);
+  extract(s, test);
+  return std::move(s.res);
+}
 
 }  // namespace hwaware
