@@ -19,6 +19,7 @@
 #include <hwaware/hw/predictor_cache.hpp>
 #include <hwaware/zerobn.hpp>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -41,6 +42,38 @@ std::vector<json> read_rows(const std::string& path) {
   }
   return rows;
 }
+
+// The epoch times of a ZeroBN row, kept beside its checkpoint so that a resumed row still compares
+// every epoch: per epoch, ZeroBN's seconds and those of the plain epoch run right after it.
+class EpochTimes {
+ public:
+  explicit EpochTimes(std::string path) : path_(std::move(path)) {
+    if (!std::filesystem::exists(path_)) return;
+    std::ifstream in(path_);
+    times_ = json::parse(in, nullptr, false);
+    if (!times_.is_object()) throw FileError(path_ + ": not the JSON object of epoch times this evaluator writes");
+  }
+  void add(int epoch, double zerobn_seconds, double plain_seconds) {
+    times_[std::to_string(epoch)] = {zerobn_seconds, plain_seconds};
+    write_file_atomically(path_, [&](std::ostream& out) { out << times_.dump() << '\n'; });
+  }
+  /// ZeroBN's seconds over the plain run's, summed over every recorded epoch (NaN before any).
+  double ratio() const {
+    double z = 0, p = 0;
+    for (const auto& [epoch, t] : times_.items()) z += t.at(0).get<double>(), p += t.at(1).get<double>();
+    return p > 0 ? z / p : std::numeric_limits<double>::quiet_NaN();
+  }
+  double plain_seconds() const {
+    double p = 0;
+    for (const auto& [epoch, t] : times_.items()) p += t.at(1).get<double>();
+    return p;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  json times_ = json::object();
+};
 
 void write_rows_atomically(const std::string& path, const std::vector<json>& rows) {
   write_file_atomically(path, [&](std::ostream& out) {
@@ -268,7 +301,8 @@ int main(int argc, char** argv) {
         auto plain = make();
         EpochTrainer plain_epochs(*plain, cfg.training, train, a.epochs, a.lr);
         ZeroBNConfig timed = cfg;
-        timed.on_epoch_end = [&](int e) { plain_epochs.epoch(e); };
+        EpochTimes times(cfg.checkpoint.path + ".times.json");
+        timed.on_epoch_end = [&](const ZeroBNEpoch& ep) { times.add(ep.epoch, ep.seconds, plain_epochs.epoch(ep.epoch)); };
         auto run_with = [&](auto rank) {
           return ZeroBN<hw::MlpLatencyPredictor, decltype(rank)>(predictor, device, timed, rank).run(make, train, test);
         };
@@ -281,8 +315,6 @@ int main(int argc, char** argv) {
           record_infeasible(e);
           continue;
         }
-        double zerobn_epoch_seconds = 0;  // the epochs this process ran (a resumed run restores the rest)
-        for (const auto& ep : res.epochs) zerobn_epoch_seconds += ep.seconds;
         // The baselines get the T the run measured; Slimming prunes to ZeroBN's final ratio.
         const ModelFamily family = [&](double w) { return std::unique_ptr<nn::Module>(models::make_model(model, {.width = w})); };
         auto slim = NetworkSlimming<hw::MlpLatencyPredictor>(
@@ -327,8 +359,8 @@ int main(int argc, char** argv) {
                  {"train_seconds", res.train_seconds},
                  {"wall_seconds", res.wall_seconds},
                  {"plain_train_seconds", full_row["train_seconds"]},
-                 {"plain_interleaved_seconds", plain_epochs.seconds()},
-                 {"train_time_ratio", zerobn_epoch_seconds / plain_epochs.seconds()},
+                 {"plain_interleaved_seconds", times.plain_seconds()},
+                 {"train_time_ratio", times.ratio()},  // every epoch, across resumes
                  {"measured_raw_ms", res.measured_raw_ms.value_or(0)},
                  {"run_full_start_ms", res.full_measured_ms.value_or(0)},
                  {"run_full_end_ms", res.full_now_ms.value_or(0)},
@@ -385,6 +417,7 @@ int main(int argc, char** argv) {
         rows.push_back(row);
         write_rows_atomically(a.out, rows);
         std::filesystem::remove(cfg.checkpoint.path);
+        std::filesystem::remove(times.path());
       }
     }
     const std::string md = markdown(rows);

@@ -284,6 +284,12 @@ TEST_CASE("zerobn_evaluate: rows with their checks, an infeasible budget recorde
     CHECK(rows[1].contains(k));
   }
   CHECK(rows[1]["extraction_max_abs_diff"].get<double>() <= 1e-4);
+  // Both epochs timed beside a plain epoch (kept beside the checkpoint for a resume, then removed).
+  CHECK(rows[1]["plain_interleaved_seconds"].get<double>() > 0);
+  CHECK(rows[1]["train_time_ratio"].get<double>() > 0);
+  CHECK(rows[1]["train_time_ratio"].get<double>() < 100);
+  for (const auto& entry : std::filesystem::directory_iterator(dir))
+    CHECK(entry.path().filename().string().find(".times.json") == std::string::npos);
   // The row's checks say what its figures say (the figures themselves depend on this machine).
   // The budget checks use the median over the row's final interleaved sessions of ZeroBN ÷ full.
   const auto& inter = rows[1]["interleaved"];

@@ -198,7 +198,7 @@ TEST_CASE("a run on a drifting device judges the budget in the machine state of 
   cfg.schedule.initial_fraction = 0.5;
   cfg.measurement.sessions = 1;
   int epochs_seen = 0;
-  cfg.on_epoch_end = [&](int e) { CHECK(e == epochs_seen++); };
+  cfg.on_epoch_end = [&](const ZeroBNEpoch& ep) { CHECK(ep.epoch == epochs_seen++); };
   auto res = ZeroBNOf<DriftingDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
   CHECK(epochs_seen == 2);
   REQUIRE(res.full_now_ms);
@@ -251,8 +251,8 @@ TEST_CASE("a guarantee miss measured on a drifted machine is measured again afte
     cfg.schedule.initial_fraction = 0.5, cfg.schedule.measure_last_epoch = false, cfg.schedule.fill_slack = false;
     cfg.control.calibration_steps = 0;
     cfg.measurement = {.sessions = 1, .rechecks = 0, .drift_waits = waits, .drift_wait_seconds = 0};
-    cfg.on_epoch_end = [&](int e) {
-      if (e == 1) dev.busy = 3;  // the machine gets busy as training ends
+    cfg.on_epoch_end = [&](const ZeroBNEpoch& ep) {
+      if (ep.epoch == 1) dev.busy = 3;  // the machine gets busy as training ends
     };
     auto res = ZeroBNOf<fake::ContendedDevice>(p, dev, cfg).run(make, small("train", 512), small("test", 200));
     CHECK(res.budget_met);

@@ -44,19 +44,6 @@ struct Schedule {
 
 }  // namespace zerobn
 
-struct ZeroBNConfig {
-  Budget budget = Budget::fraction_of_full(0.5);
-  zerobn::Schedule schedule{};
-  zerobn::SelectionGuards guards{};
-  ControlOptions control{};
-  hw::MeasurementProtocol measurement{};
-  TrainingOptions training{};
-  CheckpointOptions checkpoint{};
-  // Called after every epoch, outside the timed training (e.g. one epoch of a baseline run in
-  // the same minutes, for a time comparison free of the machine's drift).
-  std::function<void(int epoch)> on_epoch_end;
-};
-
 enum class Phase : uint8_t { initial, zero, recovery };
 inline const char* phase_name(Phase p) { return p == Phase::initial ? "IT" : p == Phase::zero ? "ZT" : "RT"; }
 
@@ -75,6 +62,19 @@ struct ZeroBNEpoch {
   std::optional<double> measured_ms;   // that network on the device, when it was measured
   double calibration = 1;              // measured / predicted used in the bisection
   double train_loss = 0, train_accuracy = 0, seconds = 0;
+};
+
+struct ZeroBNConfig {
+  Budget budget = Budget::fraction_of_full(0.5);
+  zerobn::Schedule schedule{};
+  zerobn::SelectionGuards guards{};
+  ControlOptions control{};
+  hw::MeasurementProtocol measurement{};
+  TrainingOptions training{};
+  CheckpointOptions checkpoint{};
+  // Called after every epoch with its record (checkpoint written), outside the timed training
+  // (e.g. one epoch of a baseline run in the same minutes, for a time comparison free of drift).
+  std::function<void(const ZeroBNEpoch&)> on_epoch_end;
 };
 
 /// What the device says about the full network and the smallest one the guards allow.

@@ -188,7 +188,7 @@ class ZeroBN {
                                        {"method", "zerobn"}});
     if (cfg_.on_epoch_end) {
       const auto c0 = std::chrono::steady_clock::now();
-      cfg_.on_epoch_end(e);
+      cfg_.on_epoch_end(log);
       s.callback_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - c0).count();
     }
   }
