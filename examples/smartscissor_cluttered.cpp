@@ -2,11 +2,15 @@
 // canvas, measure Grad-CAM boxes against the ground truth at each threshold t, train the box
 // predictor on Grad-CAM boxes, then compare dynamic image cropping (DIC) with resizing the whole
 // canvas, both feeding the same classifier at the same lower resolution. Stages are saved in
-// --out-dir and skipped when a rerun finds them.
+// --out-dir and skipped when a rerun finds them. Pictures, in --out-dir: gradcam_boxes.png (test
+// images with their Grad-CAM heat and boxes; --pictures-only draws just this from a finished run)
+// and, with --budgets, accuracy_model.svg/.png (the fitted curves, the seed's Fig. 8).
 //   ./build/examples/smartscissor_cluttered --train 20000 --test 5000 --epochs 6 --out-dir ss-run --json
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <fstream>
+#include <hwaware/report/image.hpp>
+#include <hwaware/report/svg_plot.hpp>
 #include <hwaware/smartscissor.hpp>
 #include <hwaware/train/checkpoint.hpp>
 #include <hwaware/train/trainer.hpp>
@@ -28,7 +32,8 @@ struct Args {
   uint64_t seed = 1;
   std::string out_dir = "smartscissor-run";
   std::vector<double> budgets;  // fractions of the base network's MACs (box predictor included)
-  bool json = false, quiet = false;
+  int64_t pictures = 12;        // test images drawn with their heat and boxes
+  bool json = false, quiet = false, pictures_only = false;
 };
 
 /// Refuses bad arguments before any work (paths writable, numbers in range).
@@ -41,6 +46,8 @@ void validate(const Args& a) {
   if (!(a.resolution > 0 && a.resolution <= 1)) bad("--resolution must be in (0, 1]");
   if (!(a.t >= 0 && a.t <= 1)) bad("--t must be in [0, 1]");
   if (a.box_side < 8 || a.box_side > a.canvas) bad("--box-side must be in [8, canvas]");
+  if (a.pictures < 0 || a.pictures > a.test) bad("--pictures must be in [0, --test]");
+  if (a.pictures_only && a.pictures == 0) bad("--pictures-only needs --pictures > 0");
   for (double b : a.budgets)
     if (!(b > 0 && b < 1)) bad("--budgets are fractions of the base network's MACs in (0, 1) (got " + std::to_string(b) + ")");
   ensure_writable_dir(a.out_dir, "smartscissor_cluttered: --out-dir");
@@ -79,6 +86,63 @@ double mean_iou(const std::vector<Box>& a, const std::vector<Box>& b) {
   double s = 0;
   for (size_t i = 0; i < a.size(); ++i) s += iou(a[i], b[i]);
   return s / double(a.size());
+}
+
+/// The first a.pictures test images, 3× larger, four per row, each with its Grad-CAM heat, the
+/// Grad-CAM box at a.t (cyan), the box predictor's (red) and the true box (green):
+/// <out-dir>/gradcam_boxes.png.
+void draw_boxes(const Args& a, nn::Sequential& base, nn::Sequential& box_net, const BoxPredictorShape& shape,
+                const ClutteredSet& test) {
+  const int64_t n = a.pictures, side = test.data.images.dim(2), scale = 3, gap = 6, cols = std::min<int64_t>(4, n);
+  const Tensor images = test.data.images.slice0(0, n).clone();
+  const Tensor heat = gradcam_heat(base, images);
+  const std::vector<Box> predicted = predict_boxes(box_net, shape, images);
+  const int64_t rows = (n + cols - 1) / cols, tile = side * scale;
+  report::RgbImage img(cols * (tile + gap) + gap, rows * (tile + gap) + gap, {255, 255, 255});
+  std::vector<float> grey(size_t(side * side));
+  for (int64_t i = 0; i < n; ++i) {
+    const float* px = images.data() + i * side * side;
+    const auto [lo, hi] = std::minmax_element(px, px + side * side);
+    for (int64_t k = 0; k < side * side; ++k) grey[size_t(k)] = (px[k] - *lo) / std::max(1e-6f, *hi - *lo);
+    const int64_t x = gap + (i % cols) * (tile + gap), y = gap + (i / cols) * (tile + gap);
+    const float* h = heat.data() + i * side * side;
+    img.blit_grey(grey.data(), side, side, x, y, scale);
+    img.blend_heat(h, side, side, x, y, scale, 0.55);
+    auto draw = [&](const Box& b, report::Rgb c) {
+      img.outline({x + b.x0 * scale, y + b.y0 * scale, x + b.x1 * scale, y + b.y1 * scale}, c, 2);
+    };
+    draw(box_from_heat(h, side, side, a.t), {0, 220, 255});
+    draw(predicted[size_t(i)], {255, 40, 40});
+    draw(test.boxes[size_t(i)], {0, 200, 0});
+  }
+  const std::string path = (fs::path(a.out_dir) / "gradcam_boxes.png").string();
+  report::write_png(path, img);
+  std::cerr << "pictures: " << path << " (green: truth, cyan: Grad-CAM at t = " << a.t
+            << ", red: box predictor)\n";
+}
+
+/// The seed's Fig. 8: each dimension's fitted accuracy A_s(M) over the MACs, with the points it
+/// was fitted to: <out-dir>/accuracy_model.svg (and .png with gnuplot).
+void draw_curves(const Args& a, const std::array<AccuracyCurve, 3>& curves, const nlohmann::json& fits) {
+  static const char* colours[3] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
+  report::ScatterPlot plot{.title = "accuracy model (Eq. 3): test accuracy against MACs, per dimension",
+                           .x = {.label = "MACs (fraction of the base network)"},
+                           .y = {.label = "test accuracy (DIC inputs)"}, .diagonal = false, .band = 0};
+  for (size_t d = 0; d < 3; ++d) {
+    const std::string name = dimension_name(kDimensions[d]);
+    report::ScatterSeries curve{name + " (fitted)", colours[d], {}, true}, points{name, colours[d], {}};
+    for (double f = 0.2; f <= 1.0 + 1e-9; f += 0.01) curve.points.push_back({f, curves[d].accuracy(f * curves[d].m0)});
+    points.points.push_back({1.0, curves[d].a0});
+    if (fits.contains("fit_points") && fits["fit_points"].contains(name))
+      for (const auto& pt : fits["fit_points"][name])
+        points.points.push_back({pt["macs"].get<double>() / curves[d].m0, pt["accuracy"].get<double>()});
+    plot.series.push_back(std::move(curve));
+    plot.series.push_back(std::move(points));
+  }
+  const std::string prefix = (fs::path(a.out_dir) / "accuracy_model").string();
+  report::write_scatter_svg(prefix + ".svg", plot);
+  report::write_scatter_gnuplot(prefix, plot);
+  std::cerr << "pictures: " << prefix << ".svg\n";
 }
 
 /// What the budget stage needs from the stages before it.
@@ -194,6 +258,10 @@ int main(int argc, char** argv) {
   app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();
   app.add_option("--budgets", a.budgets, "MACs budgets as fractions of the base network, e.g. 0.7,0.45,0.3")
       ->delimiter(',');
+  app.add_option("--pictures", a.pictures, "test images drawn with their Grad-CAM heat and boxes (0: none)")
+      ->capture_default_str();
+  app.add_flag("--pictures-only", a.pictures_only,
+               "only draw the pictures, from the base network and box predictor a finished run left in --out-dir");
   app.add_flag("--json", a.json, "print one JSON line at the end");
   app.add_flag("--quiet", a.quiet, "no progress bars");
   CLI11_PARSE(app, argc, argv);
@@ -209,6 +277,11 @@ int main(int argc, char** argv) {
     const Dataset& test = data.test.data;
     const models::ResNetShape base_shape{.blocks = 3, .width = a.width};
 
+    if (a.pictures_only)
+      for (const char* f : {"base.ckpt", "box.ckpt"})
+        if (!fs::exists(dir / f))
+          throw Error("smartscissor_cluttered: --pictures-only draws from a finished run; " + (dir / f).string() +
+                      " is missing");
     // 1. the base classifier on the full canvas
     std::unique_ptr<nn::Sequential> base;
     const double base_acc = classifier(a, "base", base_shape, train, test, base);
@@ -216,6 +289,13 @@ int main(int argc, char** argv) {
     std::cerr << "base ResNet-20 x" << a.width << " at " << a.canvas << "px: " << base_macs / 1e6
               << " MMACs, test accuracy " << base_acc << "\n";
 
+    if (a.pictures_only) {
+      const BoxPredictorShape box_shape{.side = a.box_side};
+      auto box_net = make_box_predictor(box_shape);
+      train::load_model((dir / "box.ckpt").string(), *box_net);
+      draw_boxes(a, *base, *box_net, box_shape, data.test);
+      return 0;
+    }
     // 2. Grad-CAM boxes against the ground truth (test set), per threshold
     nlohmann::json cam_iou;
     for (double t : {0.0, 0.25, 0.5, 0.75}) {
@@ -237,6 +317,7 @@ int main(int argc, char** argv) {
       train::save_model((dir / "box.ckpt").string(), *box_net);
     }
     const std::vector<Box> test_pred = predict_boxes(*box_net, box_shape, test.images);
+    if (a.pictures > 0) draw_boxes(a, *base, *box_net, box_shape, data.test);
     const double box_iou = mean_iou(test_pred, data.test.boxes);
     const int64_t box_macs = nn::total_macs(box_net->describe({1, a.box_side, a.box_side}));
 
@@ -273,6 +354,7 @@ int main(int argc, char** argv) {
       const double a0 = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops
       nlohmann::json fits;
       const auto curves = fit_curves(p, a0, fits);
+      draw_curves(a, curves, fits);
       j["accuracy_model"] = fits;
       for (size_t d = 0; d < 3; ++d) j["estimator_rmse"][dimension_name(kDimensions[d])] = curves[d].rmse;
       j["rows"] = budget_rows(p, curves);

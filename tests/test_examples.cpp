@@ -406,14 +406,43 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
     CHECK(j.contains(k));
   CHECK(j["rows"].size() == 6);  // compound, depth, width, resolution, EfficientNet, resize-only
   CHECK(j["box_macs"].get<double>() < 0.03 * j["base_macs"].get<double>());
+  // The pictures: the boxes over 12 test images (4 × 3 tiles of 64 px, 3× larger, 6 px gaps), the
+  // accuracy curves with their fit points.
+  const auto png = [&](const std::string& name) {
+    std::ifstream in(std::filesystem::path(dir) / name, std::ios::binary);
+    return std::string{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  };
+  const std::string boxes = png("gradcam_boxes.png");
+  REQUIRE(boxes.size() > 24);
+  CHECK(boxes.substr(1, 3) == "PNG");
+  const auto u32 = [&](size_t at) {
+    uint32_t v = 0;
+    for (size_t i = 0; i < 4; ++i) v = (v << 8) | uint8_t(boxes[at + i]);
+    return v;
+  };
+  CHECK(u32(16) == 4 * (192 + 6) + 6);
+  CHECK(u32(20) == 3 * (192 + 6) + 6);
+  const std::string curves = png("accuracy_model.svg");
+  CHECK(curves.find("depth (fitted)") != std::string::npos);
+  CHECK(curves.find("resolution (n=") != std::string::npos);
+  std::filesystem::remove(std::filesystem::path(dir) / "gradcam_boxes.png");
   Run again = run(args);  // every network is reloaded, none trained again
   REQUIRE(again.status == 0);
   CHECK(again.out.find("trained") == std::string::npos);
+  CHECK(std::filesystem::exists(std::filesystem::path(dir) / "gradcam_boxes.png"));
+  Run only = run("smartscissor_cluttered --train 200 --test 100 --quiet --pictures 2 --pictures-only --out-dir " + dir);
+  CHECK(only.status == 0);
+  CHECK(only.out.find("pictures: ") != std::string::npos);
+  Run none = run("smartscissor_cluttered --train 200 --test 100 --quiet --pictures-only --out-dir " +
+                 (tmp.path / "empty").string());
+  CHECK(none.status != 0);
+  CHECK(none.out.find("draws from a finished run") != std::string::npos);
 
   const std::pair<const char*, const char*> bad[] = {
       {"--budgets 1.5", "--budgets are fractions"}, {"--canvas 20", "--canvas must be at least 34"},
       {"--resolution 0", "--resolution must be in (0, 1]"}, {"--t 2", "--t must be in [0, 1]"},
-      {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"}};
+      {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"},
+      {"--pictures -1", "--pictures must be in [0, --test]"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);

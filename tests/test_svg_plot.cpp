@@ -245,3 +245,22 @@ TEST_CASE("gnuplot: CSV and script written; a PNG when gnuplot is installed") {
   // No temp files left behind.
   for (const auto& e : fs::directory_iterator(tmp.path)) CHECK(e.path().string().find(".tmp.") == std::string::npos);
 }
+
+TEST_CASE("a line series is one path through its points in order, in its colour, not circles") {
+  report::ScatterPlot p = three_predictors();
+  p.diagonal = false;
+  p.series.push_back({"fitted curve", "#9467bd", {{0.5, 0.5}, {1.0, 1.2}, {2.0, 1.6}, {4.0, 2.0}}, true});
+  const std::string svg = report::scatter_svg(p);
+  CHECK(count(svg, "<circle") == 9);  // the marker series only
+  const size_t at = svg.find("<title>fitted curve</title></path>");
+  REQUIRE(at != std::string::npos);
+  const size_t start = svg.rfind("<path d=\"M", at);
+  const std::string path = svg.substr(start, at - start);
+  CHECK(path.find("stroke=\"#9467bd\"") != std::string::npos);
+  CHECK(count(path, "L") == 3);                        // four points, three segments
+  CHECK(svg.find("fitted curve (n=4)") != std::string::npos);
+  const auto items = report::detail::scatter_gnuplot_items(p);
+  REQUIRE(items.size() == 4);
+  CHECK(items[3].find("with lines") != std::string::npos);
+  CHECK(items[0].find("with points") != std::string::npos);
+}

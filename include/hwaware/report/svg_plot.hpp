@@ -10,7 +10,8 @@
 //   report::write_scatter_svg("scatter.svg", p);
 //   bool png = report::write_scatter_gnuplot("scatter", p);       // scatter.csv, .gp, .png
 //
-// Guarantees: every SVG has exactly one <circle> per drawable point (scatter) and exactly
+// Guarantees: every SVG has exactly one <circle> per drawable point of a marker series (a line
+// series is one <path>, e.g. a fitted curve drawn beside its points) and exactly
 // rows × cols <rect> elements (heatmap, one per cell) — legends and colour bars use <path> — so
 // the files can be checked and post-processed by counting elements. Files are written atomically
 // (temp file + rename).
@@ -35,6 +36,7 @@
 #include "hwaware/core/atomic_file.hpp"
 #include "hwaware/core/error.hpp"
 #include "hwaware/core/process.hpp"
+#include "hwaware/report/colour.hpp"
 
 extern char** environ;
 
@@ -44,6 +46,7 @@ struct ScatterSeries {
   std::string name;
   std::string color;                               // any SVG/gnuplot colour; empty: from a palette
   std::vector<std::pair<double, double>> points;   // (x, y) = (measured, predicted)
+  bool line = false;                               // a curve through the points in order, not markers
 };
 
 struct PlotAxis {
@@ -435,6 +438,7 @@ inline ScatterSkipped scatter_points(std::ostream& o, const ScatterPlot& p, cons
   for (size_t s = 0; s < p.series.size(); ++s) {
     const std::string color = xml_escape(series_color(p, s));
     const std::string name = xml_escape(p.series[s].name);
+    std::vector<Pt> curve;
     for (const auto& [x, y] : p.series[s].points) {
       if (!drawable(x, g.xr.log) || !drawable(y, g.yr.log)) {
         ++skipped.hidden[s];
@@ -446,10 +450,17 @@ inline ScatterSkipped scatter_points(std::ostream& o, const ScatterPlot& p, cons
         ++skipped.outside[s];
         continue;
       }
+      if (p.series[s].line) {
+        curve.push_back({cx, cy});
+        continue;
+      }
       o << "<g><title>" << name << ": " << fmt_g(x) << ", " << fmt_g(y) << "</title><circle cx=\"" << num(cx)
         << "\" cy=\"" << num(cy) << "\" r=\"3.5\" fill=\"" << color << "\" fill-opacity=\"0.75\" stroke=\"" << color
         << "\" stroke-width=\"0.8\"/></g>\n";
     }
+    if (curve.size() > 1)
+      o << "<path d=\"" << clip_polyline(curve, g.area) << "\" fill=\"none\" stroke=\"" << color
+        << "\" stroke-width=\"2\"><title>" << name << "</title></path>\n";
   }
   return skipped;
 }
@@ -464,7 +475,7 @@ inline void scatter_legend(std::ostream& o, const ScatterPlot& p, const ScatterL
     std::string label = p.series[s].name + " (n=" + std::to_string(p.series[s].points.size() - hidden - outside) + ")";
     if (hidden) label += ", " + std::to_string(hidden) + " not drawable";
     if (outside) label += ", " + std::to_string(outside) + " outside the axes";
-    entries.emplace_back(label, series_color(p, s));
+    entries.emplace_back(label, (p.series[s].line ? "line " : "") + series_color(p, s));
   }
   if (p.diagonal) entries.emplace_back("y = x", "");
   if (band) entries.emplace_back("\u00b1" + fmt_g(p.band * 100, 3) + "%", "band");
@@ -479,6 +490,9 @@ inline void scatter_legend(std::ostream& o, const ScatterPlot& p, const ScatterL
     const auto& [label, kind] = entries[i];
     if (kind.empty())
       o << "<path d=\"M" << num(lx + 6) << "," << num(cy) << "h18\" stroke=\"#222\" stroke-width=\"1.2\"/>\n";
+    else if (kind.rfind("line ", 0) == 0)
+      o << "<path d=\"M" << num(lx + 6) << "," << num(cy) << "h18\" stroke=\"" << xml_escape(kind.substr(5))
+        << "\" stroke-width=\"2\"/>\n";
     else if (kind == "band")
       o << "<path d=\"" << box_path(lx + 6, cy - 5, 18, 10)
         << "\" fill=\"#ebebeb\" stroke=\"#999\" stroke-dasharray=\"4 3\"/>\n";
@@ -515,18 +529,9 @@ inline void write_scatter_svg(const std::string& path, const ScatterPlot& plot) 
 }
 
 inline std::string viridis_hex(double t) {
-  // matplotlib's viridis sampled at 9 points, linearly interpolated in between.
-  static const unsigned char k[9][3] = {{0x44, 0x01, 0x54}, {0x47, 0x2c, 0x7a}, {0x3b, 0x51, 0x8b},
-                                        {0x2c, 0x71, 0x8e}, {0x21, 0x90, 0x8d}, {0x27, 0xad, 0x81},
-                                        {0x5c, 0xc8, 0x63}, {0xaa, 0xdc, 0x32}, {0xfd, 0xe7, 0x25}};
-  if (!std::isfinite(t)) t = 0;
-  t = std::clamp(t, 0.0, 1.0) * 8;
-  const int i = std::min(int(t), 7);
-  const double f = t - i;
+  const Rgb c = viridis(t);
   char b[8];
-  std::snprintf(b, sizeof b, "#%02x%02x%02x", int(std::lround(k[i][0] + f * (k[i + 1][0] - k[i][0]))),
-                int(std::lround(k[i][1] + f * (k[i + 1][1] - k[i][1]))),
-                int(std::lround(k[i][2] + f * (k[i + 1][2] - k[i][2]))));
+  std::snprintf(b, sizeof b, "#%02x%02x%02x", c.r, c.g, c.b);
   return b;
 }
 
@@ -712,7 +717,8 @@ inline std::vector<std::string> scatter_gnuplot_items(const ScatterPlot& p) {
   if (p.diagonal) items.push_back("x with lines lc rgb '#222222' lw 1.2 title 'y = x'");
   for (size_t s = 0; s < p.series.size(); ++s)
     items.push_back("data every ::1 using 2:(column(1) == " + std::to_string(s) +
-                    " ? $3 : 1/0) with points pt 7 ps 0.7 lc rgb " + gp_quote(series_color(p, s)) + " title " +
+                    " ? $3 : 1/0) " + (p.series[s].line ? "with lines lw 2" : "with points pt 7 ps 0.7") +
+                    " lc rgb " + gp_quote(series_color(p, s)) + " title " +
                     gp_quote(p.series[s].name));
   if (items.empty()) items.push_back("1/0 notitle");
   return items;
