@@ -127,7 +127,8 @@ void draw_curves(const Args& a, const std::array<AccuracyCurve, 3>& curves, cons
   static const char* colours[3] = {"#1f77b4", "#ff7f0e", "#2ca02c"};
   report::ScatterPlot plot{.title = "accuracy model (Eq. 3): test accuracy against MACs, per dimension",
                            .x = {.label = "MACs (fraction of the base network)"},
-                           .y = {.label = "test accuracy (DIC inputs)"}, .diagonal = false, .band = 0};
+                           .y = {.label = "test accuracy (DIC inputs)"}, .diagonal = false, .band = 0,
+                           .legend_bottom_right = true};  // the curves rise to the right
   for (size_t d = 0; d < 3; ++d) {
     const std::string name = dimension_name(kDimensions[d]);
     report::ScatterSeries curve{name + " (fitted)", colours[d], {}, true}, points{name, colours[d], {}};

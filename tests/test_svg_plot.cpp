@@ -263,4 +263,17 @@ TEST_CASE("a line series is one path through its points in order, in its colour,
   REQUIRE(items.size() == 4);
   CHECK(items[3].find("with lines") != std::string::npos);
   CHECK(items[0].find("with points") != std::string::npos);
+  // The legend moves to the bottom right on request (rising curves leave that corner free).
+  const auto ranges = report::scatter_ranges(p);
+  CHECK(report::detail::scatter_gnuplot_script(p, ranges, "a.gp", "a.png", "a.csv", "a.png").find("set key top left") !=
+        std::string::npos);
+  p.legend_bottom_right = true;
+  CHECK(report::detail::scatter_gnuplot_script(p, ranges, "a.gp", "a.png", "a.csv", "a.png")
+            .find("set key bottom right") != std::string::npos);
+  const auto layout = report::detail::scatter_layout(p);
+  const std::string moved = report::scatter_svg(p);
+  const std::string marker = "<g>\n<path d=\"M";
+  const size_t legend = moved.find(marker);
+  REQUIRE(legend != std::string::npos);
+  CHECK(std::stod(moved.substr(legend + marker.size())) > layout.left + layout.pw / 2);  // right of centre
 }

@@ -62,6 +62,7 @@ struct ScatterPlot {
   std::vector<ScatterSeries> series;
   bool diagonal = true;  // draw y = x; both axes then share one range (the union of the data's)
   double band = 0.10;    // shade y within ±band·x around the diagonal; 0: none
+  bool legend_bottom_right = false;  // top left by default (free beside a diagonal of points)
   int width = 640, height = 560;
 };
 
@@ -482,8 +483,9 @@ inline void scatter_legend(std::ostream& o, const ScatterPlot& p, const ScatterL
   if (entries.empty()) return;
   size_t longest = 0;
   for (const auto& e : entries) longest = std::max(longest, e.first.size());
-  const double lx = g.left + 10, ly = g.top + 10;
   const double lw = 34 + 7.0 * double(longest), lh = 8 + 18.0 * double(entries.size());
+  const double lx = p.legend_bottom_right ? g.left + g.pw - 10 - lw : g.left + 10;
+  const double ly = p.legend_bottom_right ? g.top + g.ph - 10 - lh : g.top + 10;
   o << "<g>\n<path d=\"" << box_path(lx, ly, lw, lh) << "\" fill=\"white\" stroke=\"#bbb\"/>\n";
   for (size_t i = 0; i < entries.size(); ++i) {
     const double cy = ly + 15 + 18.0 * double(i);
@@ -746,7 +748,8 @@ inline std::string scatter_gnuplot_script(const ScatterPlot& p, const std::pair<
     << (xr.log ? "set logscale x\n" : "") << (yr.log ? "set logscale y\n" : "")
     << "set xrange [" << fmt_g(xr.lo, 10) << ":" << fmt_g(xr.hi, 10) << "]\n"
     << "set yrange [" << fmt_g(yr.lo, 10) << ":" << fmt_g(yr.hi, 10) << "]\n"
-    << "set grid lc rgb '#e4e4e4'\nset key top left box opaque\nset samples 200\n"
+    << "set grid lc rgb '#e4e4e4'\nset key " << (p.legend_bottom_right ? "bottom right" : "top left")
+    << " box opaque\nset samples 200\n"
     << "data = " << gp_quote(csv_abs) << "\n"
     << "plot \\\n";
   const std::vector<std::string> items = scatter_gnuplot_items(p);
