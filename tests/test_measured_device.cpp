@@ -67,6 +67,26 @@ TEST_CASE("an architecture's latency is the median of all its figures in the run
   CHECK(md.figures() == 2);
 }
 
+TEST_CASE("a pair that fails its test is measured again after a pause, up to the rechecks") {
+  fake::ContendedDevice dev;
+  auto full = models::ref_cnn({.width = 0.5});
+  auto half = models::ref_cnn({.width = 0.25});
+  const double r = fake::exact_ms(*half, kChw) / fake::exact_ms(*full, kChw);
+  hw::MeasuredDevice<fake::ContendedDevice> md(dev, quick(1), kChw);  // 2 rechecks
+  int asked = 0;
+  const auto fits = [&](double a, double b) { return ++asked, a <= 1.5 * r * b; };
+  dev.busy = 1;  // the first reading: half at 3×, full at 1.5× (2r)
+  const auto [a, b] = md.measure_both(*half, *full, fits);
+  CHECK(asked == 2);
+  CHECK(a / b == doctest::Approx(r));
+  asked = 0;
+  dev.busy = 5;  // busy beyond the rechecks: the last reading stands
+  const auto [c, d] = md.measure_both(*half, *full, fits);
+  CHECK(dev.busy == 2);  // three readings: the first and two rechecks (the last is not tested)
+  CHECK(asked == 2);
+  CHECK(c / d == doctest::Approx(2 * r));
+}
+
 TEST_CASE("a near miss is measured again before it counts; a clear miss is not") {
   auto half = models::ref_cnn({.width = 0.25});
   const double exact = fake::exact_ms(*half, kChw);

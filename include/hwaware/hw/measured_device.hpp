@@ -82,6 +82,17 @@ class MeasuredDevice {
     }
     return {median(x), median(y)};
   }
+  /// The same, taken again after a pause (up to `rechecks` times) while `holds(a_ms, b_ms)` is
+  /// false: a rejection rests on more than one reading of a machine that may be busy.
+  template <class Holds>
+  std::pair<double, double> measure_both(nn::Module& a, nn::Module& b, Holds&& holds) {
+    auto m = measure_both(a, b);
+    for (int i = 0; i < protocol_.rechecks && !holds(m.first, m.second); ++i) {
+      std::this_thread::sleep_for(std::chrono::duration<double>(protocol_.drift_wait_seconds));
+      m = measure_both(a, b);
+    }
+    return m;
+  }
 
   /// From here on figures are corrected by the drift of `net`, whose latency now is `ms`.
   /// Without an interleaving device or with drift_reference off, nothing is corrected.

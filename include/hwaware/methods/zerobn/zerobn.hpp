@@ -49,7 +49,7 @@ class ZeroBN {
   }
 
   /// Throws InfeasibleBudget when even the smallest network the guards allow misses the budget
-  /// (on the device for latency budgets) — before any training; resolves a fraction to T.
+  /// (on the device for latency budgets, after the rechecks) — before any training; resolves a fraction to T.
   ZeroBNFeasibility check_feasible(const ModelFactory& make) {
     hw::MeasuredDevice<D> device(device_, cfg_.measurement, cfg_.training.input_chw);
     return check_feasible(make, device).first;
@@ -116,7 +116,8 @@ class ZeroBN {
     f.full_predicted = metric(full->describe(cfg_.training.input_chw));
     if (on_device()) {
       auto small = zerobn::build_selection(make, smallest, cfg_.training.input_chw[0]);
-      std::tie(f.smallest_measured_ms, f.full_measured_ms) = device.measure_both(*small, *full);
+      const auto fits = [&](double small_ms, double full_ms) { return cfg_.budget.absolute(full_ms) >= small_ms; };
+      std::tie(f.smallest_measured_ms, f.full_measured_ms) = device.measure_both(*small, *full, fits);
     }
     f.budget = cfg_.budget.absolute(f.full_measured_ms.value_or(f.full_predicted));
     const double floor = f.smallest_measured_ms.value_or(f.smallest_predicted);
@@ -275,8 +276,7 @@ class ZeroBN {
   /// The trained network under its final mask is judged (on the device for latency budgets);
   /// while it misses T, r is raised to the next architecture.
   void guarantee(Run& s, const Dataset& test) {
-    s.mask = current(s);
-    zerobn::apply_mask(s.groups, s.mask);
+    zerobn::apply_mask(s.groups, s.mask = current(s));
     s.res.masked_test_accuracy = train::evaluate(*s.net, test).accuracy;
     const double first = s.ratio;
     auto arch = [&](double r) { return r == first ? s.mask : select(s, r); };
