@@ -11,6 +11,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -135,8 +136,9 @@ std::string markdown(const std::vector<json>& rows) {
                   r["ratio"].get<double>(), (long long)r["params"].get<int64_t>(), r["test_accuracy"].get<double>(),
                   r.value("masked_test_accuracy", -1.0), r["slimming_test_accuracy"].get<double>(),
                   frac("slimming_fraction").c_str(), uni.c_str(), r["full_test_accuracy"].get<double>(),
-                  r["train_time_ratio"].get<double>(), r["extraction_max_abs_diff"].get<double>(),
-                  steps.c_str(), checks.c_str());
+                  // null in a row whose epochs were never timed (written as NaN: JSON has none)
+                  r["train_time_ratio"].is_number() ? r["train_time_ratio"].get<double>() : std::nan(""),
+                  r["extraction_max_abs_diff"].get<double>(), steps.c_str(), checks.c_str());
     o << b;
   }
   return o.str();

@@ -3,6 +3,8 @@
 # drift-referenced predictor profile): the commands of docs/results.md, vgg-small first, resumable
 # (finished rows are skipped, a ZeroBN run continues from its epoch checkpoint). Run from this
 # directory with the evaluator built from the commit in commit.txt: EVAL=/path/to/zerobn_evaluate ./run.sh
+# (that evaluator stops at vgg.jsonl's resumed 70% row, whose time ratio is null; one built from a
+# later commit reads it as not measured)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 EVAL=${EVAL:-../../../../build/examples/zerobn_evaluate}
