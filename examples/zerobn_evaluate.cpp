@@ -60,18 +60,18 @@ class EpochTimes {
   }
   /// ZeroBN's seconds over the plain run's, summed over every recorded epoch (NaN before any).
   double ratio() const {
-    double z = 0, p = 0;
-    for (const auto& [epoch, t] : times_.items()) z += t.at(0).get<double>(), p += t.at(1).get<double>();
+    const auto [z, p] = sums();
     return p > 0 ? z / p : std::numeric_limits<double>::quiet_NaN();
   }
-  double plain_seconds() const {
-    double p = 0;
-    for (const auto& [epoch, t] : times_.items()) p += t.at(1).get<double>();
-    return p;
-  }
+  double plain_seconds() const { return sums().second; }
   const std::string& path() const { return path_; }
 
  private:
+  std::pair<double, double> sums() const {  // ZeroBN's, the plain run's
+    double z = 0, p = 0;
+    for (const auto& [epoch, t] : times_.items()) z += t.at(0).get<double>(), p += t.at(1).get<double>();
+    return {z, p};
+  }
   std::string path_;
   json times_ = json::object();
 };

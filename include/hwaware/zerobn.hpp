@@ -12,7 +12,7 @@
 #include "hwaware/methods/zerobn/zerobn.hpp"
 #include "hwaware/models/zoo.hpp"
 
-#if HWAWARE_EXTERN_TEMPLATES  // compiled once into hwaware::precompiled (core/precompiled.hpp)
+#if !HWAWARE_ENTRY_DEFINITIONS  // compiled once into hwaware::precompiled (core/precompiled.hpp)
 namespace hwaware {
 extern template class ZeroBN<hw::MlpLatencyPredictor, zerobn::GlobalBnRanking, hw::OnednnCpuDevice>;
 }  // namespace hwaware

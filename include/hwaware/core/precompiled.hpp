@@ -7,9 +7,9 @@
 //
 //   HWAWARE_ENTRY               `inline` when header-only; nothing when one library defines it
 //   HWAWARE_ENTRY_DEFINITIONS   1 where the entry points' bodies are compiled: header-only use, or
-//                               the library itself (which defines HWAWARE_BUILDING_PRECOMPILED)
-//   HWAWARE_EXTERN_TEMPLATES    1 in a program's translation unit that links the library: the
-//                               entry headers declare their instantiations `extern template`
+//                               the library itself (which defines HWAWARE_BUILDING_PRECOMPILED);
+//                               0 in a program linking the library, whose entry headers then
+//                               declare their instantiations `extern template`
 #if defined(HWAWARE_PRECOMPILED)
 #define HWAWARE_ENTRY
 #else
@@ -18,8 +18,6 @@
 
 #if !defined(HWAWARE_PRECOMPILED) || defined(HWAWARE_BUILDING_PRECOMPILED)
 #define HWAWARE_ENTRY_DEFINITIONS 1
-#define HWAWARE_EXTERN_TEMPLATES 0
 #else
 #define HWAWARE_ENTRY_DEFINITIONS 0
-#define HWAWARE_EXTERN_TEMPLATES 1
 #endif

@@ -124,7 +124,7 @@ decltype(auto) with_cached_mlp_predictor(MlpKind kind, OnednnCpuDevice& device, 
   return f(cached_mlp_predictor<MlpLatencyPredictor>(device, family, dir, o));
 }
 
-#if HWAWARE_EXTERN_TEMPLATES  // compiled once into hwaware::precompiled (core/precompiled.hpp)
+#if !HWAWARE_ENTRY_DEFINITIONS  // compiled once into hwaware::precompiled (core/precompiled.hpp)
 extern template MlpLatencyPredictor cached_mlp_predictor<MlpLatencyPredictor>(OnednnCpuDevice&, const std::string&,
                                                                              const std::string&, PredictorCacheOptions);
 extern template KernelMlpPredictor cached_mlp_predictor<KernelMlpPredictor>(OnednnCpuDevice&, const std::string&,
