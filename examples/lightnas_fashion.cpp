@@ -30,7 +30,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct Args {
-  double target_ms = 0, target_fraction = 0, energy_mj = 0;
+  double target_ms = 0, target_fraction = 0, energy_mj = 0, fbnet_budget = 0;
   int epochs = 8, search_epochs = 12, warmup = 4, samples = 240, threads = 2;
   int64_t train = 20000, test = 10000;
   std::string predictor = "auto", out_dir = "lightnas-run", cache_dir = "hwaware-cache";
@@ -61,6 +61,7 @@ void validate(const Args& a) {
     i = j + 1;
   }
   if (!a.baselines.empty() && a.energy_mj != 0) bad("--baselines run at a latency target; drop --energy-mj");
+  if (!(a.fbnet_budget >= 0)) bad("--fbnet-budget is a multiple of LightNAS's search time (0: no limit)");
   if (a.samples < 40) bad("--samples must be at least 40 (architectures measured for the predictors)");
   if (a.train < 200 || a.test < 100) bad("--train needs at least 200 images and --test 100");
   if (a.predictor != "auto" && a.predictor != "onehot" && a.predictor != "layer" && a.predictor != "lut")
@@ -280,30 +281,73 @@ struct Run {
   }
 };
 
-/// FBNet's sweep to the same target (stage "fbnet").
+/// FBNet's searches of every target run with these options on this device (a fixed-λ search does
+/// not depend on T): <cache-dir>/fbnet-searches.json, one list per key, written atomically.
+struct SharedSearches {
+  fs::path path;
+  std::string key;
+  nlohmann::json j = nlohmann::json::object();
+  SharedSearches(const Run& run, const std::string& predictor)
+      : path(fs::path(run.a.cache_dir) / "fbnet-searches.json"),
+        key(run.device.fingerprint().to_json().dump() + " predictor " + predictor + " samples " + std::to_string(run.a.samples) +
+            " train " + std::to_string(run.a.train) + " epochs " + std::to_string(run.a.search_epochs) + " warmup " +
+            std::to_string(run.a.warmup) + " seed " + std::to_string(run.a.seed)) {
+    if (fs::exists(path)) j = nlohmann::json::parse(std::ifstream(path));
+  }
+  std::optional<nlohmann::json> find(double lambda) const {
+    if (j.contains(key))
+      for (const auto& x : j[key])
+        if (std::abs(double(x["lambda"]) / lambda - 1) <= 1e-9) return x;
+    return std::nullopt;
+  }
+  void add(const nlohmann::json& x) {
+    j[key].push_back(x);
+    write_file_atomically(path.string(), [&](std::ostream& out) { out << j.dump(1) << "\n"; });
+  }
+};
+
+/// FBNet's sweep to the same target (stage "fbnet"), stopped once its searches took
+/// --fbnet-budget times LightNAS's search (when given).
 template <class C>
-nlohmann::json fbnet_baseline(Run& run, const C& cost, double target) {
+nlohmann::json fbnet_baseline(Run& run, const C& cost, const std::string& predictor, double target, double lightnas_seconds) {
   if (run.st.has("fbnet")) return run.st.j["fbnet"];
   SearchConfig cfg = search_config(run.a, target);
   cfg.checkpoint = (fs::path(run.a.out_dir) / "fbnet-search.ckpt").string();  // the search under way
-  FbnetSweep<C> sweep(cost, cfg, run.measure());
-  // Each finished search is kept, so a killed sweep resumes after its last one.
-  std::vector<typename FbnetSweep<C>::Attempt> done;
-  for (const auto& j : run.st.j.value("fbnet-attempts", nlohmann::json::array())) {
-    SearchResult s;
-    s.architecture = s.searched = architecture_from_key(run.space, j["architecture"]);
-    s.cost = j["cost"], s.seconds = j["seconds"], s.lambda = j["lambda"];
-    if (j.contains("measured")) s.measured = double(j["measured"]);
-    done.push_back({double(j["lambda"]), s});
-  }
-  sweep.resume(done);
-  sweep.on_attempt([&](const auto& at) {
+  typename FbnetSweep<C>::Options o;
+  if (run.a.fbnet_budget > 0) o.max_seconds = run.a.fbnet_budget * lightnas_seconds;
+  FbnetSweep<C> sweep(cost, cfg, run.measure(), o);
+  SharedSearches shared(run, predictor);
+  const auto record = [&](const nlohmann::json& x) {
     nlohmann::json all = run.st.j.value("fbnet-attempts", nlohmann::json::array());
+    all.push_back(x);
+    run.st.put("fbnet-attempts", all);
+  };
+  // This target's finished searches first (a killed sweep resumes after its last one), then
+  // another target's, whose architecture is measured again in this run's units.
+  sweep.reuse([&](double lambda) -> std::optional<SearchResult> {
+    std::optional<nlohmann::json> j;
+    for (const auto& x : run.st.j.value("fbnet-attempts", nlohmann::json::array()))
+      if (std::abs(double(x["lambda"]) / lambda - 1) <= 1e-9) j = x;
+    const bool other_target = !j;
+    if (other_target && !(j = shared.find(lambda))) return std::nullopt;
+    SearchResult s;
+    s.architecture = s.searched = architecture_from_key(run.space, (*j)["architecture"]);
+    s.cost = (*j)["cost"], s.seconds = (*j)["seconds"], s.lambda = lambda;
+    if (other_target) {
+      s.measured = run.measure()(s.architecture);
+      record({{"lambda", lambda}, {"cost", s.cost}, {"seconds", s.seconds}, {"measured", *s.measured},
+              {"architecture", (*j)["architecture"]}, {"searched_for_another_target", true}});
+    } else if (j->contains("measured")) {
+      s.measured = double((*j)["measured"]);
+    }
+    return s;
+  });
+  sweep.on_attempt([&](const auto& at) {
     nlohmann::json j{{"lambda", at.lambda}, {"cost", at.result.cost}, {"seconds", at.result.seconds},
                      {"architecture", architecture_key(at.result.architecture)}};
+    shared.add(j);
     if (at.result.measured) j["measured"] = *at.result.measured;
-    all.push_back(j);
-    run.st.put("fbnet-attempts", all);
+    record(j);
     fs::remove(cfg.checkpoint);
   });
   const auto r = sweep.search(run.space, run.train);
@@ -312,7 +356,9 @@ nlohmann::json fbnet_baseline(Run& run, const C& cost, double target) {
     lambdas.push_back({{"lambda", at.lambda}, {"measured", at.result.measured.value_or(at.result.cost)},
                        {"seconds", at.result.seconds}, {"architecture", architecture_key(at.result.architecture)}});
   nlohmann::json j{{"searches", r.attempts.size()}, {"landed", r.landed}, {"search_seconds", r.seconds},
-                   {"attempts", lambdas}, {"architecture", architecture_key(r.architecture)}};
+                   {"over_lightnas", r.seconds / lightnas_seconds}, {"attempts", lambdas},
+                   {"architecture", architecture_key(r.architecture)}};
+  if (std::isfinite(o.max_seconds)) j["stop_after_seconds"] = o.max_seconds;
   std::cerr << "fbnet sweep: " << j.dump() << "\n";
   run.st.put("fbnet", j);
   return j;
@@ -428,7 +474,7 @@ nlohmann::json latency_run(Run& run, const Predictors& p) {
   out["search_over_one_path"] = search_over_one_path(run, out);
   const double scale = out["search"]["history"].back()["scale"];
   with_cost(run.a, p, [&](const auto& cost) {
-    if (run.a.wants("fbnet")) out["fbnet"] = fbnet_baseline(run, cost, target);
+    if (run.a.wants("fbnet")) out["fbnet"] = fbnet_baseline(run, cost, chosen(run.a, p), target, out["search"]["search_seconds"]);
     if (run.a.wants("random")) out["random"] = random_baseline(run, cost, scale, target);
     return nlohmann::json();
   });
@@ -491,6 +537,9 @@ int main(int argc, char** argv) {
                  "scaled); comma-separated, all three when bare")
       ->expected(0, 1)
       ->default_str("fbnet,random,uniform");
+  app.add_option("--fbnet-budget", a.fbnet_budget,
+                 "stop FBNet's sweep once its searches took this many times LightNAS's search (0: up to 10 searches)")
+      ->capture_default_str();
   app.add_flag("--predictors-only", a.predictors_only, "measure the space, report the latency predictors, stop");
   app.add_flag("--json", a.json, "print one JSON line at the end");
   app.add_flag("--quiet", a.quiet, "no progress bars");

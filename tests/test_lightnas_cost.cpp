@@ -120,8 +120,7 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
     CHECK((r.attempts[i].result.cost > cfg.target) == (r.attempts[i + 1].lambda > r.attempts[i].lambda));
   static_assert(Searcher<FbnetSweep<OpTableCost>> && Searcher<LightNas<OpTableCost>>);
 
-  // Resumed from all its attempts, the sweep replays them without a search and ends the same way;
-  // attempts from another sweep (another λ) are refused.
+  // Resumed from all its attempts, the sweep replays them without a search and ends the same way.
   FbnetSweep<OpTableCost> again(macs, cfg, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 3});
   int searched = 0;
   again.on_attempt([&](const auto&) { ++searched; });
@@ -130,9 +129,27 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
   CHECK(searched == 0);
   CHECK(r2.landed == r.landed);
   CHECK(r2.architecture == r.architecture);
-  FbnetSweep<OpTableCost> other(macs, cfg, {}, {.initial_lambda = 1e-2, .factor = 10, .max_searches = 3});
-  other.resume(reported);
-  CHECK_THROWS_WITH_AS(other.search(space, data), doctest::Contains("ran at λ"), Error);
+  CHECK(r2.seconds == doctest::Approx(r.seconds));
+
+  // A sweep to another target reuses the searches at the λ it shares (a fixed-λ search does not
+  // depend on T) and runs only the others; the reused search is the same as a fresh one.
+  SearchConfig far = cfg;
+  far.target = lo + 0.9 * (hi - lo);
+  FbnetSweep<OpTableCost> other(macs, far, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 2});
+  std::vector<double> ran;
+  other.on_attempt([&](const auto& a) { ran.push_back(a.lambda); });
+  other.resume({reported.front()});
+  const auto r3 = other.search(space, data);
+  REQUIRE(!r3.attempts.empty());
+  CHECK(r3.attempts.front().result.architecture == reported.front().result.architecture);
+  CHECK(ran.size() == r3.attempts.size() - 1);
+  for (double l : ran) CHECK(l != doctest::Approx(reported.front().lambda));
+
+  // A time budget stops the sweep after the search that spent it.
+  FbnetSweep<OpTableCost> brief(macs, far, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 3, .max_seconds = 1e-9});
+  brief.resume(reported);
+  const auto r4 = brief.search(space, data);
+  CHECK(r4.attempts.size() == 1);
 }
 
 TEST_CASE("a search killed after an epoch resumes from its checkpoint and ends as if never stopped") {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <vector>
 
@@ -41,9 +42,9 @@ class LightNas {
 
 /// FBNet's sweep: searches with Tradeoff::fixed_log at λ, λ multiplied (or divided) by `factor`
 /// while every search lands on one side of T, then bisected in log λ between the two sides,
-/// until a search's argmax is within ±band of T or max_searches ran — measured when a measure is
-/// given, else by the cost. No landing edits: what is judged is the search's own result, as for
-/// LightNAS's `searched`.
+/// until a search's argmax is within ±band of T, max_searches ran or the searches took
+/// max_seconds — measured when a measure is given, else by the cost. No landing edits: what is
+/// judged is the search's own result, as for LightNAS's `searched`.
 template <DifferentiableCost C = OneHotMlpCost>
 class FbnetSweep {
  public:
@@ -51,6 +52,7 @@ class FbnetSweep {
   struct Options {
     double initial_lambda = 0.3, factor = 4;
     int max_searches = 10;
+    double max_seconds = std::numeric_limits<double>::infinity();  ///< stop once the searches took this long
   };
   struct Attempt {
     double lambda = 0;
@@ -60,7 +62,7 @@ class FbnetSweep {
     Architecture architecture;      ///< the last search's (the landed one if any landed)
     std::optional<double> measured;
     bool landed = false;
-    double seconds = 0;             ///< all searches together
+    double seconds = 0;             ///< all searches together (a reused one at its own time)
     std::vector<SearchEpoch> history;  ///< the last search's epochs
     std::vector<Attempt> attempts;
   };
@@ -78,9 +80,19 @@ class FbnetSweep {
 
   Result search(const Space& space, const Dataset& train);
 
-  /// The searches an interrupted sweep finished, in order: the next search() replays them
-  /// (their λ must be the ones the sweep would choose) instead of running them again.
-  void resume(std::vector<Attempt> done) { done_ = std::move(done); }
+  /// Searches already run at some λ, asked before each search: a search at a λ it knows is not
+  /// run again. A fixed-λ search does not depend on T (the loss is CE + λ·log C), so another
+  /// target's searches serve as well as an interrupted sweep's own.
+  using KnownFn = std::function<std::optional<SearchResult>(double lambda)>;
+  void reuse(KnownFn known) { known_ = std::move(known); }
+  /// The searches an interrupted sweep finished (matched by λ).
+  void resume(std::vector<Attempt> done) {
+    reuse([done = std::move(done)](double lambda) -> std::optional<SearchResult> {
+      for (const Attempt& a : done)
+        if (std::abs(a.lambda / lambda - 1) <= 1e-9) return a.result;
+      return std::nullopt;
+    });
+  }
   void on_attempt(AttemptFn f) { on_attempt_ = std::move(f); }
 
  private:
@@ -90,7 +102,7 @@ class FbnetSweep {
   Options o_;
   EpochFn on_epoch_;
   AttemptFn on_attempt_;
-  std::vector<Attempt> done_;
+  KnownFn known_;
 };
 
 static_assert(Searcher<LightNas<OpTableCost>>);
@@ -104,15 +116,13 @@ typename FbnetSweep<C>::Result FbnetSweep<C>::search(const Space& space, const D
   Result r;
   double lambda = o_.initial_lambda;
   std::optional<double> too_small, too_large;  // λ that landed over T, under T
-  for (int k = 0; k < o_.max_searches && !r.landed; ++k) {
+  for (int k = 0; k < o_.max_searches && !r.landed && r.seconds < o_.max_seconds; ++k) {
     SearchConfig cfg = cfg_;
     cfg.fixed_lambda = lambda;
+    std::optional<SearchResult> known = known_ ? known_(lambda) : std::nullopt;
     SearchResult s;
-    if (size_t(k) < done_.size()) {
-      if (std::abs(done_[size_t(k)].lambda / lambda - 1) > 1e-9)
-        throw Error("FbnetSweep::resume: search " + std::to_string(k) + " ran at λ " + std::to_string(done_[size_t(k)].lambda) +
-                    ", the sweep would choose " + std::to_string(lambda) + " (another target or options?)");
-      s = done_[size_t(k)].result;
+    if (known) {
+      s = std::move(*known);
     } else {
       s = lightnas::search(space, cost_, train, cfg, on_epoch_, measure_);
       if (on_attempt_) on_attempt_({lambda, s});
