@@ -4,11 +4,19 @@
 // canvas, both feeding the same classifier at the same lower resolution. Stages are saved in
 // --out-dir and skipped when a rerun finds them. Pictures, in --out-dir: gradcam_boxes.png (test
 // images with their Grad-CAM heat and boxes; --pictures-only draws just this from a finished run)
-// and, with --budgets, accuracy_model.svg/.png (the fitted curves, the seed's Fig. 8).
+// and, with --budgets, accuracy_model.svg/.png (the fitted curves, the seed's Fig. 8). Budgets are
+// MACs fractions of the base network (--budget-macs-fraction) or latencies met on this CPU
+// (--budget-ms, --budget-latency-fraction), every policy's network measured at the end.
 //   ./build/examples/smartscissor_cluttered --train 20000 --test 5000 --epochs 6 --out-dir ss-run --json
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <hwaware/core/atomic_file.hpp>
+#include <hwaware/hw/analytic_predictor.hpp>
+#include <hwaware/hw/device.hpp>
+#include <hwaware/hw/measured_device.hpp>
 #include <hwaware/report/image.hpp>
 #include <hwaware/report/svg_plot.hpp>
 #include <hwaware/smartscissor.hpp>
@@ -32,6 +40,7 @@ struct Args {
   uint64_t seed = 1;
   std::string out_dir = "smartscissor-run";
   std::vector<double> budgets;  // fractions of the base network's MACs (box predictor included)
+  std::vector<double> budget_ms, latency_fractions;  // latency budgets: ms, or of the base network's measured ms
   int64_t pictures = 12;        // test images drawn with their heat and boxes
   bool json = false, quiet = false, pictures_only = false;
 };
@@ -50,6 +59,11 @@ void validate(const Args& a) {
   if (a.pictures_only && a.pictures == 0) bad("--pictures-only needs --pictures > 0");
   for (double b : a.budgets)
     if (!(b > 0 && b < 1)) bad("--budgets are fractions of the base network's MACs in (0, 1) (got " + std::to_string(b) + ")");
+  for (double b : a.budget_ms)
+    if (!(std::isfinite(b) && b > 0)) bad("--budget-ms must be positive (got " + std::to_string(b) + ")");
+  for (double b : a.latency_fractions)
+    if (!(b > 0 && b < 1))
+      bad("--budget-latency-fraction is a fraction of the base network's latency in (0, 1) (got " + std::to_string(b) + ")");
   ensure_writable_dir(a.out_dir, "smartscissor_cluttered: --out-dir");
 }
 
@@ -166,7 +180,7 @@ struct Pipeline {
     return inputs.emplace(key, std::make_pair(make(train, train_boxes), make(test, test_boxes))).first->second;
   }
   int64_t side_of(const Scaling& s) const { return family.chw_at(s.resolution)[1]; }
-  int64_t macs_of(const Scaling& s) const { return int64_t(EfficientNetRule::macs(family, s)); }
+  int64_t macs_of(const Scaling& s) const { return int64_t(scaling_macs(family, s)); }
 
   /// Trains (or reloads) the network of a scaling on DIC or resized inputs; returns its test accuracy.
   double accuracy(const std::string& name, const Scaling& s, bool dic) {
@@ -205,37 +219,151 @@ std::array<AccuracyCurve, 3> fit_curves(Pipeline& p, double a0, nlohmann::json& 
   return curves;
 }
 
+/// The device latency budgets are met on (this CPU): the base network at the canvas is the drift
+/// reference, the analytic model the predictor the meters bisect with, and what DIC and
+/// resize-only spend besides the classifier, per image at batch 1, counts in every figure: the
+/// box predictor (measured here) and the crop and resizes (timed, at the canvas side: an upper bound).
+struct OnDevice {
+  using Cpu = hw::OnednnCpuDevice;
+  using Meter = DeviceMeter<hw::AnalyticPredictor, Cpu>;
+  Cpu cpu;
+  hw::MeasuredDevice<Cpu> md;
+  hw::AnalyticPredictor analytic{hw::AcceleratorDesc::this_cpu()};
+  double base_ms = 0, dic_extra_ms = 0, resize_extra_ms = 0;
+
+  OnDevice(const Args& a, const ScalableFamily& family, nn::Module& box_net, const Tensor& images)
+      : cpu(a.threads, 1), md(cpu, {}, family.base_chw, report::Log(!a.quiet)) {
+    auto base = family.make(Scaling{});
+    base_ms = md.measure_both(*base, *base).first;
+    md.set_reference(std::move(base), base_ms);
+    const double box_ms = md.measure_at(box_net, {1, a.box_side, a.box_side}).ms;
+    const int64_t c = a.canvas;
+    const double to_box = per_image_ms(images, [&](const Tensor& x) { return resize_batch(x, a.box_side, a.box_side); });
+    const double crop = per_image_ms(images, [&](const Tensor& x) { return dynamic_crop(x, {Box{0, 0, c / 2, c / 2}}, c); });
+    const double resize = per_image_ms(images, [&](const Tensor& x) { return resize_batch(x, c - 1, c - 1); });
+    dic_extra_ms = box_ms + to_box + crop, resize_extra_ms = resize;
+    std::fprintf(stderr, "device: base network %.4f ms; DIC adds %.4f ms (box predictor %.4f, resize %.4f, crop %.4f), "
+                 "resize-only %.4f ms\n", base_ms, dic_extra_ms, box_ms, to_box, crop, resize_extra_ms);
+  }
+  Meter meter(bool dic) { return Meter(analytic, md, dic ? dic_extra_ms : resize_extra_ms); }
+
+  /// Median (and range) of five drift-corrected figures of the network, with what the pipeline adds.
+  nlohmann::json figure(const ScalableFamily& family, const Scaling& s, bool dic) {
+    auto net = family.make(s);
+    std::vector<double> ms;
+    for (int i = 0; i < 5; ++i) ms.push_back(md.measure_at(*net, family.chw_at(s.resolution)).ms + (dic ? dic_extra_ms : resize_extra_ms));
+    std::sort(ms.begin(), ms.end());
+    return {{"measured_ms", ms[2]}, {"measured_range_ms", {ms.front(), ms.back()}}};
+  }
+
+  /// Median per-image time of f over 101 single images.
+  template <class F>
+  static double per_image_ms(const Tensor& images, F&& f) {
+    std::vector<double> t;
+    for (int64_t i = 0; i < 101; ++i) {
+      const Tensor x = images.slice0(i % images.dim(0), i % images.dim(0) + 1);
+      const auto t0 = std::chrono::steady_clock::now();
+      const Tensor y = f(x);
+      t.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::nth_element(t.begin(), t.begin() + 50, t.end());
+    return t[50];
+  }
+};
+
+/// Choices a rerun must not make again on a noisy device (<out-dir>/choices.json, written
+/// atomically): a latency fraction's budget in ms, and each row's scaling.
+struct Choices {
+  fs::path path;
+  nlohmann::json j = nlohmann::json::object();
+  explicit Choices(const std::string& dir) : path(fs::path(dir) / "choices.json") {
+    if (fs::exists(path)) j = nlohmann::json::parse(std::ifstream(path));
+  }
+  template <class F>
+  nlohmann::json get(const std::string& key, F&& make) {
+    if (!j.contains(key)) {
+      j[key] = make();
+      write_file_atomically(path.string(), [&](std::ostream& out) { out << j.dump(1) << "\n"; });
+    }
+    return j[key];
+  }
+};
+
+/// The budget rows ask for: MACs fractions, then latencies (ms, or fractions of the base network's).
+struct BudgetSpec {
+  double value;
+  bool latency;
+  std::string name;  ///< of the trained networks: "70" (MACs %), "1.234ms", "lat45" (latency %)
+};
+
+std::vector<BudgetSpec> budget_specs(const Args& a, const OnDevice& dev, Choices& choices) {
+  std::vector<BudgetSpec> b;
+  for (double f : a.budgets) b.push_back({f, false, std::to_string(int(f * 100))});
+  for (double m : a.budget_ms) {
+    char name[32];
+    std::snprintf(name, sizeof name, "%.3fms", m);
+    b.push_back({m, true, name});
+  }
+  for (double f : a.latency_fractions) {
+    const std::string name = "lat" + std::to_string(std::lround(f * 100));
+    b.push_back({choices.get(name + "-budget-ms", [&] { return f * dev.base_ms; }).get<double>(), true, name});
+  }
+  return b;
+}
+
 /// One row per (budget, policy): DIC + compound shrinking, DIC + each single dimension, DIC +
 /// EfficientNet's rule, and resize-only (no DIC: the whole canvas at the resolution that fits).
-nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curves) {
+/// MACs budgets count the box predictor's MACs in DIC rows; latency budgets its measured time
+/// and the crop's. Every row's network is measured on the device.
+nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curves, OnDevice& dev) {
   nlohmann::json rows = nlohmann::json::array();
-  for (double f : p.a.budgets) {
-    const double total = f * double(p.base_macs);
-    const Budget with_box = Budget::mac_count(total - double(p.box_macs)), alone = Budget::mac_count(total);
-    auto row = [&](const std::string& policy, auto&& shrinker, bool dic) {
-      nlohmann::json r{{"budget", f}, {"policy", policy}};
+  Choices choices(p.a.out_dir);
+  for (const BudgetSpec& spec : budget_specs(p.a, dev, choices)) {
+    auto row = [&](const std::string& policy, const auto& shrinker, bool dic, const Budget& budget) {
+      nlohmann::json r{{"budget", spec.value}, {"unit", spec.latency ? "ms" : "macs_fraction"}, {"policy", policy}};
+      const std::string name = policy + "-" + spec.name;
       try {
-        const Scaling s = shrinker.choose(p.family, dic ? with_box : alone);
-        const std::string name = policy + "-" + std::to_string(int(f * 100));
+        const auto c = choices.get(name, [&]() -> nlohmann::json {
+          try {
+            const Scaling x = shrinker.choose(p.family, budget);
+            return {{"depth", x.depth}, {"width", x.width}, {"resolution", x.resolution}};
+          } catch (const InfeasibleBudget& e) {
+            return {{"infeasible", e.what()}};
+          }
+        });
+        if (c.contains("infeasible")) throw InfeasibleBudget(std::string(c["infeasible"]));
+        const Scaling s{double(c["depth"]), double(c["width"]), double(c["resolution"])};
         const int64_t macs = p.macs_of(s) + (dic ? p.box_macs : 0);
         r.update({{"depth", s.depth}, {"width", s.width}, {"resolution", p.side_of(s)}, {"macs", macs},
                   {"macs_fraction", double(macs) / double(p.base_macs)}, {"test_accuracy", p.accuracy(name, s, dic)}});
-        if (dic && policy != "dic+compound") {
+        if (dic && policy != "dic+compound" && policy != "dic+efficientnet") {
           const size_t d = policy == "dic+depth" ? 0 : policy == "dic+width" ? 1 : 2;
-          if (policy != "dic+efficientnet") r["model_accuracy"] = curves[d].accuracy(double(p.macs_of(s)));
+          r["model_accuracy"] = curves[d].accuracy(double(p.macs_of(s)));
         }
+        r.update(dev.figure(p.family, s, dic));
+        if (spec.latency) r["met"] = double(r["measured_ms"]) <= spec.value;
       } catch (const InfeasibleBudget& e) {
         r["infeasible"] = e.what();
       }
       std::cerr << r.dump() << "\n";
       rows.push_back(r);
     };
-    row("dic+compound", CompoundShrinking{curves}, true);
-    row("dic+depth", SingleDimension{Dimension::depth}, true);
-    row("dic+width", SingleDimension{Dimension::width}, true);
-    row("dic+resolution", SingleDimension{Dimension::resolution}, true);
-    row("dic+efficientnet", EfficientNetRule{}, true);
-    row("resize-only", SingleDimension{Dimension::resolution}, false);
+    const auto policies = [&](auto meter_of, const Budget& with_box, const Budget& alone) {
+      using M = decltype(meter_of(true));
+      row("dic+compound", CompoundShrinking<M>{.curves = curves, .meter = meter_of(true)}, true, with_box);
+      row("dic+depth", SingleDimension<M>{.dimension = Dimension::depth, .meter = meter_of(true)}, true, with_box);
+      row("dic+width", SingleDimension<M>{.dimension = Dimension::width, .meter = meter_of(true)}, true, with_box);
+      row("dic+resolution", SingleDimension<M>{.dimension = Dimension::resolution, .meter = meter_of(true)}, true, with_box);
+      row("dic+efficientnet", EfficientNetRule<M>{.meter = meter_of(true)}, true, with_box);
+      row("resize-only", SingleDimension<M>{.dimension = Dimension::resolution, .meter = meter_of(false)}, false, alone);
+    };
+    if (spec.latency) {
+      // The meters take what the pipeline adds off the budget themselves.
+      policies([&](bool dic) { return dev.meter(dic); }, Budget::latency(spec.value), Budget::latency(spec.value));
+    } else {
+      const double total = spec.value * double(p.base_macs);
+      policies([](bool) { return MacsMeter{}; }, Budget::mac_count(total - double(p.box_macs)), Budget::mac_count(total));
+    }
   }
   return rows;
 }
@@ -257,7 +385,13 @@ int main(int argc, char** argv) {
   app.add_option("--seed", a.seed)->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();
   app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();
-  app.add_option("--budgets", a.budgets, "MACs budgets as fractions of the base network, e.g. 0.7,0.45,0.3")
+  app.add_option("--budget-macs-fraction,--budgets", a.budgets,
+                 "MACs budgets as fractions of the base network, e.g. 0.7,0.45,0.3")
+      ->delimiter(',');
+  app.add_option("--budget-ms", a.budget_ms, "latency budgets (ms, batch 1, measured on this CPU), e.g. 0.8,1.2")
+      ->delimiter(',');
+  app.add_option("--budget-latency-fraction", a.latency_fractions,
+                 "latency budgets as fractions of the base network's latency measured here, e.g. 0.45")
       ->delimiter(',');
   app.add_option("--pictures", a.pictures, "test images drawn with their Grad-CAM heat and boxes (0: none)")
       ->capture_default_str();
@@ -349,16 +483,19 @@ int main(int argc, char** argv) {
                      {"box_params", box_net->parameter_count()}, {"resolution", side},
                      {"resize_only_accuracy", resize_acc}, {"dic_accuracy", dic_acc},
                      {"classifier_macs", small_macs}};
-    if (!a.budgets.empty()) {
-      // 5. the accuracy model on DIC inputs, then every Shrinker policy at each budget
+    if (!a.budgets.empty() || !a.budget_ms.empty() || !a.latency_fractions.empty()) {
+      // 5. the accuracy model on DIC inputs, then every Shrinker policy at each budget, each
+      // network measured on this CPU
       Pipeline p{a, train, test, train_cam, test_pred, box_macs, base_macs, resnet_family(base_shape, a.canvas), {}};
+      OnDevice dev(a, p.family, *box_net, test.images);
+      j["base_ms"] = dev.base_ms, j["dic_extra_ms"] = dev.dic_extra_ms, j["resize_extra_ms"] = dev.resize_extra_ms;
       const double a0 = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops
       nlohmann::json fits;
       const auto curves = fit_curves(p, a0, fits);
       draw_curves(a, curves, fits);
       j["accuracy_model"] = fits;
       for (size_t d = 0; d < 3; ++d) j["estimator_rmse"][dimension_name(kDimensions[d])] = curves[d].rmse;
-      j["rows"] = budget_rows(p, curves);
+      j["rows"] = budget_rows(p, curves, dev);
     }
     if (a.json) std::cout << j.dump() << "\n";
     return 0;

@@ -47,6 +47,24 @@ struct DriftingDevice {
 };
 static_assert(hw::InterleavingDevice<DriftingDevice>);
 
+/// DriftingDevice that also measures networks of different input shapes in one session.
+struct ShapedDriftingDevice {
+  double drift = 0.1;
+  int sessions = 0;
+  hw::Fingerprint fingerprint() const { return {.device = "shaped-drifting"}; }
+  std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const std::vector<Shape>& chws) {
+    const double slowdown = 1 + drift * sessions++;
+    std::vector<hw::Measurement> r;
+    for (size_t i = 0; i < nets.size(); ++i) r.push_back({.median_ms = exact_ms(*nets[i], chws[i]) * slowdown});
+    return r;
+  }
+  std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {
+    return measure_many(nets, std::vector<Shape>(nets.size(), chw));
+  }
+  hw::Measurement measure(nn::Module& m, const Shape& chw) { return measure_many({&m}, chw)[0]; }
+};
+static_assert(hw::ShapedInterleavingDevice<ShapedDriftingDevice>);
+
 /// The first network of every `spike_every`-th session reads 3× slow (another tenant's burst),
 /// the reference beside it undisturbed.
 struct SpikyDevice {

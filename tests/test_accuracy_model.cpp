@@ -1,12 +1,14 @@
 // Tests for hwaware/methods/smartscissor/accuracy_model.hpp and shrinkers.hpp: Eq. 3 fitted to
 // points of a known curve gives that curve back; Eq. 2 on known drops; the shrinkers meet their
-// MACs budgets, shrink only what they should, and refuse impossible or non-MACs budgets.
+// MACs budgets, shrink only what they should, and refuse impossible or non-MACs budgets; with a
+// DeviceMeter they meet latency budgets on a (drifting, mixed-shape) device through a wrong predictor.
 #include <doctest/doctest.h>
 
 #include <cmath>
 
 #include "hwaware/methods/smartscissor/accuracy_model.hpp"
 #include "hwaware/methods/smartscissor/shrinkers.hpp"
+#include "fake_devices.hpp"
 
 using namespace hwaware;
 using namespace hwaware::smartscissor;
@@ -50,7 +52,7 @@ TEST_CASE("Eq. 2: coefficients are the geometric mean of the drops over each dro
 
 TEST_CASE("the shrinkers meet a MACs budget and shrink what they should") {
   const ScalableFamily family = resnet_family({.blocks = 3, .width = 0.5}, 32);
-  const double full = EfficientNetRule::macs(family, Scaling{});
+  const double full = scaling_macs(family, Scaling{});
   const Budget half = Budget::mac_count(0.45 * full);
 
   SingleDimension res{Dimension::resolution};
@@ -58,24 +60,65 @@ TEST_CASE("the shrinkers meet a MACs budget and shrink what they should") {
   CHECK(r.depth == 1.0);
   CHECK(r.width == 1.0);
   CHECK(r.resolution < 1.0);
-  const double rm = EfficientNetRule::macs(family, r);
+  const double rm = scaling_macs(family, r);
   CHECK(rm <= half.value);
   CHECK(rm > 0.35 * full);  // the largest resolution that fits, not any
 
   SingleDimension width{Dimension::width};
   const Scaling w = width.choose(family, half);
   CHECK(w.width < 1.0);
-  CHECK(EfficientNetRule::macs(family, w) <= half.value);
+  CHECK(scaling_macs(family, w) <= half.value);
 
   // Depth costs little accuracy, resolution much: compound shrinking takes most from depth.
   const auto linear = [&](double drop_at_half) { return AccuracyCurve{0, 2 * drop_at_half, full, 0.9, 0}; };
   CompoundShrinking compound{{linear(0.005), linear(0.03), linear(0.12)}};
   const Scaling c = compound.choose(family, half);
-  CHECK(EfficientNetRule::macs(family, c) <= half.value);
+  CHECK(scaling_macs(family, c) <= half.value);
   CHECK(c.depth < c.resolution);
   CHECK(c.resolution > 0.9);
 
   CHECK(compound.choose(family, Budget::mac_count(2 * full)).depth == 1.0);
   CHECK_THROWS_AS(res.choose(family, Budget::mac_count(10)), InfeasibleBudget);
   CHECK_THROWS_WITH_AS(compound.choose(family, Budget::latency(1.0)), doctest::Contains("MACs budget"), Error);
+}
+
+TEST_CASE("with a DeviceMeter the shrinkers meet a latency budget as the device measures it") {
+  const ScalableFamily family = resnet_family({.blocks = 3, .width = 0.5}, 32);
+  fake::ShapedDriftingDevice dev;  // 1 ms per MMAC, 10% slower every session
+  hw::MeasuredDevice<fake::ShapedDriftingDevice> md(dev, {.drift_wait_seconds = 0}, family.base_chw);
+  auto ref = family.make(Scaling{});
+  const double full_ms = dev.measure(*ref, family.base_chw).median_ms;  // the first session: undisturbed
+  md.set_reference(std::move(ref), full_ms);
+  const fake::MacsPredictor wrong{.ms_per_mmac = 0.5, .ms_per_layer = 0.004};  // half the truth, plus a per-layer cost
+  using Meter = DeviceMeter<fake::MacsPredictor, fake::ShapedDriftingDevice>;
+  const Meter meter(wrong, md);
+  const auto truth = [&](const Scaling& s) { return fake::exact_ms(*family.make(s), family.chw_at(s.resolution)); };
+  const double budget = 0.5 * full_ms;
+
+  for (Dimension d : kDimensions) {
+    if (d == Dimension::depth) continue;  // 3 blocks per stage: depth moves in steps of a third
+    const Scaling s = SingleDimension<Meter>{.dimension = d, .meter = meter}.choose(family, Budget::latency(budget));
+    CAPTURE(dimension_name(d));
+    CHECK(truth(s) <= budget);
+    CHECK(truth(s) >= 0.8 * budget);  // the largest network the device accepts, to the knob's step
+  }
+  const Scaling c = CompoundShrinking<Meter>{.curves = {AccuracyCurve{0, 0.01, 1, 0.9, 0}, AccuracyCurve{0, 0.06, 1, 0.9, 0},
+                                                        AccuracyCurve{0, 0.2, 1, 0.9, 0}},
+                                             .meter = meter}
+                        .choose(family, Budget::fraction_of_full(0.5));
+  CHECK(truth(c) <= budget);
+  CHECK(truth(c) >= 0.7 * budget);
+  const Scaling e = EfficientNetRule<Meter>{.meter = meter}.choose(family, Budget::latency(budget));
+  CHECK(truth(e) <= budget);
+
+  // What the pipeline spends besides the network comes off the network's share.
+  const Meter with_extra(wrong, md, 0.2 * full_ms);
+  const Scaling w = SingleDimension<Meter>{.dimension = Dimension::width, .meter = with_extra}.choose(family, Budget::latency(budget));
+  CHECK(truth(w) <= 0.3 * full_ms + 1e-9);
+  CHECK(truth(w) >= 0.2 * full_ms);
+
+  CHECK_THROWS_AS(SingleDimension<Meter>{.meter = meter}.choose(family, Budget::latency(1e-4)), InfeasibleBudget);
+  CHECK_THROWS_AS(SingleDimension<Meter>{.meter = with_extra}.choose(family, Budget::latency(0.1 * full_ms)), InfeasibleBudget);
+  CHECK_THROWS_WITH_AS(SingleDimension<Meter>{.meter = meter}.choose(family, Budget::mac_count(1e6)),
+                       doctest::Contains("judges latency budgets"), Error);
 }

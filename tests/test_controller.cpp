@@ -89,11 +89,11 @@ TEST_CASE("guarantee: the knob rises until the judge accepts, one judgment per a
 
 TEST_CASE("EfficientNet's rule: the largest φ-scaling under a MACs budget, rejected below its floor") {
   const ScalableFamily family{[](const Scaling& s) { return models::resnet8({.width = s.width}); }, {1, 28, 28}};
-  const double base = EfficientNetRule::macs(family, {});
-  const EfficientNetRule rule;
+  const double base = scaling_macs(family, {});
+  const EfficientNetRule<> rule;
   const Scaling s = rule.choose(family, Budget::mac_count(0.5 * base));
-  CHECK(EfficientNetRule::macs(family, s) <= 0.5 * base);
-  CHECK(EfficientNetRule::macs(family, rule.at(std::log(s.width) / std::log(1 / rule.beta) - 0.3)) > 0.5 * base);
+  CHECK(scaling_macs(family, s) <= 0.5 * base);
+  CHECK(scaling_macs(family, rule.at(std::log(s.width) / std::log(1 / rule.beta) - 0.3)) > 0.5 * base);
   CHECK(s.width < 1);
   CHECK(s.resolution < 1);
   CHECK(s.depth == doctest::Approx(std::pow(s.width, std::log(1.2) / std::log(1.1))));

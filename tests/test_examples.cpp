@@ -397,14 +397,24 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   const hwtest::TempDir tmp("example_smartscissor");
   const std::string dir = (tmp.path / "run").string();
   const std::string args = "smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --json "
-                           "--budgets 0.5 --out-dir " + dir;
+                           "--budgets 0.5 --budget-latency-fraction 0.6 --out-dir " + dir;
   Run first = run(args);
   REQUIRE(first.status == 0);
   const auto j = last_json_line(first.out);
   for (const char* k : {"base_accuracy", "gradcam_iou", "box_iou", "box_macs", "resize_only_accuracy", "dic_accuracy",
                         "estimator_rmse", "rows"})
     CHECK(j.contains(k));
-  CHECK(j["rows"].size() == 6);  // compound, depth, width, resolution, EfficientNet, resize-only
+  // compound, depth, width, resolution, EfficientNet, resize-only; at the MACs and the latency budget
+  REQUIRE(j["rows"].size() == 12);
+  for (size_t i = 0; i < 12; ++i) {
+    const auto& r = j["rows"][i];
+    CAPTURE(r.dump());
+    CHECK(r["unit"] == (i < 6 ? "macs_fraction" : "ms"));
+    if (r.contains("infeasible")) continue;
+    CHECK(r["measured_ms"].get<double>() > 0);  // every network measured on the device
+    CHECK(r.contains("met") == (i >= 6));
+  }
+  CHECK(j["base_ms"].get<double>() > 0);
   CHECK(j["box_macs"].get<double>() < 0.03 * j["base_macs"].get<double>());
   // The pictures: the boxes over 12 test images (4 × 3 tiles of 64 px, 3× larger, 6 px gaps), the
   // accuracy curves with their fit points.
@@ -442,7 +452,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       {"--budgets 1.5", "--budgets are fractions"}, {"--canvas 20", "--canvas must be at least 34"},
       {"--resolution 0", "--resolution must be in (0, 1]"}, {"--t 2", "--t must be in [0, 1]"},
       {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"},
-      {"--pictures -1", "--pictures must be in [0, --test]"}};
+      {"--pictures -1", "--pictures must be in [0, --test]"}, {"--budget-ms -1", "--budget-ms must be positive"},
+      {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);

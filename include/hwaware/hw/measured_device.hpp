@@ -111,7 +111,10 @@ class MeasuredDevice {
   }
 
   /// A figure of `net` (not recorded in any history).
-  Figure measure(nn::Module& net) {
+  Figure measure(nn::Module& net) { return measure_at(net, chw_); }
+  /// The same on inputs of another per-image shape (a network at a scaled resolution); the
+  /// reference keeps its own, so the device must measure mixed shapes in one session.
+  Figure measure_at(nn::Module& net, const std::vector<int64_t>& chw) {
     ++figures_;
     struct Session {
       double corrected, raw;
@@ -119,7 +122,7 @@ class MeasuredDevice {
     };
     std::vector<Session> s;
     for (int i = 0; i < std::max(1, protocol_.sessions); ++i) {
-      const auto [ms, ref] = session(net, reference_.get());
+      const auto [ms, ref] = session(net, reference_.get(), chw);
       s.push_back({ref ? ms * reference_ms_ / *ref : ms, ms, ref});
     }
     std::stable_sort(s.begin(), s.end(), [](const Session& a, const Session& b) { return a.corrected < b.corrected; });
@@ -129,8 +132,9 @@ class MeasuredDevice {
   }
 
   /// A figure of `net`, recorded under `key`; its median_ms is the median of all of key's figures.
-  Figure measure(nn::Module& net, const Key& key) {
-    Figure f = measure(net);
+  Figure measure(nn::Module& net, const Key& key) { return measure(net, key, chw_); }
+  Figure measure(nn::Module& net, const Key& key, const std::vector<int64_t>& chw) {
+    Figure f = measure_at(net, chw);
     auto& h = history_[key];
     h.push_back(f.ms);
     f.median_ms = median(h), f.count = h.size();
@@ -146,10 +150,11 @@ class MeasuredDevice {
   }
 
   /// Judges `net` (recorded under `key`) against `budget_ms` with the rechecks and drift pauses.
-  Verdict judge(nn::Module& net, const Key& key, double budget_ms) {
+  Verdict judge(nn::Module& net, const Key& key, double budget_ms) { return judge(net, key, budget_ms, chw_); }
+  Verdict judge(nn::Module& net, const Key& key, double budget_ms, const std::vector<int64_t>& chw) {
     Verdict v;
     auto take = [&] {
-      v.last = measure(net, key), ++v.figures;
+      v.last = measure(net, key, chw), ++v.figures;
       // A miss on a drifted machine is not evidence: drop it, pause, take it again.
       while (v.last.median_ms > budget_ms && drifted() && waits_ < protocol_.drift_waits) {
         ++waits_, ++v.waits;
@@ -157,7 +162,7 @@ class MeasuredDevice {
         log_.line("device: the reference reads %.3f× its start, %.4f ms not counted; pausing %.0f s",
                   *reference_now_ / reference_ms_, v.last.ms, protocol_.drift_wait_seconds);
         std::this_thread::sleep_for(std::chrono::duration<double>(protocol_.drift_wait_seconds));
-        v.last = measure(net, key), ++v.figures;
+        v.last = measure(net, key, chw), ++v.figures;
       }
     };
     take();
@@ -180,9 +185,19 @@ class MeasuredDevice {
 
  private:
   /// One session: `net`'s median, and `other`'s beside it (interleaved when the device can).
-  std::pair<double, std::optional<double>> session(nn::Module& net, nn::Module* other) {
-    if (!other) return {device_.measure(net, chw_).median_ms, std::nullopt};
-    if constexpr (InterleavingDevice<D>) {
+  std::pair<double, std::optional<double>> session(nn::Module& net, nn::Module* other) { return session(net, other, chw_); }
+  /// The same with `net` on inputs of shape `chw` (`other` keeps the device's).
+  std::pair<double, std::optional<double>> session(nn::Module& net, nn::Module* other, const std::vector<int64_t>& chw) {
+    if (!other) return {device_.measure(net, chw).median_ms, std::nullopt};
+    if (chw != chw_) {
+      if constexpr (ShapedInterleavingDevice<D>) {
+        const auto m = device_.measure_many(std::vector<nn::Module*>{&net, other}, std::vector<std::vector<int64_t>>{chw, chw_});
+        return {m[0].median_ms, m[1].median_ms};
+      } else {
+        const double a = device_.measure(net, chw).median_ms;
+        return {a, device_.measure(*other, chw_).median_ms};
+      }
+    } else if constexpr (InterleavingDevice<D>) {
       const auto m = device_.measure_many(std::vector<nn::Module*>{&net, other}, chw_);
       return {m[0].median_ms, m[1].median_ms};
     } else {

@@ -1,6 +1,7 @@
 #pragma once
 // SmartScissor's Shrinker policies beside EfficientNet's fixed rule (methods/common/
-// compound_scaling.hpp), all choosing a Scaling under a MACs budget so one harness compares them:
+// compound_scaling.hpp), all choosing a Scaling under a budget their meter judges (MACs exactly,
+// or latency on the device: methods/common/scaling_meter.hpp) so one harness compares them:
 // compound shrinking guided by the fitted accuracy model, and shrinking one dimension alone.
 #include <array>
 #include <cmath>
@@ -10,6 +11,7 @@
 #include "hwaware/methods/common/compound_scaling.hpp"
 #include "hwaware/methods/common/controller.hpp"
 #include "hwaware/methods/common/policies.hpp"
+#include "hwaware/methods/common/scaling_meter.hpp"
 #include "hwaware/methods/smartscissor/accuracy_model.hpp"
 #include "hwaware/models/zoo.hpp"
 
@@ -22,11 +24,15 @@ ScalableFamily resnet_family(const models::ResNetShape& base, int64_t side);
 
 /// Compound shrinking with the accuracy model: the budget's MACs fraction ρ is split among the
 /// dimensions in proportion to their coefficients C_s(M) (Eq. 2) — depth keeps ρ^(C_d/ΣC), width
-/// and resolution (MACs ∝ their square) ρ^(C_s/2ΣC) — scaled by a common factor that is bisected
-/// until the built network meets the budget (rounding of blocks and channels).
+/// and resolution (MACs ∝ their square) ρ^(C_s/2ΣC) — scaled by a common factor that the meter
+/// chooses until the built network meets the budget (rounding of blocks and channels). Under a
+/// latency budget M is first the MACs at the budget's latency fraction, then the MACs of that
+/// first choice (the coefficients read MACs, Eq. 1–3).
+template <ScalingMeter Meter = MacsMeter>
 struct CompoundShrinking {
   std::array<AccuracyCurve, 3> curves;  ///< depth, width, resolution (Eq. 3 fits)
   double tolerance = 1e-3;
+  Meter meter{};
 
   Scaling at(const std::array<double, 3>& share, double phi) const {
     return {std::exp(-phi * share[0]), std::exp(-phi * share[1] / 2), std::exp(-phi * share[2] / 2)};
@@ -34,11 +40,13 @@ struct CompoundShrinking {
   Scaling choose(const ScalableFamily& family, const Budget& budget) const;
 };
 
-/// Shrinks one dimension alone (the others stay at 1) until the network meets the MACs budget.
+/// Shrinks one dimension alone (the others stay at 1) until the network meets the budget.
+template <ScalingMeter Meter = MacsMeter>
 struct SingleDimension {
   Dimension dimension = Dimension::resolution;
   double min_multiplier = 0.05;
   double tolerance = 1e-3;
+  Meter meter{};
 
   Scaling at(double m) const {
     Scaling s;
@@ -48,8 +56,8 @@ struct SingleDimension {
   Scaling choose(const ScalableFamily& family, const Budget& budget) const;
 };
 
-static_assert(Shrinker<CompoundShrinking>);
-static_assert(Shrinker<SingleDimension>);
+static_assert(Shrinker<CompoundShrinking<>>);
+static_assert(Shrinker<SingleDimension<>>);
 
 // ---------------------------------------------------------------------------------------------
 // Implementation
@@ -66,44 +74,33 @@ inline ScalableFamily resnet_family(const models::ResNetShape& base, int64_t sid
   return f;
 }
 
-namespace detail {
-
-inline void require_macs_budget(const Budget& budget, const char* who) {
-  budget.validate(who);
-  if (budget.unit != Budget::Unit::macs)
-    throw Error(std::string(who) + ": chooses under a MACs budget (got a " + budget.unit_name() + " budget)");
-}
-
-}  // namespace detail
-
-inline Scaling CompoundShrinking::choose(const ScalableFamily& family, const Budget& budget) const {
-  detail::require_macs_budget(budget, "CompoundShrinking");
-  const double full = EfficientNetRule::macs(family, Scaling{});
-  if (budget.value >= full) return Scaling{};
-  const auto c = compound_coefficients(curves, budget.value);
-  const double sum = c[0] + c[1] + c[2];
-  const std::array<double, 3> share{c[0] / sum, c[1] / sum, c[2] / sum};
+template <ScalingMeter Meter>
+Scaling CompoundShrinking<Meter>::choose(const ScalableFamily& family, const Budget& budget) const {
+  const double full = scaling_macs(family, Scaling{});
+  const double rho = meter.fraction(family, budget);
+  if (rho >= 1) return Scaling{};
   // φ = −ln ρ would meet the budget exactly if MACs followed d·w²·r²; search a range around it.
-  const double max_phi = 4.0 * -std::log(budget.value / full) + 1.0;
-  const auto ok = [&](double k) { return EfficientNetRule::macs(family, at(share, k * max_phi)) <= budget.value; };
-  if (!ok(1.0))
-    throw InfeasibleBudget("CompoundShrinking: the budget " + std::to_string(budget.value) +
-                           " MACs is below the smallest scaling tried");
-  return at(share, bisect_threshold(0.0, 1.0, tolerance, ok) * max_phi);
+  const double max_phi = 4.0 * -std::log(rho) + 1.0;
+  double m = rho * full;
+  Scaling s;
+  for (int pass = 0; pass < (budget.unit == Budget::Unit::macs ? 1 : 2); ++pass) {
+    const auto c = compound_coefficients(curves, m);
+    const double sum = c[0] + c[1] + c[2];
+    const std::array<double, 3> share{c[0] / sum, c[1] / sum, c[2] / sum};
+    const double k = meter.knob(family, budget, [&](double x) { return at(share, x * max_phi); }, tolerance,
+                                "CompoundShrinking");
+    s = at(share, k * max_phi);
+    m = scaling_macs(family, s);
+  }
+  return s;
 }
 
-inline Scaling SingleDimension::choose(const ScalableFamily& family, const Budget& budget) const {
-  detail::require_macs_budget(budget, "SingleDimension");
-  const auto macs_at = [&](double m) { return EfficientNetRule::macs(family, at(m)); };
-  if (macs_at(1.0) <= budget.value) return Scaling{};
-  if (macs_at(min_multiplier) > budget.value)
-    throw InfeasibleBudget(std::string("SingleDimension(") + dimension_name(dimension) + "): the budget " +
-                           std::to_string(budget.value) + " MACs is below its smallest network (" +
-                           std::to_string(macs_at(min_multiplier)) + " MACs)");
-  // The largest multiplier that meets the budget: bisect on 1 − m so that "ok" grows with the knob.
+template <ScalingMeter Meter>
+Scaling SingleDimension<Meter>::choose(const ScalableFamily& family, const Budget& budget) const {
+  // Knob k ↦ multiplier 1 − k·(1 − min_multiplier): the knob grows as the network shrinks.
   const double span = 1.0 - min_multiplier;
-  const auto ok = [&](double k) { return macs_at(1.0 - k * span) <= budget.value; };
-  return at(1.0 - bisect_threshold(0.0, 1.0, tolerance, ok) * span);
+  const std::string who = std::string("SingleDimension(") + dimension_name(dimension) + ")";
+  return at(1.0 - meter.knob(family, budget, [&](double k) { return at(1.0 - k * span); }, tolerance, who) * span);
 }
 
 }  // namespace hwaware::smartscissor
