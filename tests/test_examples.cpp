@@ -397,7 +397,7 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   const hwtest::TempDir tmp("example_smartscissor");
   const std::string dir = (tmp.path / "run").string();
   const std::string args = "smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --json "
-                           "--budgets 0.5 --budget-latency-fraction 0.6 --out-dir " + dir;
+                           "--t auto --budgets 0.5 --budget-latency-fraction 0.6 --out-dir " + dir;
   Run first = run(args);
   REQUIRE(first.status == 0);
   const auto j = last_json_line(first.out);
@@ -415,6 +415,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
     CHECK(r.contains("met") == (i >= 6));
   }
   CHECK(j["base_ms"].get<double>() > 0);
+  CHECK(j["gradcam_iou_train"].size() == 4);  // --t auto: the sweep on training images chose t
+  CHECK(j["gradcam_iou_train"].contains(std::to_string(j["t"].get<double>()).substr(0, 4)));
   CHECK(j["box_macs"].get<double>() < 0.03 * j["base_macs"].get<double>());
   // The pictures: the boxes over 12 test images (4 × 3 tiles of 64 px, 3× larger, 6 px gaps), the
   // accuracy curves with their fit points.
