@@ -7,16 +7,19 @@
 // | KernelBackend              | backend/kernel_backend.hpp      | onednn::Backend (reference: oracle)|
 // | hw::Device                 | hw/device_concept.hpp           | hw::OnednnCpuDevice                |
 // | hw::InterleavingDevice     | hw/device_concept.hpp           | hw::OnednnCpuDevice                |
+// | hw::ShapedInterleavingDevice| hw/device_concept.hpp          | hw::OnednnCpuDevice                |
 // | hw::NoiseFreeDevice        | hw/device_concept.hpp           | hw::PredictedDevice<P>             |
 // | hw::Predictor              | hw/predictor_concept.hpp        | hw::MlpLatencyPredictor            |
 // | hw::DifferentiablePredictor| hw/predictor_concept.hpp        | hw::MlpLatencyPredictor            |
 // | hw::EnergyPredictor        | hw/predictor_concept.hpp        | hw::AnalyticPredictor              |
 // | zerobn::Ranking            | methods/zerobn/ranking.hpp      | zerobn::GlobalBnRanking            |
 // | Pruner                     | methods/common/policies.hpp     | ZeroBN<>                           |
-// | Shrinker                   | methods/common/policies.hpp     | EfficientNetRule                   |
-// | Searcher                   | methods/common/policies.hpp     | (none yet)                         |
+// | Shrinker                   | methods/common/policies.hpp     | smartscissor::CompoundShrinking<>  |
+// | ScalingMeter               | methods/common/scaling_meter.hpp| MacsMeter (latency: DeviceMeter)   |
+// | Searcher                   | methods/common/policies.hpp     | lightnas::LightNas<>               |
 #include "hwaware/backend/kernel_backend.hpp"
 #include "hwaware/hw/device_concept.hpp"
 #include "hwaware/hw/predictor_concept.hpp"
 #include "hwaware/methods/common/policies.hpp"
+#include "hwaware/methods/common/scaling_meter.hpp"
 #include "hwaware/methods/zerobn/ranking.hpp"

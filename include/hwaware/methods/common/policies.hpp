@@ -71,9 +71,10 @@ struct ScalableFamily {
 /// Shrinker: chooses depth, width and resolution multipliers (each ≤ 1) under a budget.
 ///
 /// Required, for `S& s`, `const ScalableFamily& family`, `const Budget& budget`:
-/// - `s.choose(family, budget)` → `Scaling`: a scaling whose network meets `budget` (MACs
-///   counted from the description; latency through the shrinker's predictor), as large as the
-///   shrinker's rule allows. Throws InfeasibleBudget when even its smallest scaling misses.
+/// - `s.choose(family, budget)` → `Scaling`: a scaling whose network meets `budget` as the
+///   shrinker's ScalingMeter judges it (methods/common/scaling_meter.hpp: MACs counted from the
+///   description, or latency on a device), as large as the shrinker's rule allows. Throws
+///   InfeasibleBudget when even its smallest scaling misses.
 template <class S>
 concept Shrinker = requires(S& s, const ScalableFamily& family, const Budget& budget) {
   { s.choose(family, budget) } -> std::same_as<Scaling>;
