@@ -282,7 +282,8 @@ struct Run {
 };
 
 /// FBNet's searches of every target run with these options on this device (a fixed-λ search does
-/// not depend on T): <cache-dir>/fbnet-searches.json, one list per key, written atomically.
+/// not depend on T): <cache-dir>/fbnet-searches.json, one list per key, written atomically after
+/// merging what another process wrote meanwhile.
 struct SharedSearches {
   fs::path path;
   std::string key;
@@ -301,6 +302,7 @@ struct SharedSearches {
     return std::nullopt;
   }
   void add(const nlohmann::json& x) {
+    if (fs::exists(path)) j = nlohmann::json::parse(std::ifstream(path));
     j[key].push_back(x);
     write_file_atomically(path.string(), [&](std::ostream& out) { out << j.dump(1) << "\n"; });
   }
@@ -378,11 +380,18 @@ nlohmann::json uniform_baseline(Run& run, double target) {
     (fits(mid) ? width : over) = mid;
   }
   // Latency is not monotone in the width (channel counts off the kernels' vector blocks run
-  // slower), so the bisection can stop well under T: widths up to 30% wider are measured too
-  // and the widest that fits is kept.
+  // slower), so the bisection can stop well under T: widths up to 30% wider (within the
+  // bisection's range) are measured too, and the widest that fits and then passes the device's
+  // judgment (rechecks, drift pauses) is kept — not the luckiest single reading.
   const double bisected = width;
-  for (int k = 1; k <= 10; ++k)
-    if (fits(bisected * (1 + 0.03 * k))) width = bisected * (1 + 0.03 * k);
+  std::vector<double> fitting;
+  for (int k = 10; k >= 1; --k)
+    if (const double w = bisected * (1 + 0.03 * k); w <= 4.0 && fits(w)) fitting.push_back(w);
+  for (double w : fitting)
+    if (run.md.judge(*at(w), {int64_t(1e4 * w)}, target).met) {
+      width = w;
+      break;
+    }
   nn::manual_seed(run.a.seed);
   auto net = at(width);
   nlohmann::json r = retrain(run.a, &run.md, "uniform", *net, run.train, run.test,

@@ -440,6 +440,7 @@ int main(int argc, char** argv) {
               << " MMACs, test accuracy " << base_acc << "\n";
 
     if (a.pictures_only) {
+      if (const Choices c(a.out_dir); c.j.contains("t")) a.t = c.j["t"];  // the run's t, for the cyan boxes
       const BoxPredictorShape box_shape{.side = a.box_side};
       auto box_net = make_box_predictor(box_shape);
       train::load_model((dir / "box.ckpt").string(), *box_net);
@@ -466,6 +467,10 @@ int main(int argc, char** argv) {
       std::cerr << "\n";
     }
     if (a.t_arg == "auto") std::cerr << "Grad-CAM threshold chosen on training images: t = " << a.t << "\n";
+    // The box predictor and every DIC network in --out-dir learned from boxes at one t.
+    if (const double t0 = Choices(a.out_dir).get("t", [&] { return a.t; }); t0 != a.t)
+      throw Error("smartscissor_cluttered: " + a.out_dir + " holds networks trained on Grad-CAM boxes at t = " +
+                  std::to_string(t0) + ", this run asks t = " + std::to_string(a.t) + ": use another --out-dir");
 
     // 3. the box predictor, trained on Grad-CAM boxes of the training set
     const BoxPredictorShape box_shape{.side = a.box_side};
@@ -525,13 +530,19 @@ int main(int argc, char** argv) {
       j["accuracy_model"] = fits;
       for (size_t d = 0; d < 3; ++d) j["estimator_rmse"][dimension_name(kDimensions[d])] = curves[d].rmse;
       j["rows"] = budget_rows(p, curves, dev);
-      // The model on the networks it was not fitted to: every single-dimension DIC row.
+      // The model on the networks it was not fitted to: the single-dimension DIC rows, each network
+      // once, none that is a fit point (depth has only two shallower networks).
       double se = 0;
       int n = 0;
+      std::set<std::pair<std::string, int64_t>> seen;
+      for (const auto& d : fits["fit_points"].items())
+        for (const auto& pt : d.value()) seen.insert({"dic+" + d.key(), pt["macs"].get<int64_t>()});
       for (const auto& r : j["rows"])
-        if (r.contains("model_accuracy") && r.contains("test_accuracy"))
+        if (r.contains("model_accuracy") &&
+            seen.insert({r["policy"].get<std::string>(), r["macs"].get<int64_t>() - box_macs}).second)
           se += std::pow(double(r["model_accuracy"]) - double(r["test_accuracy"]), 2), ++n;
-      if (n > 0) j["estimator_rmse_held_out"] = std::sqrt(se / n), j["estimator_held_out_networks"] = n;
+      if (n > 0) j["estimator_rmse_held_out"] = std::sqrt(se / n);
+      j["estimator_held_out_networks"] = n;
     }
     if (!cam_iou_train.is_null()) j["gradcam_iou_train"] = cam_iou_train;
     if (a.json) std::cout << j.dump() << "\n";

@@ -131,8 +131,14 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
   CHECK(r2.architecture == r.architecture);
   CHECK(r2.seconds == doctest::Approx(r.seconds));
 
-  // A sweep to another target reuses the searches at the λ it shares (a fixed-λ search does not
-  // depend on T) and runs only the others; the reused search is the same as a fresh one.
+  // A search at λ is the same whichever sweep runs it (each starts from the config's seed) ...
+  FbnetSweep<OpTableCost> fresh(macs, cfg, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 1});
+  nn::manual_seed(99);  // whatever the process did before
+  const auto r1 = fresh.search(space, data);
+  CHECK(r1.attempts.front().result.architecture == reported.front().result.architecture);
+  CHECK(r1.attempts.front().result.cost == doctest::Approx(reported.front().result.cost));
+  // ... so a sweep to another target reuses the searches at the λ it shares (a fixed-λ search
+  // does not depend on T) and runs only the others.
   SearchConfig far = cfg;
   far.target = lo + 0.9 * (hi - lo);
   FbnetSweep<OpTableCost> other(macs, far, {}, {.initial_lambda = 1e-3, .factor = 10, .max_searches = 2});
@@ -150,6 +156,7 @@ TEST_CASE("FBNet's sweep moves λ towards the target and counts its searches") {
   brief.resume(reported);
   const auto r4 = brief.search(space, data);
   CHECK(r4.attempts.size() == 1);
+  CHECK_THROWS_AS(FbnetSweep<OpTableCost>(macs, far, {}, {.max_seconds = 0}), Error);
 }
 
 TEST_CASE("a search killed after an epoch resumes from its checkpoint and ends as if never stopped") {

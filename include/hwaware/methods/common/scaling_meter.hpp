@@ -65,8 +65,11 @@ struct MacsMeter {
   }
 };
 
-/// Latency budgets (absolute, or a fraction of the base network measured here) met on `device`.
-/// The device must measure networks on their own input shapes beside its reference.
+/// Latency budgets (absolute, or a fraction of the base network measured here) met on `device`,
+/// each network measured on its own input shape beside the device's reference (in one session
+/// when the device can: hw::ShapedInterleavingDevice). The knob's resolution is the controller's
+/// (ControlOptions::tolerance), not the shrinker's `tolerance`: a device's noise makes a finer one
+/// meaningless. Holds the predictor and the device by reference: both must outlive the meter.
 /// One choice, not a training run's retargets: the calibration may take up to six measurements
 /// (two left a wrong predictor's choice at 60% of the budget in the tests).
 template <hw::Predictor P, hw::Device D>
@@ -77,10 +80,11 @@ class DeviceMeter {
       : predictor_(&predictor), device_(&device), extra_ms_(extra_ms), o_(o) {
     if (!(extra_ms >= 0)) throw Error("DeviceMeter: extra_ms must be >= 0 (got " + std::to_string(extra_ms) + ")");
   }
+  DeviceMeter(const P&&, hw::MeasuredDevice<D>&, double = 0, ControlOptions = kOptions) = delete;  // would dangle
 
   double knob(const ScalableFamily& f, const Budget& budget, const KnobFn& at, double /*tolerance*/,
               const std::string& who) const {
-    const double net_budget = network_budget(f, budget, who);
+    const double net_budget = network_budget(budget, figure(f, Scaling{}), who);
     BudgetController c(net_budget, o_, true);
     const auto predicted_at = [&](double k) {
       const Scaling s = at(k);
@@ -94,7 +98,7 @@ class DeviceMeter {
     };
     if (judge(0.0)) return 0.0;
     if (!judge(1.0))
-      throw InfeasibleBudget(who + ": the budget " + std::to_string(budget.absolute(base_ms(f))) +
+      throw InfeasibleBudget(who + ": the budget " + std::to_string(net_budget + extra_ms_) +
                              " ms is below its smallest network on the device (" + std::to_string(figure(f, at(1.0))) +
                              " ms + " + std::to_string(extra_ms_) + " ms besides the network)");
     c.calibrate(figure(f, at(0.0)), predicted_at(0.0));
@@ -110,7 +114,8 @@ class DeviceMeter {
   }
 
   double fraction(const ScalableFamily& f, const Budget& budget) const {
-    return network_budget(f, budget, "DeviceMeter") / figure(f, Scaling{});
+    const double base = figure(f, Scaling{});
+    return network_budget(budget, base, "DeviceMeter") / base;
   }
 
   /// The network of a scaling on the device: the median of its figures (extra_ms not included).
@@ -121,19 +126,18 @@ class DeviceMeter {
   double extra_ms() const { return extra_ms_; }
 
  private:
-  /// What the network may take: the budget (a fraction: of the base network with the extra)
-  /// less the extra.
-  double network_budget(const ScalableFamily& f, const Budget& budget, const std::string& who) const {
+  /// What the network may take: the budget (a fraction: of the base network, `base_ms`, with the
+  /// extra) less the extra.
+  double network_budget(const Budget& budget, double base_ms, const std::string& who) const {
     budget.validate(who);
     if (!budget.on_device())
       throw Error(who + ": a DeviceMeter judges latency budgets (got a " + budget.unit_name() + " budget)");
-    const double t = budget.absolute(base_ms(f)) - extra_ms_;
+    const double t = budget.absolute(base_ms + extra_ms_) - extra_ms_;
     if (!(t > 0))
       throw InfeasibleBudget(who + ": the budget leaves nothing for the network after " + std::to_string(extra_ms_) +
                              " ms besides it");
     return t;
   }
-  double base_ms(const ScalableFamily& f) const { return figure(f, Scaling{}) + extra_ms_; }
   static std::vector<int64_t> key(const ScalableFamily& f, const Scaling& s) {
     return {std::llround(s.depth * 1e4), std::llround(s.width * 1e4), f.chw_at(s.resolution)[1]};
   }

@@ -42,9 +42,11 @@ class LightNas {
 
 /// FBNet's sweep: searches with Tradeoff::fixed_log at λ, λ multiplied (or divided) by `factor`
 /// while every search lands on one side of T, then bisected in log λ between the two sides,
-/// until a search's argmax is within ±band of T, max_searches ran or the searches took
-/// max_seconds — measured when a measure is given, else by the cost. No landing edits: what is
-/// judged is the search's own result, as for LightNAS's `searched`.
+/// until a search's argmax is within ±band of T, max_searches ran or no new search may start
+/// because the searches took max_seconds — measured when a measure is given, else by the cost.
+/// No landing edits: what is judged is the search's own result, as for LightNAS's `searched`.
+/// Each search starts from nn::manual_seed(cfg.seed), so a search at λ is the same whichever
+/// sweep (or target) runs it.
 template <DifferentiableCost C = OneHotMlpCost>
 class FbnetSweep {
  public:
@@ -52,7 +54,7 @@ class FbnetSweep {
   struct Options {
     double initial_lambda = 0.3, factor = 4;
     int max_searches = 10;
-    double max_seconds = std::numeric_limits<double>::infinity();  ///< stop once the searches took this long
+    double max_seconds = std::numeric_limits<double>::infinity();  ///< no new search after this long (> 0)
   };
   struct Attempt {
     double lambda = 0;
@@ -74,8 +76,8 @@ class FbnetSweep {
       : cost_(cost), cfg_(std::move(cfg)), measure_(std::move(measure)), o_(o), on_epoch_(std::move(on_epoch)) {
     cfg_.tradeoff = SearchConfig::Tradeoff::fixed_log;
     cfg_.landing_edits = 0;
-    if (!(o_.initial_lambda > 0 && o_.factor > 1 && o_.max_searches >= 1))
-      throw Error("FbnetSweep: needs λ > 0, factor > 1 and max_searches >= 1");
+    if (!(o_.initial_lambda > 0 && o_.factor > 1 && o_.max_searches >= 1 && o_.max_seconds > 0))
+      throw Error("FbnetSweep: needs λ > 0, factor > 1, max_searches >= 1 and max_seconds > 0");
   }
 
   Result search(const Space& space, const Dataset& train);
@@ -116,7 +118,7 @@ typename FbnetSweep<C>::Result FbnetSweep<C>::search(const Space& space, const D
   Result r;
   double lambda = o_.initial_lambda;
   std::optional<double> too_small, too_large;  // λ that landed over T, under T
-  for (int k = 0; k < o_.max_searches && !r.landed && r.seconds < o_.max_seconds; ++k) {
+  for (int k = 0; k < o_.max_searches && !r.landed && (k == 0 || r.seconds < o_.max_seconds); ++k) {
     SearchConfig cfg = cfg_;
     cfg.fixed_lambda = lambda;
     std::optional<SearchResult> known = known_ ? known_(lambda) : std::nullopt;
@@ -124,6 +126,7 @@ typename FbnetSweep<C>::Result FbnetSweep<C>::search(const Space& space, const D
     if (known) {
       s = std::move(*known);
     } else {
+      nn::manual_seed(cfg.seed);  // the supernet's initial weights: the same for every search at λ
       s = lightnas::search(space, cost_, train, cfg, on_epoch_, measure_);
       if (on_attempt_) on_attempt_({lambda, s});
     }
