@@ -76,6 +76,15 @@ TEST_CASE("the shrinkers meet a MACs budget and shrink what they should") {
   CHECK(scaling_macs(family, c) <= half.value);
   CHECK(c.depth < c.resolution);
   CHECK(c.resolution > 0.9);
+  // Depth rounds to whole blocks; what the rounding leaves goes to width and resolution, until
+  // the budget is used or they are back at full size.
+  for (double f : {0.3, 0.45, 0.5, 0.7, 0.85}) {
+    const Budget b = Budget::mac_count(f * full);
+    const Scaling x = compound.choose(family, b);
+    CAPTURE(f);
+    CHECK(scaling_macs(family, x) <= b.value);
+    CHECK((scaling_macs(family, x) >= 0.85 * b.value || (x.width > 0.99 && x.resolution > 0.99)));
+  }
 
   CHECK(compound.choose(family, Budget::mac_count(2 * full)).depth == 1.0);
   CHECK_THROWS_AS(res.choose(family, Budget::mac_count(10)), InfeasibleBudget);

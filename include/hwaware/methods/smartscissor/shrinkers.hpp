@@ -25,7 +25,8 @@ ScalableFamily resnet_family(const models::ResNetShape& base, int64_t side);
 /// Compound shrinking with the accuracy model: the budget's MACs fraction ρ is split among the
 /// dimensions in proportion to their coefficients C_s(M) (Eq. 2) — depth keeps ρ^(C_d/ΣC), width
 /// and resolution (MACs ∝ their square) ρ^(C_s/2ΣC) — scaled by a common factor that the meter
-/// chooses until the built network meets the budget (rounding of blocks and channels). Under a
+/// chooses until the built network meets the budget (rounding of blocks and channels), then, the
+/// depth fixed, relaxes width and resolution into what the depth's rounding left unused. Under a
 /// latency budget M is first the MACs at the budget's latency fraction, then the MACs of that
 /// first choice (the coefficients read MACs, Eq. 1–3).
 template <ScalingMeter Meter = MacsMeter>
@@ -90,6 +91,15 @@ Scaling CompoundShrinking<Meter>::choose(const ScalableFamily& family, const Bud
     const double k = meter.knob(family, budget, [&](double x) { return at(share, x * max_phi); }, tolerance,
                                 "CompoundShrinking");
     s = at(share, k * max_phi);
+    // Depth moves in whole blocks, so its rounding can leave much of the budget unused (a 70%
+    // budget met at 50%): with the depth fixed, width and resolution are relaxed as far as the
+    // budget allows, along the same shares.
+    const auto relaxed = [&](double x) {
+      Scaling t = at(share, x * k * max_phi);
+      t.depth = s.depth;
+      return t;
+    };
+    s = relaxed(meter.knob(family, budget, relaxed, tolerance, "CompoundShrinking"));
     m = scaling_macs(family, s);
   }
   return s;
