@@ -36,7 +36,7 @@ namespace {
 struct Args {
   int64_t train = 20000, test = 5000, canvas = 64, box_side = 32;
   int epochs = 6, box_epochs = 10, threads = 2;
-  double width = 0.5, resolution = 0.5, t = 0.5;
+  double width = 0.5, resolution = 0.5, t = 0.5, margin = 1.2;
   std::string t_arg = "0.5";  // a threshold, or "auto": the Table I sweep's best on training images
   uint64_t seed = 1;
   std::string out_dir = "smartscissor-run";
@@ -64,6 +64,7 @@ void validate(Args& a) {
     if (used != a.t_arg.size() || !(a.t >= 0 && a.t <= 1)) bad("--t must be in [0, 1] or auto (got '" + a.t_arg + "')");
   }
   if (a.box_side < 8 || a.box_side > a.canvas) bad("--box-side must be in [8, canvas]");
+  if (!(a.margin >= 1 && a.margin <= 2)) bad("--crop-margin must be in [1, 2]");
   if (a.pictures < 0 || a.pictures > a.test) bad("--pictures must be in [0, --test]");
   if (a.pictures_only && a.pictures == 0) bad("--pictures-only needs --pictures > 0");
   for (double b : a.budgets)
@@ -169,6 +170,26 @@ void draw_curves(const Args& a, const std::array<AccuracyCurve, 3>& curves, cons
   std::cerr << "pictures: " << prefix << ".svg\n";
 }
 
+/// What a rerun must not do again, kept in a JSON file of --out-dir (written atomically):
+/// choices.json holds the choices a noisy device must not make twice (a latency fraction's budget
+/// in ms, each row's scaling), accuracies.json each trained network's test accuracy (the networks
+/// themselves are not kept in the repository, their figures are).
+struct Choices {
+  fs::path path;
+  nlohmann::json j = nlohmann::json::object();
+  explicit Choices(const std::string& dir, const char* file = "choices.json") : path(fs::path(dir) / file) {
+    if (fs::exists(path)) j = nlohmann::json::parse(std::ifstream(path));
+  }
+  template <class F>
+  nlohmann::json get(const std::string& key, F&& make) {
+    if (!j.contains(key)) {
+      j[key] = make();
+      write_file_atomically(path.string(), [&](std::ostream& out) { out << j.dump(1) << "\n"; });
+    }
+    return j[key];
+  }
+};
+
 /// What the budget stage needs from the stages before it.
 struct Pipeline {
   const Args& a;
@@ -178,25 +199,29 @@ struct Pipeline {
   int64_t box_macs = 0, base_macs = 0;
   ScalableFamily family;
   std::map<std::string, std::pair<Dataset, Dataset>> inputs;  // by "dic-<side>" / "resize-<side>"
+  Choices recorded{a.out_dir, "accuracies.json"};              // test accuracy by network name
 
   const std::pair<Dataset, Dataset>& data(bool dic, int64_t side) {
     const std::string key = (dic ? "dic-" : "resize-") + std::to_string(side);
     auto it = inputs.find(key);
     if (it != inputs.end()) return it->second;
     auto make = [&](const Dataset& d, const std::vector<Box>& boxes) {
-      return with_images(d, dic ? dynamic_crop(d.images, boxes, side) : resize_batch(d.images, side, side));
+      return with_images(d, dic ? dynamic_crop(d.images, boxes, side, a.margin) : resize_batch(d.images, side, side));
     };
     return inputs.emplace(key, std::make_pair(make(train, train_boxes), make(test, test_boxes))).first->second;
   }
   int64_t side_of(const Scaling& s) const { return family.chw_at(s.resolution)[1]; }
   int64_t macs_of(const Scaling& s) const { return int64_t(scaling_macs(family, s)); }
 
-  /// Trains (or reloads) the network of a scaling on DIC or resized inputs; returns its test accuracy.
+  /// The test accuracy of the network of a scaling on DIC or resized inputs: recorded by an earlier
+  /// run of this --out-dir, or trained (or reloaded) and recorded.
   double accuracy(const std::string& name, const Scaling& s, bool dic) {
-    const auto& [tr, te] = data(dic, side_of(s));
-    nn::manual_seed(a.seed);
-    auto net = family.make(s);
-    return train_or_load(a, name, *net, tr, te);
+    return recorded.get(name, [&] {
+      const auto& [tr, te] = data(dic, side_of(s));
+      nn::manual_seed(a.seed);
+      auto net = family.make(s);
+      return train_or_load(a, name, *net, tr, te);
+    }).template get<double>();
   }
 };
 
@@ -279,24 +304,6 @@ struct OnDevice {
     }
     std::nth_element(t.begin(), t.begin() + 50, t.end());
     return t[50];
-  }
-};
-
-/// Choices a rerun must not make again on a noisy device (<out-dir>/choices.json, written
-/// atomically): a latency fraction's budget in ms, and each row's scaling.
-struct Choices {
-  fs::path path;
-  nlohmann::json j = nlohmann::json::object();
-  explicit Choices(const std::string& dir) : path(fs::path(dir) / "choices.json") {
-    if (fs::exists(path)) j = nlohmann::json::parse(std::ifstream(path));
-  }
-  template <class F>
-  nlohmann::json get(const std::string& key, F&& make) {
-    if (!j.contains(key)) {
-      j[key] = make();
-      write_file_atomically(path.string(), [&](std::ostream& out) { out << j.dump(1) << "\n"; });
-    }
-    return j[key];
   }
 };
 
@@ -397,6 +404,9 @@ int main(int argc, char** argv) {
                  "whose boxes fit the first 2000 training images' true boxes best (the seed's Table I sweep; "
                  "the test set is not used)")
       ->capture_default_str();
+  app.add_option("--crop-margin", a.margin,
+                 "DIC crops each box's square grown by this factor about its centre (a margin round a box that cuts its object)")
+      ->capture_default_str();
   app.add_option("--seed", a.seed)->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();
   app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();
@@ -471,6 +481,9 @@ int main(int argc, char** argv) {
     if (const double t0 = Choices(a.out_dir).get("t", [&] { return a.t; }); t0 != a.t)
       throw Error("smartscissor_cluttered: " + a.out_dir + " holds networks trained on Grad-CAM boxes at t = " +
                   std::to_string(t0) + ", this run asks t = " + std::to_string(a.t) + ": use another --out-dir");
+    if (const double m0 = Choices(a.out_dir).get("crop_margin", [&] { return a.margin; }); m0 != a.margin)
+      throw Error("smartscissor_cluttered: " + a.out_dir + " holds DIC networks trained on crops of margin " +
+                  std::to_string(m0) + ", this run asks " + std::to_string(a.margin) + ": use another --out-dir");
 
     // 3. the box predictor, trained on Grad-CAM boxes of the training set
     const BoxPredictorShape box_shape{.side = a.box_side};
@@ -497,8 +510,8 @@ int main(int argc, char** argv) {
                                          with_images(train, resize_batch(train.images, side, side)),
                                          with_images(test, resize_batch(test.images, side, side)), small_resize);
     const double dic_acc = classifier(a, "dic-" + std::to_string(side), base_shape,
-                                      with_images(train, dynamic_crop(train.images, train_cam, side)),
-                                      with_images(test, dynamic_crop(test.images, test_pred, side)), small_dic);
+                                      with_images(train, dynamic_crop(train.images, train_cam, side, a.margin)),
+                                      with_images(test, dynamic_crop(test.images, test_pred, side, a.margin)), small_dic);
     const int64_t small_macs = nn::total_macs(small_resize->describe({1, side, side}));
 
     std::printf("\n| network | input | MMACs | of base | test accuracy |\n|---|---|---|---|---|\n");
@@ -513,7 +526,7 @@ int main(int argc, char** argv) {
     std::printf("Grad-CAM mean IoU with the truth by threshold t: %s\n", cam_iou.dump().c_str());
     nlohmann::json j{{"canvas", a.canvas}, {"train", a.train}, {"test", a.test}, {"epochs", a.epochs},
                      {"width", a.width}, {"base_accuracy", base_acc}, {"base_macs", base_macs},
-                     {"gradcam_iou", cam_iou}, {"t", a.t}, {"box_iou", box_iou}, {"box_macs", box_macs},
+                     {"gradcam_iou", cam_iou}, {"t", a.t}, {"crop_margin", a.margin}, {"box_iou", box_iou}, {"box_macs", box_macs},
                      {"box_params", box_net->parameter_count()}, {"resolution", side},
                      {"resize_only_accuracy", resize_acc}, {"dic_accuracy", dic_acc},
                      {"classifier_macs", small_macs}};

@@ -58,6 +58,24 @@ TEST_CASE("DIC crops each image to its box") {
   for (int64_t i = 0; i < crops.numel(); ++i) REQUIRE(crops.data()[i] == 1.0f);  // all object, no background
 }
 
+TEST_CASE("a crop margin widens the square about its centre and keeps it inside the image") {
+  CHECK(widen_box(Box{10, 10, 20, 20}, 1.0, 32, 32) == Box{10, 10, 20, 20});
+  CHECK(widen_box(Box{10, 10, 20, 20}, 1.2, 32, 32) == Box{9, 9, 21, 21});     // side 10 → 12
+  CHECK(widen_box(Box{10, 12, 20, 18}, 1.4, 32, 32) == Box{8, 8, 22, 22});     // squared to 10, then 14
+  CHECK(widen_box(Box{0, 26, 6, 32}, 2.0, 32, 32) == Box{0, 20, 12, 32});      // shifted back inside
+  CHECK(widen_box(Box{2, 2, 30, 30}, 1.5, 32, 32) == Box{0, 0, 32, 32});       // capped at the image
+  CHECK_THROWS_AS(widen_box(Box{10, 10, 20, 20}, 0.9, 32, 32), Error);
+  // DIC with a margin sees background round the object: a 12-wide crop of a 10-wide object
+  std::vector<Box> truth;
+  const Tensor images = squares(4, truth);
+  const Tensor crops = dynamic_crop(images, truth, 12, 1.2);
+  int64_t background = 0;
+  for (int64_t i = 0; i < crops.numel(); ++i) background += crops.data()[i] == 0.0f;
+  CHECK(background > 0);
+  const Tensor same = dynamic_crop(images, truth, 8, 1.0), plain = crop_resize_batch(images, truth, 8, 8);
+  for (int64_t i = 0; i < same.numel(); ++i) REQUIRE(same.data()[i] == plain.data()[i]);
+}
+
 TEST_CASE("bad shapes are refused") {
   auto net = make_box_predictor();
   CHECK_THROWS_AS(train_box_predictor(*net, {}, Tensor::zeros({2, 1, 32, 32}), {Box{}}), Error);

@@ -55,9 +55,24 @@ std::vector<double> train_box_predictor(nn::Sequential& net, const BoxPredictorS
 std::vector<Box> predict_boxes(nn::Sequential& net, const BoxPredictorShape& shape, const Tensor& images,
                                int64_t batch = 500);
 
-/// DIC: each image cropped to its box and resized to side × side.
-inline Tensor dynamic_crop(const Tensor& images, const std::vector<Box>& boxes, int64_t side) {
-  return crop_resize_batch(images, boxes, side, side);
+/// `b` made square, its side grown by `factor` (≥ 1) about its centre and kept inside the
+/// height × width image: a margin round a box that may cut its object.
+inline Box widen_box(const Box& b, double factor, int64_t height, int64_t width) {
+  if (!(factor >= 1 && std::isfinite(factor)))
+    throw Error("widen_box: factor must be >= 1 (got " + std::to_string(factor) + ")");
+  const Box sq = square_inside(b, height, width);
+  const int64_t grow = std::llround(double(sq.width()) * (factor - 1) / 2);
+  return square_inside(Box{sq.x0 - grow, sq.y0 - grow, sq.x1 + grow, sq.y1 + grow}, height, width);
+}
+
+/// DIC: each image cropped to its box (widened by `margin`, see widen_box) and resized to
+/// side × side.
+inline Tensor dynamic_crop(const Tensor& images, const std::vector<Box>& boxes, int64_t side, double margin = 1.0) {
+  if (margin == 1.0 || !images.defined() || images.rank() != 4) return crop_resize_batch(images, boxes, side, side);
+  std::vector<Box> wide;
+  wide.reserve(boxes.size());
+  for (const Box& b : boxes) wide.push_back(widen_box(b, margin, images.dim(2), images.dim(3)));
+  return crop_resize_batch(images, wide, side, side);
 }
 
 // ---------------------------------------------------------------------------------------------
