@@ -6,8 +6,8 @@
 // a session of this process, the share within ±10% of the data set's measurement — the best any
 // predictor can score on this host.
 //   ./build/examples/profile_device --out latency.jsonl
-//   ./build/examples/fit_predictor --data latency.jsonl --json   (--mlp kernel: the per-kernel MLP
-//       drives adaptive sampling)
+//   ./build/examples/fit_predictor --data latency.jsonl --json   (the per-kernel MLP drives adaptive
+//       sampling; --mlp layer: the per-layer one)
 #include <CLI/CLI.hpp>
 #include <charconv>
 #include <cstdio>
@@ -121,7 +121,7 @@ struct Args {
   int calibration = 20, adaptive_rounds = 1, threads = 2, batch = 1;
   uint64_t seed = 1;
   bool json = false, any_device = false, no_ceiling = false;
-  std::string mlp_kind = "layer";
+  std::string mlp_kind = "kernel";  // the better model (it sees the runtime's kernels) chooses what to measure
 };
 
 /// Refuses bad arguments before the device is touched: the data set readable (and writable when

@@ -50,12 +50,14 @@ static_assert(hw::InterleavingDevice<DriftingDevice>);
 /// DriftingDevice that also measures networks of different input shapes in one session.
 struct ShapedDriftingDevice {
   double drift = 0.1;
+  double fixed_ms = 0;  ///< added to every network's reading: batch 1's per-inference costs
   int sessions = 0;
   hw::Fingerprint fingerprint() const { return {.device = "shaped-drifting"}; }
   std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const std::vector<Shape>& chws) {
     const double slowdown = 1 + drift * sessions++;
     std::vector<hw::Measurement> r;
-    for (size_t i = 0; i < nets.size(); ++i) r.push_back({.median_ms = exact_ms(*nets[i], chws[i]) * slowdown});
+    for (size_t i = 0; i < nets.size(); ++i)
+      r.push_back({.median_ms = (exact_ms(*nets[i], chws[i]) + fixed_ms) * slowdown});
     return r;
   }
   std::vector<hw::Measurement> measure_many(const std::vector<nn::Module*>& nets, const Shape& chw) {

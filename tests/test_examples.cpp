@@ -174,12 +174,13 @@ TEST_CASE("profile_device then fit_predictor: a tiny data set, every predictor a
   CHECK(std::filesystem::exists(dir / "scatter.svg"));
   CHECK(std::filesystem::exists(dir / "p" / "mlp.txt"));
   CHECK(std::filesystem::exists(dir / "p" / "kernel_mlp.txt"));
-  // the per-kernel MLP drives adaptive sampling; no second session
-  Run kernel = run("fit_predictor --data " + data + " --mlp kernel --no-ceiling --calibration 5 --out-dir " +
-                   (dir / "p").string() + " --plot " + (dir / "scatter").string() + " --json");
-  REQUIRE(kernel.status == 0);
-  auto jk = last_json_line(kernel.out);
-  CHECK(jk["adaptive_mlp"] == "kernel");
+  CHECK(j["adaptive_mlp"] == "kernel");  // by default the per-kernel MLP drives adaptive sampling
+  // the per-layer MLP drives it; no second session
+  Run layer = run("fit_predictor --data " + data + " --mlp layer --no-ceiling --calibration 5 --out-dir " +
+                  (dir / "p").string() + " --plot " + (dir / "scatter").string() + " --json");
+  REQUIRE(layer.status == 0);
+  auto jk = last_json_line(layer.out);
+  CHECK(jk["adaptive_mlp"] == "layer");
   CHECK(!jk.contains("noise_ceiling"));
   // a data set from another fingerprint is refused, naming the field
   Run other = run("fit_predictor --data " + data + " --threads 1");

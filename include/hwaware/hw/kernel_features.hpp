@@ -5,19 +5,21 @@
 // conv runs in (and the channel padding only nChw16c pays), the reorders between layouts, and the
 // thread count each kernel gets from the serial-work rule.
 //
-// Features (kKernelFeatureCount = 36), in this order:
-//   [0, 12)  log1p of: in_h·in_w, in_c, out_c, in_c stored, out_c stored (padded to the vector
+// Features (kKernelFeatureCount = 37), in this order:
+//   [0, 13)  log1p of: in_h·in_w, in_c, out_c, in_c stored, out_c stored (padded to the vector
 //            block only in nChw16c), out_h·out_w, kernel, MACs (conv and linear; 0 for others),
 //            weights (conv: O·I/g·k² + O, the folded bias; linear: O·I + O; batchnorm: 4·C),
 //            bytes moved = 4·(stored source + stored destination + weights, + the destination
-//            again for conv_add, which reads the residual there), work per thread, batch
-//   12, 13   stored/actual − 1 of in_c and out_c (the padding waste)
-//   14       stride
-//   15       threads
-//   16       ReLU post-op (conv, conv_add) or fused ReLU (batchnorm)
-//   17, 18   depthwise conv (groups == in_c > 1), grouped conv (1 < groups < in_c)
-//   [19, 30) one-hot kernel kind (runtime::KernelKind, `other` included)
-//   [30, 33) one-hot source layout (plain, nChw16c, nhwc); [33, 36) destination layout
+//            again for conv_add, which reads the residual there), work per thread, batch, and
+//            the whole network's parameters (the context: a kernel of a network whose weights
+//            outgrow the caches runs slower than the same kernel measured alone)
+//   13, 14   stored/actual − 1 of in_c and out_c (the padding waste)
+//   15       stride
+//   16       threads
+//   17       ReLU post-op (conv, conv_add) or fused ReLU (batchnorm)
+//   18, 19   depthwise conv (groups == in_c > 1), grouped conv (1 < groups < in_c)
+//   [20, 31) one-hot kernel kind (runtime::KernelKind, `other` included)
+//   [31, 34) one-hot source layout (plain, nChw16c, nhwc); [34, 37) destination layout
 #include <Eigen/Dense>
 #include <array>
 #include <cstddef>
@@ -31,24 +33,25 @@
 
 namespace hwaware::hw {
 
-inline constexpr int kKernelFeatureCount = 36;
-inline constexpr int kKernelLogFeatureCount = 12;  // features [0, 12) are log1p of a raw quantity
+inline constexpr int kKernelFeatureCount = 37;
+inline constexpr int kKernelLogFeatureCount = 13;  // features [0, 13) are log1p of a raw quantity
 
 namespace kernel_feature {
 enum : int {
   in_hw, in_c, out_c, in_c_stored, out_c_stored, out_hw, kernel, macs, weights, bytes, work_per_thread, batch,
-  in_c_waste, out_c_waste, stride, threads, relu, depthwise, grouped, kind, src_layout = kind + runtime::kKernelKindCount,
+  net_params, in_c_waste, out_c_waste, stride, threads, relu, depthwise, grouped, kind, src_layout = kind + runtime::kKernelKindCount,
   dst_layout = src_layout + 3
 };
 }  // namespace kernel_feature
 static_assert(kernel_feature::dst_layout + 3 == kKernelFeatureCount);
-static_assert(kernel_feature::batch + 1 == kKernelLogFeatureCount);
+static_assert(kernel_feature::net_params + 1 == kKernelLogFeatureCount);
 
 /// Names of the features in order (the predictor file stores and checks them).
 inline const std::array<std::string_view, kKernelFeatureCount>& kernel_feature_names() {
   static const std::array<std::string_view, kKernelFeatureCount> names = {
       "log1p_in_hw", "log1p_in_c", "log1p_out_c", "log1p_in_c_stored", "log1p_out_c_stored", "log1p_out_hw",
       "log1p_kernel", "log1p_macs", "log1p_weights", "log1p_bytes", "log1p_work_per_thread", "log1p_batch",
+      "log1p_net_params",
       "in_c_waste", "out_c_waste", "stride", "threads", "relu", "is_depthwise", "is_grouped",
       "is_conv", "is_conv_add", "is_batchnorm", "is_eltwise", "is_pool", "is_global_pool", "is_linear", "is_add",
       "is_reorder", "is_copy", "is_other",
@@ -66,10 +69,19 @@ inline int64_t kernel_weights(const runtime::Kernel& k) {
   return 0;
 }
 
+/// The network context of its kernels' features: its parameters (weights and biases of every layer).
+inline double network_params(const NetDesc& net) {
+  int64_t p = 0;
+  for (const auto& l : net) p += l.params;
+  return double(p);
+}
+
 /// Writes a kernel's features with [0, kKernelLogFeatureCount) left raw (the batched predictor
-/// applies one vectorised log1p), at out[i·stride]. `block`: the vector block nChw16c pads to.
+/// applies one vectorised log1p), at out[i·stride]. `block`: the vector block nChw16c pads to;
+/// `net_params`: network_params of the network the kernel belongs to.
 template <class T>
-inline void write_raw_kernel_features(const runtime::Kernel& k, int block, T* out, std::ptrdiff_t stride = 1) {
+inline void write_raw_kernel_features(const runtime::Kernel& k, int block, double net_params, T* out,
+                                      std::ptrdiff_t stride = 1) {
   using runtime::KernelKind;
   namespace f = kernel_feature;
   auto put = [&](int i, double v) { out[i * stride] = static_cast<T>(v); };
@@ -84,6 +96,7 @@ inline void write_raw_kernel_features(const runtime::Kernel& k, int block, T* ou
   put(f::out_hw, out_hw), put(f::kernel, double(k.kernel)), put(f::macs, macs), put(f::weights, weights);
   put(f::bytes, 4.0 * (b * si * in_hw + dst_bytes + weights));
   put(f::work_per_thread, double(k.work) / double(std::max(1, k.threads))), put(f::batch, b);
+  put(f::net_params, net_params);
   put(f::in_c_waste, ci > 0 ? si / ci - 1.0 : 0.0), put(f::out_c_waste, co > 0 ? so / co - 1.0 : 0.0);
   put(f::stride, double(k.stride)), put(f::threads, double(k.threads)), put(f::relu, k.post_relu ? 1.0 : 0.0);
   put(f::depthwise, conv && k.groups > 1 && k.groups == k.in_c ? 1.0 : 0.0);
@@ -110,9 +123,10 @@ inline runtime::RuntimeConfig runtime_config_of(const Fingerprint& fp) {
 /// The features of every planned kernel of a network: kKernelFeatureCount × kernels, log1p applied.
 inline Eigen::MatrixXd network_kernel_features(const NetDesc& net, const runtime::RuntimeConfig& config, int block) {
   std::vector<double> raw;
+  const double params = network_params(net);
   runtime::for_each_planned_kernel(net, config, [&](const runtime::Kernel& k) {
     raw.resize(raw.size() + kKernelFeatureCount);
-    write_raw_kernel_features(k, block, raw.data() + raw.size() - kKernelFeatureCount);
+    write_raw_kernel_features(k, block, params, raw.data() + raw.size() - kKernelFeatureCount);
   });
   Eigen::MatrixXd x = Eigen::Map<Eigen::MatrixXd>(raw.data(), kKernelFeatureCount,
                                                   Eigen::Index(raw.size() / kKernelFeatureCount));

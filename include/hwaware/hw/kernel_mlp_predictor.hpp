@@ -14,7 +14,7 @@
 //   hwaware-kernel-mlp-latency 1
 //   {"device":...}                           the Fingerprint (its runtime names the serial threshold)
 //   vector_block 16
-//   features 36 log1p_in_hw ...              kernel_features.hpp's names, checked on load
+//   features 37 log1p_in_hw ...              kernel_features.hpp's names, checked on load
 //   activations relu exp / network_log_ms / sizes / scaling_mean / scaling_scale / weights / end
 // The version changes whenever the plan or the feature set does: a file of another version is
 // refused (cached predictors are then fitted again).
@@ -32,7 +32,7 @@ class KernelMlpPredictor {
  public:
   using FitOptions = MlpFitOptions;
   static constexpr const char* kFormat = "hwaware-kernel-mlp-latency";
-  static constexpr int kFormatVersion = 1;
+  static constexpr int kFormatVersion = 2;
 
   /// An unfitted predictor for a device; `vector_block` is the channel block nChw16c pads to.
   explicit KernelMlpPredictor(Fingerprint fingerprint = {}, int vector_block = 16)
@@ -70,7 +70,8 @@ class KernelMlpPredictor {
   std::vector<std::pair<runtime::Kernel, double>> predict_kernels_ms(const NetDesc& net) const {
     require_fitted("predict_kernels_ms");
     std::vector<std::pair<runtime::Kernel, double>> out;
-    for (const auto& k : runtime::plan_kernels(net, config_)) out.emplace_back(k, one_kernel_ms(k));
+    const double params = network_params(net);
+    for (const auto& k : runtime::plan_kernels(net, config_)) out.emplace_back(k, one_kernel_ms(k, params));
     return out;
   }
 
@@ -109,9 +110,9 @@ class KernelMlpPredictor {
   void require_fitted(const char* what) const {
     if (!fitted()) throw Error(std::string("KernelMlpPredictor::") + what + ": the predictor is not fitted (call fit or load)");
   }
-  double one_kernel_ms(const runtime::Kernel& k) const {
+  double one_kernel_ms(const runtime::Kernel& k, double net_params) const {
     Eigen::VectorXd x(kKernelFeatureCount);
-    write_raw_kernel_features(k, block_, x.data());
+    write_raw_kernel_features(k, block_, net_params, x.data());
     x.head(kKernelLogFeatureCount) = x.head(kKernelLogFeatureCount).array().log1p().matrix();
     std::vector<Eigen::MatrixXd> z, a;
     return std::exp(model_.mlp.forward(model_.scaling.apply(x), z, a)[0]);
@@ -120,8 +121,10 @@ class KernelMlpPredictor {
   void run_batch(size_t n, NetAt&& net_at, double* result) const {
     require_fitted("predict");
     auto rows = [&](size_t k, auto&& put) {
-      runtime::for_each_planned_kernel(net_at(k), config_, [&](const runtime::Kernel& kern) {
-        put([&](float* out, std::ptrdiff_t stride) { write_raw_kernel_features(kern, block_, out, stride); });
+      const NetDesc& net = net_at(k);
+      const double params = network_params(net);
+      runtime::for_each_planned_kernel(net, config_, [&](const runtime::Kernel& kern) {
+        put([&](float* out, std::ptrdiff_t stride) { write_raw_kernel_features(kern, block_, params, out, stride); });
       });
     };
     detail::run_mlp_batch(kernel_, model_.net_log_ms, n, rows, result);

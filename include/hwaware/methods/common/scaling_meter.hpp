@@ -2,10 +2,12 @@
 // What a Shrinker's choice is judged by. A shrinker maps a knob k ∈ [0, 1] (0: the base network,
 // larger: smaller) to a Scaling; its meter picks the smallest knob that meets the budget:
 //   - MacsMeter: MACs counted from the description, exactly (bisection);
-//   - DeviceMeter: a latency budget met on the device as ZeroBN meets its own — the predictor
-//     bisects, the device calibrates it (measured / predicted), then judges, and the knob is
-//     raised until the device accepts (BudgetController). `extra_ms` is what the pipeline spends
-//     besides the network (DIC's box predictor and crop), measured by the caller.
+//   - DeviceMeter: a latency budget met on the device — the predictor, calibrated by the device
+//     (measured / predicted, ZeroBN's BudgetController), proposes a knob and the device bisects
+//     from there: at batch 1 a small network's time is mostly fixed costs no proportional
+//     predictor sees, so a calibrated proposal alone can land far under the budget. `extra_ms` is
+//     what the pipeline spends besides the network (DIC's box predictor and crop), measured by
+//     the caller.
 #include <cmath>
 #include <cstdint>
 #include <functional>
@@ -70,12 +72,12 @@ struct MacsMeter {
 /// when the device can: hw::ShapedInterleavingDevice). The knob's resolution is the controller's
 /// (ControlOptions::tolerance), not the shrinker's `tolerance`: a device's noise makes a finer one
 /// meaningless. Holds the predictor and the device by reference: both must outlive the meter.
-/// One choice, not a training run's retargets: the calibration may take up to six measurements
-/// (two left a wrong predictor's choice at 60% of the budget in the tests).
+/// The device judges every step of the bisection (about log2(1/tolerance) networks, each measured
+/// once: the device caches figures by network).
 template <hw::Predictor P, hw::Device D>
 class DeviceMeter {
  public:
-  static constexpr ControlOptions kOptions{.calibration_steps = 6};
+  static constexpr ControlOptions kOptions{};
   DeviceMeter(const P& predictor, hw::MeasuredDevice<D>& device, double extra_ms = 0, ControlOptions o = kOptions)
       : predictor_(&predictor), device_(&device), extra_ms_(extra_ms), o_(o) {
     if (!(extra_ms >= 0)) throw Error("DeviceMeter: extra_ms must be >= 0 (got " + std::to_string(extra_ms) + ")");
@@ -90,7 +92,6 @@ class DeviceMeter {
       const Scaling s = at(k);
       return predictor_->predict_ms(f.make(s)->describe(f.chw_at(s.resolution)));
     };
-    const BudgetController::Metric measured_at = [&](double k) { return figure(f, at(k)); };
     const auto judge = [&](double k) {
       const Scaling s = at(k);
       auto net = f.make(s);
@@ -102,15 +103,19 @@ class DeviceMeter {
                              " ms is below its smallest network on the device (" + std::to_string(figure(f, at(1.0))) +
                              " ms + " + std::to_string(extra_ms_) + " ms besides the network)");
     c.calibrate(figure(f, at(0.0)), predicted_at(0.0));
-    double k = c.bisect(predicted_at);
-    c.retarget(k, predicted_at, &measured_at);
+    const double proposal = c.bisect(predicted_at);
     const auto same = [&](double a, double b) {
       const Scaling x = at(a), y = at(b);
       return f.chw_at(x.resolution) == f.chw_at(y.resolution) && scaling_macs(f, x) == scaling_macs(f, y);
     };
-    if (!c.guarantee(k, judge, same).met)
-      throw InfeasibleBudget(who + ": no knob the device accepts under " + std::to_string(net_budget) + " ms");
-    return k;
+    // The device accepts hi, not lo; the proposal splits the bracket first.
+    double lo = 0.0, hi = 1.0;
+    (judge(proposal) ? hi : lo) = proposal;
+    while (hi - lo > o_.tolerance && !same(lo, hi)) {
+      const double mid = 0.5 * (lo + hi);
+      (judge(mid) ? hi : lo) = mid;
+    }
+    return hi;
   }
 
   double fraction(const ScalableFamily& f, const Budget& budget) const {
