@@ -211,6 +211,13 @@ struct Pipeline {
     return inputs.emplace(key, std::make_pair(make(train, train_boxes), make(test, test_boxes))).first->second;
   }
   int64_t side_of(const Scaling& s) const { return family.chw_at(s.resolution)[1]; }
+  /// Drops what was trained under `name` for an earlier choice (its checkpoint and accuracy): a
+  /// scaling's parameters fit every input size, so a stale checkpoint would load without error.
+  void forget(const std::string& name) {
+    fs::remove(fs::path(a.out_dir) / (name + ".ckpt"));
+    if (recorded.j.erase(name) > 0)
+      write_file_atomically(recorded.path.string(), [&](std::ostream& out) { out << recorded.j.dump(1) << "\n"; });
+  }
   int64_t macs_of(const Scaling& s) const { return int64_t(scaling_macs(family, s)); }
 
   /// The test accuracy of the network of a scaling on DIC or resized inputs: recorded by an earlier
@@ -341,6 +348,7 @@ nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curv
       nlohmann::json r{{"budget", spec.value}, {"unit", spec.latency ? "ms" : "macs_fraction"}, {"policy", policy}};
       const std::string name = policy + "-" + spec.name;
       try {
+        if (!choices.j.contains(name)) p.forget(name);  // a new choice: nothing trained for an old one stands
         const auto c = choices.get(name, [&]() -> nlohmann::json {
           try {
             const Scaling x = shrinker.choose(p.family, budget);
