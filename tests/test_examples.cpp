@@ -449,6 +449,25 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   REQUIRE(again.status == 0);
   CHECK(again.out.find("trained") == std::string::npos);
   CHECK(std::filesystem::exists(std::filesystem::path(dir) / "gradcam_boxes.png"));
+  // Without the rows' checkpoints (a fresh clone keeps only the JSON files), their accuracies on
+  // file stand: only the two classifiers of the DIC-vs-resize stage train again.
+  std::vector<std::filesystem::path> rows_ckpt;
+  for (const auto& e : std::filesystem::directory_iterator(dir))
+    if (const std::string f = e.path().filename().string(); e.path().extension() == ".ckpt" && f != "base.ckpt" && f != "box.ckpt")
+      rows_ckpt.push_back(e.path());
+  for (const auto& f : rows_ckpt) std::filesystem::remove(f);
+  Run recorded = run(args);
+  REQUIRE(recorded.status == 0);
+  size_t trained = 0;
+  for (size_t at = recorded.out.find(": trained"); at != std::string::npos; at = recorded.out.find(": trained", at + 1))
+    ++trained;
+  CHECK(trained == 2);
+  CHECK(last_json_line(recorded.out)["rows"][0]["test_accuracy"] == j["rows"][0]["test_accuracy"]);
+  // Crops of another margin in the same directory are refused.
+  Run margin = run("smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --crop-margin 1.5 --t " +
+                   std::to_string(j["t"].get<double>()) + " --out-dir " + dir);
+  CHECK(margin.status != 0);
+  CHECK(margin.out.find("crops of margin") != std::string::npos);
   Run only = run("smartscissor_cluttered --train 200 --test 100 --quiet --pictures 2 --pictures-only --out-dir " + dir);
   CHECK(only.status == 0);
   CHECK(only.out.find("pictures: ") != std::string::npos);
@@ -468,7 +487,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       {"--resolution 0", "--resolution must be in (0, 1]"}, {"--t 2", "--t must be in [0, 1]"},
       {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"},
       {"--pictures -1", "--pictures must be in [0, --test]"}, {"--budget-ms -1", "--budget-ms must be positive"},
-      {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"}};
+      {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"},
+      {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);
