@@ -314,6 +314,27 @@ struct OnDevice {
   }
 };
 
+/// Refuses an --out-dir whose networks were trained otherwise — on Grad-CAM boxes at another t,
+/// on crops of another margin, on other data or epochs — since their checkpoints and recorded
+/// accuracies would stand for this run's. An out-dir from before crop margins cropped without one.
+void check_out_dir(const Args& a) {
+  Choices c(a.out_dir);
+  const bool before_margins = c.j.contains("t") && !c.j.contains("crop_margin");
+  const auto same = [&](const char* key, const nlohmann::json& now, const std::string& what) {
+    const nlohmann::json was = c.get(key, [&] { return now; });
+    if (was != now)
+      throw Error("smartscissor_cluttered: " + a.out_dir + " holds networks trained " + what + " " + was.dump() +
+                  ", this run asks " + now.dump() + ": use another --out-dir");
+  };
+  same("t", a.t, "on Grad-CAM boxes at t =");
+  if (before_margins) c.get("crop_margin", [] { return 1.0; });
+  same("crop_margin", a.margin, "on crops of margin");
+  same("settings",
+       {{"train", a.train}, {"test", a.test}, {"canvas", a.canvas}, {"epochs", a.epochs}, {"box_epochs", a.box_epochs},
+        {"box_side", a.box_side}, {"width", a.width}, {"seed", a.seed}},
+       "with the settings");
+}
+
 /// The budget rows ask for: MACs fractions, then latencies (ms, or fractions of the base network's).
 struct BudgetSpec {
   double value;
@@ -485,13 +506,7 @@ int main(int argc, char** argv) {
       std::cerr << "\n";
     }
     if (a.t_arg == "auto") std::cerr << "Grad-CAM threshold chosen on training images: t = " << a.t << "\n";
-    // The box predictor and every DIC network in --out-dir learned from boxes at one t.
-    if (const double t0 = Choices(a.out_dir).get("t", [&] { return a.t; }); t0 != a.t)
-      throw Error("smartscissor_cluttered: " + a.out_dir + " holds networks trained on Grad-CAM boxes at t = " +
-                  std::to_string(t0) + ", this run asks t = " + std::to_string(a.t) + ": use another --out-dir");
-    if (const double m0 = Choices(a.out_dir).get("crop_margin", [&] { return a.margin; }); m0 != a.margin)
-      throw Error("smartscissor_cluttered: " + a.out_dir + " holds DIC networks trained on crops of margin " +
-                  std::to_string(m0) + ", this run asks " + std::to_string(a.margin) + ": use another --out-dir");
+    check_out_dir(a);
 
     // 3. the box predictor, trained on Grad-CAM boxes of the training set
     const BoxPredictorShape box_shape{.side = a.box_side};

@@ -462,7 +462,15 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   for (size_t at = recorded.out.find(": trained"); at != std::string::npos; at = recorded.out.find(": trained", at + 1))
     ++trained;
   CHECK(trained == 2);
-  CHECK(last_json_line(recorded.out)["rows"][0]["test_accuracy"] == j["rows"][0]["test_accuracy"]);
+  const auto rows_again = last_json_line(recorded.out)["rows"];
+  REQUIRE(rows_again.size() == j["rows"].size());
+  int accuracies = 0;
+  for (size_t i = 0; i < rows_again.size(); ++i)
+    if (j["rows"][i].contains("test_accuracy")) {
+      CHECK(rows_again[i]["test_accuracy"] == j["rows"][i]["test_accuracy"]);
+      ++accuracies;
+    }
+  CHECK(accuracies > 0);
   // Crops of another margin in the same directory are refused.
   Run margin = run("smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --crop-margin 1.5 --t " +
                    std::to_string(j["t"].get<double>()) + " --out-dir " + dir);

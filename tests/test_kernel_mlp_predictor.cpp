@@ -190,10 +190,11 @@ TEST_CASE("save and load reproduce the predictions exactly; other formats and ve
   std::stringstream text;
   text << in.rdbuf();
   std::string old = text.str();
-  old.replace(0, old.find('\n'), std::string(KernelMlpPredictor::kFormat) + " 0");
+  const std::string before = std::to_string(KernelMlpPredictor::kFormatVersion - 1);  // fewer features
+  old.replace(0, old.find('\n'), std::string(KernelMlpPredictor::kFormat) + " " + before);
   const std::string old_path = (dir / "old.txt").string();
   std::ofstream(old_path) << old;
-  refused(old_path, "unsupported version 0");
+  refused(old_path, "unsupported version " + before);
   // A per-layer MLP's file.
   MlpLatencyPredictor layer(fp);
   layer.fit(pointers(training_set()), {.epochs = 2});

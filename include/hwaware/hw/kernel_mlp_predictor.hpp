@@ -11,7 +11,7 @@
 //                                              its loss, options and layer-sample weight
 //
 // File format (text): MlpLatencyPredictor's layout with its own first line and feature set,
-//   hwaware-kernel-mlp-latency 1
+//   hwaware-kernel-mlp-latency 2
 //   {"device":...}                           the Fingerprint (its runtime names the serial threshold)
 //   vector_block 16
 //   features 37 log1p_in_hw ...              kernel_features.hpp's names, checked on load

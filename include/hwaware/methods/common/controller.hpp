@@ -19,13 +19,29 @@ namespace hwaware {
 /// The smallest x in [lo, hi] (to `tolerance`) with ok(x), for ok monotone (false below a
 /// threshold, true above). Returns lo when ok(lo), hi when no point in between passes.
 template <class Ok>
-double bisect_threshold(double lo, double hi, double tolerance, Ok&& ok) {
-  if (ok(lo)) return lo;
-  while (hi - lo > tolerance) {
+double bisect_threshold(double lo, double hi, double tolerance, Ok&& ok);
+
+/// The bisection of a bracket already judged (ok(hi), not ok(lo)): stops when `same(lo, hi)`
+/// and judges no midpoint `same` as an end (knobs that build one network need one judgement,
+/// which on a device is a measurement). Returns hi.
+template <class Ok, class Same>
+double bisect_bracket(double lo, double hi, double tolerance, Ok&& ok, Same&& same) {
+  while (hi - lo > tolerance && !same(lo, hi)) {
     const double mid = 0.5 * (lo + hi);
-    (ok(mid) ? hi : lo) = mid;
+    if (same(mid, hi))
+      hi = mid;
+    else if (same(mid, lo))
+      lo = mid;
+    else
+      (ok(mid) ? hi : lo) = mid;
   }
   return hi;
+}
+
+template <class Ok>
+double bisect_threshold(double lo, double hi, double tolerance, Ok&& ok) {
+  if (ok(lo)) return lo;
+  return bisect_bracket(lo, hi, tolerance, ok, [](double, double) { return false; });
 }
 
 struct ControlOptions {

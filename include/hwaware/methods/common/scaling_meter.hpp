@@ -72,8 +72,9 @@ struct MacsMeter {
 /// when the device can: hw::ShapedInterleavingDevice). The knob's resolution is the controller's
 /// (ControlOptions::tolerance), not the shrinker's `tolerance`: a device's noise makes a finer one
 /// meaningless. Holds the predictor and the device by reference: both must outlive the meter.
-/// The device judges every step of the bisection (about log2(1/tolerance) networks, each measured
-/// once: the device caches figures by network).
+/// The device judges every step of the bisection at aim·T (ControlOptions::aim: room for its
+/// noise; knob 1 at T), about log2(1/tolerance) networks, each judgement one to three figures.
+/// Of the ControlOptions only tolerance and aim are read.
 template <hw::Predictor P, hw::Device D>
 class DeviceMeter {
  public:
@@ -92,13 +93,13 @@ class DeviceMeter {
       const Scaling s = at(k);
       return predictor_->predict_ms(f.make(s)->describe(f.chw_at(s.resolution)));
     };
-    const auto judge = [&](double k) {
+    const auto judge = [&](double k, double limit) {
       const Scaling s = at(k);
       auto net = f.make(s);
-      return device_->judge(*net, key(f, s), net_budget, f.chw_at(s.resolution)).met;
+      return device_->judge(*net, key(f, s), limit, f.chw_at(s.resolution)).met;
     };
-    if (judge(0.0)) return 0.0;
-    if (!judge(1.0))
+    if (judge(0.0, net_budget)) return 0.0;
+    if (!judge(1.0, net_budget))
       throw InfeasibleBudget(who + ": the budget " + std::to_string(net_budget + extra_ms_) +
                              " ms is below its smallest network on the device (" + std::to_string(figure(f, at(1.0))) +
                              " ms + " + std::to_string(extra_ms_) + " ms besides the network)");
@@ -109,13 +110,10 @@ class DeviceMeter {
       return f.chw_at(x.resolution) == f.chw_at(y.resolution) && scaling_macs(f, x) == scaling_macs(f, y);
     };
     // The device accepts hi, not lo; the proposal splits the bracket first.
+    const auto ok = [&](double k) { return judge(k, c.target()); };
     double lo = 0.0, hi = 1.0;
-    (judge(proposal) ? hi : lo) = proposal;
-    while (hi - lo > o_.tolerance && !same(lo, hi)) {
-      const double mid = 0.5 * (lo + hi);
-      (judge(mid) ? hi : lo) = mid;
-    }
-    return hi;
+    if (proposal > lo && proposal < hi) (ok(proposal) ? hi : lo) = proposal;
+    return bisect_bracket(lo, hi, o_.tolerance, ok, same);
   }
 
   double fraction(const ScalableFamily& f, const Budget& budget) const {
