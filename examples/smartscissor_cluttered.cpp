@@ -180,13 +180,28 @@ struct Choices {
   explicit Choices(const std::string& dir, const char* file = "choices.json") : path(fs::path(dir) / file) {
     if (fs::exists(path)) j = nlohmann::json::parse(std::ifstream(path));
   }
+  /// The value of `key`, made and written first when the file has none (memory changes only
+  /// once the file is written).
   template <class F>
   nlohmann::json get(const std::string& key, F&& make) {
     if (!j.contains(key)) {
-      j[key] = make();
-      write_file_atomically(path.string(), [&](std::ostream& out) { out << j.dump(1) << "\n"; });
+      nlohmann::json next = j;
+      next[key] = make();
+      write(next);
     }
     return j[key];
+  }
+  void erase(const std::string& key) {
+    if (!j.contains(key)) return;
+    nlohmann::json next = j;
+    next.erase(key);
+    write(next);
+  }
+
+ private:
+  void write(nlohmann::json& next) {
+    write_file_atomically(path.string(), [&](std::ostream& out) { out << next.dump(1) << "\n"; });
+    j = std::move(next);
   }
 };
 
@@ -215,8 +230,7 @@ struct Pipeline {
   /// scaling's parameters fit every input size, so a stale checkpoint would load without error.
   void forget(const std::string& name) {
     fs::remove(fs::path(a.out_dir) / (name + ".ckpt"));
-    if (recorded.j.erase(name) > 0)
-      write_file_atomically(recorded.path.string(), [&](std::ostream& out) { out << recorded.j.dump(1) << "\n"; });
+    recorded.erase(name);
   }
   int64_t macs_of(const Scaling& s) const { return int64_t(scaling_macs(family, s)); }
 

@@ -65,8 +65,8 @@ inline Box widen_box(const Box& b, double factor, int64_t height, int64_t width)
   return square_inside(Box{sq.x0 - grow, sq.y0 - grow, sq.x1 + grow, sq.y1 + grow}, height, width);
 }
 
-/// DIC: each image cropped to its box (widened by `margin`, see widen_box) and resized to
-/// side × side.
+/// DIC: each image cropped to its box (DIC's boxes are squares already; with `margin` > 1, the
+/// square widened by it, see widen_box; a margin < 1 throws) and resized to side × side.
 inline Tensor dynamic_crop(const Tensor& images, const std::vector<Box>& boxes, int64_t side, double margin = 1.0) {
   if (margin == 1.0 || !images.defined() || images.rank() != 4) return crop_resize_batch(images, boxes, side, side);
   std::vector<Box> wide;

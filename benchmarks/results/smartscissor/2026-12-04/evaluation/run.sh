@@ -9,7 +9,8 @@
 # here), each for DIC + compound shrinking, DIC + each single
 # dimension, DIC + EfficientNet's rule and resize-only; every network measured on this CPU.
 # Keep the machine otherwise idle: the latency rows are chosen and judged on it.
-# Resumable: choices and each trained network's accuracy stay in models/ (checkpoints too, not in git).
+# Resumable: choices and the accuracy of every budget-row and fit network stay in models/ (their
+# checkpoints too, not in git; the base network, box predictor and 32 px pair retrain without them).
 #   EX=/path/to/smartscissor_cluttered ./run.sh
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
