@@ -16,11 +16,6 @@
 
 namespace hwaware {
 
-/// The smallest x in [lo, hi] (to `tolerance`) with ok(x), for ok monotone (false below a
-/// threshold, true above). Returns lo when ok(lo), hi when no point in between passes.
-template <class Ok>
-double bisect_threshold(double lo, double hi, double tolerance, Ok&& ok);
-
 /// The bisection of a bracket already judged (ok(hi), not ok(lo)): stops when `same(lo, hi)`
 /// and judges no midpoint `same` as an end (knobs that build one network need one judgement,
 /// which on a device is a measurement). Returns hi.
@@ -38,6 +33,8 @@ double bisect_bracket(double lo, double hi, double tolerance, Ok&& ok, Same&& sa
   return hi;
 }
 
+/// The smallest x in [lo, hi] (to `tolerance`) with ok(x), for ok monotone (false below a
+/// threshold, true above). Returns lo when ok(lo), hi when no point in between passes.
 template <class Ok>
 double bisect_threshold(double lo, double hi, double tolerance, Ok&& ok) {
   if (ok(lo)) return lo;
