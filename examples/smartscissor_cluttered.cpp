@@ -36,6 +36,7 @@ namespace {
 struct Args {
   int64_t train = 20000, test = 5000, canvas = 64, box_side = 32;
   int epochs = 6, box_epochs = 10, threads = 2;
+  int repeats = 1;  // trainings of every shrunk network from different seeds, their accuracies averaged
   double width = 0.5, resolution = 0.5, t = 0.5, margin = 1.2;
   std::string t_arg = "0.5";  // a threshold, or "auto": the Table I sweep's best on training images
   uint64_t seed = 1;
@@ -52,6 +53,7 @@ void validate(Args& a) {
   if (a.train < 100 || a.test < 100) bad("--train and --test need at least 100 images each");
   if (a.canvas < 34) bad("--canvas must be at least 34 (the largest item is 28 × 1.2)");
   if (a.epochs < 1 || a.box_epochs < 1) bad("--epochs and --box-epochs must be >= 1");
+  if (a.repeats < 1 || a.repeats > 10) bad("--repeats must be in [1, 10]");
   if (!(a.width > 0 && a.width <= 4)) bad("--width must be in (0, 4]");
   if (!(a.resolution > 0 && a.resolution <= 1)) bad("--resolution must be in (0, 1]");
   if (a.t_arg != "auto") {
@@ -77,16 +79,17 @@ void validate(Args& a) {
   ensure_writable_dir(a.out_dir, "smartscissor_cluttered: --out-dir");
 }
 
-/// Trains `net` on `train` (or reloads it from --out-dir, where it is saved as `name`); returns
-/// its test accuracy. Every network of the run goes through here, so a rerun trains none twice.
+/// Trains `net` on `train` with shuffling seed `seed` (or reloads it from --out-dir, where it is
+/// saved as `name`); returns its test accuracy. Every network of the run goes through here, so a
+/// rerun trains none twice.
 double train_or_load(const Args& a, const std::string& name, nn::Module& net, const Dataset& train,
-                     const Dataset& test) {
+                     const Dataset& test, uint64_t seed) {
   const fs::path file = fs::path(a.out_dir) / (name + ".ckpt");
   if (fs::exists(file)) {
     train::load_model(file.string(), net);
   } else {
     TrainingOptions o;
-    o.seed = a.seed;
+    o.seed = seed;
     o.progress = !a.quiet;
     o.input_chw = {1, train.images.dim(2), train.images.dim(3)};
     const double secs = train_epochs(net, o, train, a.epochs, o.lr);
@@ -101,7 +104,7 @@ double classifier(const Args& a, const std::string& name, models::ResNetShape sh
                   const Dataset& test, std::unique_ptr<nn::Sequential>& net) {
   nn::manual_seed(a.seed);
   net = models::scalable_resnet(shape);
-  return train_or_load(a, name, *net, train, test);
+  return train_or_load(a, name, *net, train, test, a.seed);
 }
 
 Dataset with_images(const Dataset& d, Tensor images) { return Dataset{std::move(images), d.labels}; }
@@ -205,6 +208,12 @@ struct Choices {
   }
 };
 
+/// A network's test accuracy over --repeats trainings from different seeds: their mean, and each.
+struct Accuracy {
+  double mean = 0;
+  std::vector<double> each;
+};
+
 /// What the budget stage needs from the stages before it.
 struct Pipeline {
   const Args& a;
@@ -226,28 +235,42 @@ struct Pipeline {
     return inputs.emplace(key, std::make_pair(make(train, train_boxes), make(test, test_boxes))).first->second;
   }
   int64_t side_of(const Scaling& s) const { return family.chw_at(s.resolution)[1]; }
-  /// Drops what was trained under `name` for an earlier choice (its checkpoint and accuracy): a
-  /// scaling's parameters fit every input size, so a stale checkpoint would load without error.
+  /// Training r of a network: r = 0 keeps its name and the run's seed (so a run with more repeats
+  /// reuses it), r > 0 is "<name>.r<r+1>", initialised and shuffled from seed + 1000·r.
+  static std::string repeat_name(const std::string& name, int r) {
+    return r == 0 ? name : name + ".r" + std::to_string(r + 1);
+  }
+  uint64_t repeat_seed(int r) const { return a.seed + 1000 * uint64_t(r); }
+  /// Drops what was trained under `name` for an earlier choice (every repeat's checkpoint and
+  /// accuracy): a scaling's parameters fit every input size, so a stale checkpoint would load.
   void forget(const std::string& name) {
-    fs::remove(fs::path(a.out_dir) / (name + ".ckpt"));
-    recorded.erase(name);
+    for (int r = 0; r < 10; ++r) {
+      fs::remove(fs::path(a.out_dir) / (repeat_name(name, r) + ".ckpt"));
+      recorded.erase(repeat_name(name, r));
+    }
   }
   int64_t macs_of(const Scaling& s) const { return int64_t(scaling_macs(family, s)); }
 
-  /// The test accuracy of the network of a scaling on DIC or resized inputs: recorded by an earlier
-  /// run of this --out-dir, or trained (or reloaded) and recorded.
-  double accuracy(const std::string& name, const Scaling& s, bool dic) {
-    return recorded.get(name, [&] {
-      const auto& [tr, te] = data(dic, side_of(s));
-      nn::manual_seed(a.seed);
-      auto net = family.make(s);
-      return train_or_load(a, name, *net, tr, te);
-    }).template get<double>();
+  /// The test accuracy of the network of a scaling on DIC or resized inputs over --repeats
+  /// trainings, each recorded by an earlier run of this --out-dir or trained (or reloaded) and recorded.
+  Accuracy accuracy(const std::string& name, const Scaling& s, bool dic) {
+    Accuracy acc;
+    for (int r = 0; r < a.repeats; ++r) {
+      const std::string nm = repeat_name(name, r);
+      acc.each.push_back(recorded.get(nm, [&] {
+        const auto& [tr, te] = data(dic, side_of(s));
+        nn::manual_seed(repeat_seed(r));
+        auto net = family.make(s);
+        return train_or_load(a, nm, *net, tr, te, repeat_seed(r));
+      }).template get<double>());
+    }
+    for (double x : acc.each) acc.mean += x / double(acc.each.size());
+    return acc;
   }
 };
 
 /// Eq. 3 for each dimension from networks shrunk along it alone to 85/60/38/25% of the
-/// classifier's MACs, on DIC inputs (one training each, the seed's ≤ 4; a depth that cannot shrink
+/// classifier's MACs, on DIC inputs (the seed's ≤ 4, each the mean of --repeats trainings; a depth that cannot shrink
 /// that far is left out): fractions apart from the budgets', so the budget rows test the model on
 /// networks it was not fitted to.
 std::array<AccuracyCurve, 3> fit_curves(Pipeline& p, double a0, nlohmann::json& report) {
@@ -266,8 +289,11 @@ std::array<AccuracyCurve, 3> fit_curves(Pipeline& p, double a0, nlohmann::json& 
       const int64_t macs = p.macs_of(s);
       if (!seen.insert(macs).second) continue;
       const std::string name = std::string("fit-") + dimension_name(kDimensions[d]) + "-" + std::to_string(macs);
-      pts.push_back({double(macs), p.accuracy(name, s, true)});
-      report["fit_points"][dimension_name(kDimensions[d])].push_back({{"macs", macs}, {"accuracy", pts.back().accuracy}});
+      const Accuracy acc = p.accuracy(name, s, true);
+      pts.push_back({double(macs), acc.mean});
+      nlohmann::json pt{{"macs", macs}, {"accuracy", acc.mean}};
+      if (acc.each.size() > 1) pt["accuracies"] = acc.each;
+      report["fit_points"][dimension_name(kDimensions[d])].push_back(pt);
     }
     curves[d] = fit_accuracy_curve(m0, a0, pts);
     std::cerr << "accuracy model, " << dimension_name(kDimensions[d]) << ": a " << curves[d].a << ", b "
@@ -349,6 +375,20 @@ void check_out_dir(const Args& a) {
        "with the settings");
 }
 
+/// The curves as recorded with a compound choice: a, b and A0 per dimension.
+nlohmann::json curves_json(const std::array<AccuracyCurve, 3>& curves) {
+  nlohmann::json j = nlohmann::json::array();
+  for (const auto& c : curves) j.push_back({c.a, c.b, c.a0});
+  return j;
+}
+
+/// Whether two recorded choices build the same network.
+bool same_scaling(const nlohmann::json& x, const nlohmann::json& y) {
+  for (const char* k : {"depth", "width", "resolution"})
+    if (!x.contains(k) || !y.contains(k) || x[k] != y[k]) return false;
+  return true;
+}
+
 /// The budget rows ask for: MACs fractions, then latencies (ms, or fractions of the base network's).
 struct BudgetSpec {
   double value;
@@ -383,20 +423,32 @@ nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curv
       nlohmann::json r{{"budget", spec.value}, {"unit", spec.latency ? "ms" : "macs_fraction"}, {"policy", policy}};
       const std::string name = policy + "-" + spec.name;
       try {
-        if (!choices.j.contains(name)) p.forget(name);  // a new choice: nothing trained for an old one stands
+        // Compound shrinking chooses from the fitted curves: curves fitted anew (e.g. to the means
+        // of more repeats) make its choice anew.
+        const nlohmann::json made_from = policy == "dic+compound" ? curves_json(curves) : nlohmann::json();
+        const nlohmann::json old = choices.j.contains(name) ? choices.j[name] : nlohmann::json();
+        if (!made_from.is_null() && !old.is_null() && old.value("curves", nlohmann::json()) != made_from)
+          choices.erase(name);
+        const bool fresh = !choices.j.contains(name);
         const auto c = choices.get(name, [&]() -> nlohmann::json {
+          nlohmann::json x;
           try {
-            const Scaling x = shrinker.choose(p.family, budget);
-            return {{"depth", x.depth}, {"width", x.width}, {"resolution", x.resolution}};
+            const Scaling y = shrinker.choose(p.family, budget);
+            x = {{"depth", y.depth}, {"width", y.width}, {"resolution", y.resolution}};
           } catch (const InfeasibleBudget& e) {
-            return {{"infeasible", e.what()}};
+            x = {{"infeasible", e.what()}};
           }
+          if (!made_from.is_null()) x["curves"] = made_from;
+          return x;
         });
+        if (fresh && !same_scaling(old, c)) p.forget(name);  // nothing trained for another network stands
         if (c.contains("infeasible")) throw InfeasibleBudget(std::string(c["infeasible"]));
         const Scaling s{double(c["depth"]), double(c["width"]), double(c["resolution"])};
         const int64_t macs = p.macs_of(s) + (dic ? p.box_macs : 0);
+        const Accuracy acc = p.accuracy(name, s, dic);
         r.update({{"depth", s.depth}, {"width", s.width}, {"resolution", p.side_of(s)}, {"macs", macs},
-                  {"macs_fraction", double(macs) / double(p.base_macs)}, {"test_accuracy", p.accuracy(name, s, dic)}});
+                  {"macs_fraction", double(macs) / double(p.base_macs)}, {"test_accuracy", acc.mean}});
+        if (acc.each.size() > 1) r["test_accuracies"] = acc.each;
         if (dic && policy != "dic+compound" && policy != "dic+efficientnet") {
           const size_t d = policy == "dic+depth" ? 0 : policy == "dic+width" ? 1 : 2;
           r["model_accuracy"] = curves[d].accuracy(double(p.macs_of(s)));
@@ -450,7 +502,12 @@ int main(int argc, char** argv) {
   app.add_option("--crop-margin", a.margin,
                  "DIC crops each box's square grown by this factor about its centre (a margin round a box that cuts its object)")
       ->capture_default_str();
-  app.add_option("--seed", a.seed)->capture_default_str();
+  app.add_option("--seed", a.seed, "of the data, and of the first training of every network")->capture_default_str();
+  app.add_option("--repeats", a.repeats,
+                 "trainings of every network of the budget stage (fit points and rows) from different seeds; "
+                 "their mean accuracy is what the model is fitted to and the rows report (a rerun with more "
+                 "repeats reuses the trainings done)")
+      ->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();
   app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();
   app.add_option("--budget-macs-fraction,--budgets", a.budgets,
@@ -573,7 +630,10 @@ int main(int argc, char** argv) {
       Pipeline p{a, train, test, train_cam, test_pred, box_macs, base_macs, resnet_family(base_shape, a.canvas), {}};
       OnDevice dev(a, p.family, *box_net, test.images);
       j["base_ms"] = dev.base_ms, j["dic_extra_ms"] = dev.dic_extra_ms, j["resize_extra_ms"] = dev.resize_extra_ms;
-      const double a0 = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops
+      const Accuracy base_dic = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops
+      const double a0 = base_dic.mean;
+      j["base_dic_accuracy"] = a0;
+      if (a.repeats > 1) j["base_dic_accuracies"] = base_dic.each, j["repeats"] = a.repeats;
       nlohmann::json fits;
       const auto curves = fit_curves(p, a0, fits);
       draw_curves(a, curves, fits);

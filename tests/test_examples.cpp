@@ -471,6 +471,31 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       ++accuracies;
     }
   CHECK(accuracies > 0);
+  // --repeats 2: every network of the budget stage trains once more from another seed, the rows
+  // report the mean, and a rerun trains nothing. The first trainings stand; compound shrinking
+  // chooses anew only when the curves of the means moved.
+  const std::string twice = "smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --json "
+                            "--t auto --budgets 0.5 --repeats 2 --out-dir " + dir;
+  Run repeated = run(twice);
+  REQUIRE(repeated.status == 0);
+  const auto jr = last_json_line(repeated.out);
+  CHECK(jr["repeats"] == 2);
+  REQUIRE(jr["rows"].size() == 6);
+  for (size_t i = 0; i < 6; ++i) {
+    const auto& r = jr["rows"][i];
+    CAPTURE(r.dump());
+    if (r.contains("infeasible")) continue;
+    REQUIRE(r["test_accuracies"].size() == 2);
+    const double x0 = r["test_accuracies"][0], x1 = r["test_accuracies"][1];
+    CHECK(r["test_accuracy"].get<double>() == doctest::Approx((x0 + x1) / 2));
+    if (r["policy"] != "dic+compound") CHECK(x0 == j["rows"][i]["test_accuracy"].get<double>());
+  }
+  CHECK(std::filesystem::exists(std::filesystem::path(dir) / "base-dic.r2.ckpt"));
+  Run repeated_again = run(twice);
+  REQUIRE(repeated_again.status == 0);
+  CHECK(repeated_again.out.find("trained") == std::string::npos);
+  const auto rows_twice = last_json_line(repeated_again.out)["rows"];
+  for (size_t i = 0; i < 6; ++i) CHECK(rows_twice[i].value("test_accuracies", nlohmann::json()) == jr["rows"][i].value("test_accuracies", nlohmann::json()));
   // Crops of another margin in the same directory are refused.
   Run margin = run("smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --crop-margin 1.5 --t " +
                    std::to_string(j["t"].get<double>()) + " --out-dir " + dir);
@@ -496,7 +521,7 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"},
       {"--pictures -1", "--pictures must be in [0, --test]"}, {"--budget-ms -1", "--budget-ms must be positive"},
       {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"},
-      {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}};
+      {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}, {"--repeats 0", "--repeats must be in [1, 10]"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);
