@@ -172,15 +172,16 @@ template <class V>
 
 /// One chunk: x holds kMlpChunk rows' (layers' or kernels') raw features (feature f of layer c at x[f·kMlpChunk + c]);
 /// writes each layer's latency (ms) to out. s1, s2: max_width · kMlpChunk floats each.
-/// Layers are the vector dimension: the accumulators of four output units × two vectors of
-/// layers stay in registers while the input rows stream past.
-template <int Bytes>
+/// Rows are the vector dimension: the accumulators of four output units × NV vectors of rows stay
+/// in registers while the input rows stream past (NV = 4 where 32 vector registers hold them, 2
+/// otherwise: each weight then feeds 4 FMAs, so the loads no longer bound the loop).
+template <int Bytes, int NV>
 [[gnu::always_inline]] inline void mlp_chunk_body(const MlpKernelWeights& k, float* __restrict x,
                                                   float* __restrict s1, float* __restrict s2,
                                                   float* __restrict out) {
   using V = MlpVec<Bytes>;
-  constexpr int C = kMlpChunk, L = Bytes / 4;
-  static_assert(sizeof(V) == Bytes && C % (2 * L) == 0);
+  constexpr int C = kMlpChunk, L = Bytes / 4, B = NV * L;
+  static_assert(sizeof(V) == Bytes && C % B == 0);
   for (int f = 0; f < k.log_features; ++f)
     for (int c = 0; c < C; ++c) x[f * C + c] = mlp_log1p(x[f * C + c]);
   const float* in = x;
@@ -190,61 +191,64 @@ template <int Bytes>
     const int ni = k.sizes[l], no = k.sizes[l + 1];
     const float* __restrict W = k.w[l].data();
     const float* __restrict bias = k.b[l].data();
-    if (l + 1 == depth) {  // the output unit: out = exp(w · h + b)
-      for (int cb = 0; cb < C; cb += 2 * L) {
-        V a = V{} + bias[0], b = a;
-        for (int f = 0; f < ni; ++f) {
-          V u, v;
-          mlp_load(u, in + f * C + cb), mlp_load(v, in + f * C + cb + L);
-          a += W[f] * u, b += W[f] * v;
-        }
-        mlp_store(out + cb, a);
-        mlp_store(out + cb + L, b);
-      }
-      for (int c = 0; c < C; ++c) out[c] = mlp_exp(out[c]);
-      break;
-    }
-    float* __restrict o = bufs[l & 1];
-    for (int cb = 0; cb < C; cb += 2 * L) {
+    const bool last = l + 1 == depth;  // the output unit: out = exp(w · h + b)
+    float* __restrict o = last ? out : bufs[l & 1];
+    for (int cb = 0; cb < C; cb += B) {
       int j = 0;
-      for (; j + 4 <= no; j += 4) {
+      for (; !last && j + 4 <= no; j += 4) {
         const float* __restrict w = W + j * ni;
-        V a0 = V{} + bias[j], a1 = V{} + bias[j + 1], a2 = V{} + bias[j + 2], a3 = V{} + bias[j + 3];
-        V b0 = a0, b1 = a1, b2 = a2, b3 = a3;
+        V acc[4][NV];
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) acc[r][v] = V{} + bias[j + r];
         for (int f = 0; f < ni; ++f) {
-          V u, v;
-          mlp_load(u, in + f * C + cb), mlp_load(v, in + f * C + cb + L);
-          const float w0 = w[f], w1 = w[ni + f], w2 = w[2 * ni + f], w3 = w[3 * ni + f];
-          a0 += w0 * u, b0 += w0 * v;
-          a1 += w1 * u, b1 += w1 * v;
-          a2 += w2 * u, b2 += w2 * v;
-          a3 += w3 * u, b3 += w3 * v;
+          V u[NV];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) mlp_load(u[v], in + f * C + cb + v * L);
+#pragma GCC unroll 4
+          for (int r = 0; r < 4; ++r) {
+            const float wr = w[r * ni + f];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] += wr * u[v];
+          }
         }
-        float* __restrict p = o + j * C + cb;
-        mlp_store_relu(p, a0), mlp_store_relu(p + L, b0);
-        mlp_store_relu(p + C, a1), mlp_store_relu(p + C + L, b1);
-        mlp_store_relu(p + 2 * C, a2), mlp_store_relu(p + 2 * C + L, b2);
-        mlp_store_relu(p + 3 * C, a3), mlp_store_relu(p + 3 * C + L, b3);
+#pragma GCC unroll 4
+        for (int r = 0; r < 4; ++r)
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) mlp_store_relu(o + (j + r) * C + cb + v * L, acc[r][v]);
       }
       for (; j < no; ++j) {
-        V a = V{} + bias[j], b = a;
+        V acc[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[v] = V{} + bias[j];
         for (int f = 0; f < ni; ++f) {
-          V u, v;
-          mlp_load(u, in + f * C + cb), mlp_load(v, in + f * C + cb + L);
-          a += W[j * ni + f] * u, b += W[j * ni + f] * v;
+          const float wf = W[j * ni + f];
+#pragma GCC unroll 4
+          for (int v = 0; v < NV; ++v) {
+            V u;
+            mlp_load(u, in + f * C + cb + v * L);
+            acc[v] += wf * u;
+          }
         }
-        mlp_store_relu(o + j * C + cb, a);
-        mlp_store_relu(o + j * C + cb + L, b);
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+          if (last)
+            mlp_store(o + j * C + cb + v * L, acc[v]);
+          else
+            mlp_store_relu(o + j * C + cb + v * L, acc[v]);
+        }
       }
     }
     in = o;
   }
+  for (int c = 0; c < C; ++c) out[c] = mlp_exp(out[c]);
 }
 
 using MlpChunkFn = void (*)(const MlpKernelWeights&, float*, float*, float*, float*);
 
 inline void mlp_chunk_baseline(const MlpKernelWeights& k, float* x, float* s1, float* s2, float* out) {
-  mlp_chunk_body<16>(k, x, s1, s2, out);
+  mlp_chunk_body<16, 2>(k, x, s1, s2, out);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
@@ -252,11 +256,11 @@ inline void mlp_chunk_baseline(const MlpKernelWeights& k, float* x, float* s1, f
 // the flags the user compiles with (the default x86-64 target has only SSE2).
 [[gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]] inline void mlp_chunk_avx512(
     const MlpKernelWeights& k, float* x, float* s1, float* s2, float* out) {
-  mlp_chunk_body<64>(k, x, s1, s2, out);
+  mlp_chunk_body<64, 4>(k, x, s1, s2, out);
 }
 [[gnu::target("avx2,fma")]] inline void mlp_chunk_avx2(const MlpKernelWeights& k, float* x, float* s1, float* s2,
                                                        float* out) {
-  mlp_chunk_body<32>(k, x, s1, s2, out);
+  mlp_chunk_body<32, 2>(k, x, s1, s2, out);
 }
 #endif
 
