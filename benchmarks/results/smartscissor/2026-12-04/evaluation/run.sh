@@ -8,6 +8,9 @@
 # counted; at 45% DIC's own 0.039 ms left depth, width and compound shrinking no feasible network
 # here), each for DIC + compound shrinking, DIC + each single
 # dimension, DIC + EfficientNet's rule and resize-only; every network measured on this CPU.
+# Every network of the budget stage (fit points, anchor and rows) is trained from three seeds
+# (--repeats 3) and reported by its mean: the policies' gaps are about one training's noise.
+# one-training/ keeps the same evaluation with one training per network.
 # Keep the machine otherwise idle: the latency rows are chosen and judged on it.
 # Resumable: choices and the accuracy of every budget-row and fit network stay in models/ (their
 # checkpoints too, not in git; the base network, box predictor and 32 px pair retrain without them).
@@ -16,6 +19,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 EX=${EX:-../../../../../build/examples/smartscissor_cluttered}
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
-"$EX" --train 10000 --test 10000 --epochs 5 --box-epochs 10 --t auto --crop-margin 1.2 --out-dir models --quiet --json \
+"$EX" --train 10000 --test 10000 --epochs 5 --box-epochs 10 --t auto --crop-margin 1.2 --out-dir models --quiet --json --repeats 3 \
   --budget-macs-fraction 0.7,0.45,0.3 --budget-latency-fraction 0.6 > evaluation.json 2> evaluation.log
 echo finished

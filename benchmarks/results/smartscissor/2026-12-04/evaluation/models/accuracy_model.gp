@@ -11,7 +11,7 @@ set title 'accuracy model (Eq. 3): test accuracy against MACs, per dimension'
 set xlabel 'MACs (fraction of the base network)'
 set ylabel 'test accuracy (DIC inputs)'
 set xrange [0.16:1.04]
-set yrange [0.675337153:0.7584791832]
+set yrange [0.6860677683:0.7596793126]
 set grid lc rgb '#e4e4e4'
 set key bottom right box opaque
 set samples 200
