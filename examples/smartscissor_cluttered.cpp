@@ -33,10 +33,12 @@ namespace fs = std::filesystem;
 
 namespace {
 
+constexpr int kMaxRepeats = 10;
+
 struct Args {
   int64_t train = 20000, test = 5000, canvas = 64, box_side = 32;
   int epochs = 6, box_epochs = 10, threads = 2;
-  int repeats = 1;  // trainings of every shrunk network from different seeds, their accuracies averaged
+  int repeats = 1;  // trainings of every shrunk network from different seeds, their accuracies averaged (≤ kMaxRepeats)
   double width = 0.5, resolution = 0.5, t = 0.5, margin = 1.2;
   std::string t_arg = "0.5";  // a threshold, or "auto": the Table I sweep's best on training images
   uint64_t seed = 1;
@@ -53,7 +55,7 @@ void validate(Args& a) {
   if (a.train < 100 || a.test < 100) bad("--train and --test need at least 100 images each");
   if (a.canvas < 34) bad("--canvas must be at least 34 (the largest item is 28 × 1.2)");
   if (a.epochs < 1 || a.box_epochs < 1) bad("--epochs and --box-epochs must be >= 1");
-  if (a.repeats < 1 || a.repeats > 10) bad("--repeats must be in [1, 10]");
+  if (a.repeats < 1 || a.repeats > kMaxRepeats) bad("--repeats must be in [1, " + std::to_string(kMaxRepeats) + "]");
   if (!(a.width > 0 && a.width <= 4)) bad("--width must be in (0, 4]");
   if (!(a.resolution > 0 && a.resolution <= 1)) bad("--resolution must be in (0, 1]");
   if (a.t_arg != "auto") {
@@ -194,6 +196,12 @@ struct Choices {
     }
     return j[key];
   }
+  /// Replaces the value of `key` (written first, as get does).
+  void set(const std::string& key, nlohmann::json value) {
+    nlohmann::json next = j;
+    next[key] = std::move(value);
+    write(next);
+  }
   void erase(const std::string& key) {
     if (!j.contains(key)) return;
     nlohmann::json next = j;
@@ -244,7 +252,7 @@ struct Pipeline {
   /// Drops what was trained under `name` for an earlier choice (every repeat's checkpoint and
   /// accuracy): a scaling's parameters fit every input size, so a stale checkpoint would load.
   void forget(const std::string& name) {
-    for (int r = 0; r < 10; ++r) {
+    for (int r = 0; r < kMaxRepeats; ++r) {
       fs::remove(fs::path(a.out_dir) / (repeat_name(name, r) + ".ckpt"));
       recorded.erase(repeat_name(name, r));
     }
@@ -268,6 +276,20 @@ struct Pipeline {
     return acc;
   }
 };
+
+/// Whether two recorded choices build the same network (blocks, channels and input side; scalings
+/// that round alike do).
+bool same_network(const Pipeline& p, const nlohmann::json& x, const nlohmann::json& y) {
+  if (!x.contains("depth") || !y.contains("depth")) return false;
+  const auto key = [&](const nlohmann::json& c) {
+    const Scaling s{double(c["depth"]), double(c["width"]), double(c["resolution"])};
+    std::vector<int64_t> k{p.side_of(s)};
+    for (const auto& l : p.family.make(s)->describe(p.family.chw_at(s.resolution)))
+      k.insert(k.end(), {int64_t(l.kind), l.in_c, l.out_c, l.in_h, l.out_h, l.kernel, l.stride, l.groups});
+    return k;
+  };
+  return key(x) == key(y);
+}
 
 /// Eq. 3 for each dimension from networks shrunk along it alone to 85/60/38/25% of the
 /// classifier's MACs, on DIC inputs (the seed's ≤ 4, each the mean of --repeats trainings; a depth that cannot shrink
@@ -382,10 +404,12 @@ nlohmann::json curves_json(const std::array<AccuracyCurve, 3>& curves) {
   return j;
 }
 
-/// Whether two recorded choices build the same network.
-bool same_scaling(const nlohmann::json& x, const nlohmann::json& y) {
-  for (const char* k : {"depth", "width", "resolution"})
-    if (!x.contains(k) || !y.contains(k) || x[k] != y[k]) return false;
+/// Whether two recorded curves agree (to 1e-9: the same accuracies fitted by another build).
+bool same_curves(const nlohmann::json& x, const nlohmann::json& y) {
+  if (!x.is_array() || !y.is_array() || x.size() != y.size()) return false;
+  for (size_t d = 0; d < x.size(); ++d)
+    for (size_t i = 0; i < 3; ++i)
+      if (std::abs(x[d][i].get<double>() - y[d][i].get<double>()) > 1e-9) return false;
   return true;
 }
 
@@ -424,24 +448,23 @@ nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curv
       const std::string name = policy + "-" + spec.name;
       try {
         // Compound shrinking chooses from the fitted curves: curves fitted anew (e.g. to the means
-        // of more repeats) make its choice anew.
+        // of more repeats; a choice from before they were recorded counts as made from others)
+        // make its choice anew. What was trained for another network is dropped before the new
+        // choice is written, so a run stopped in between chooses again and drops again.
         const nlohmann::json made_from = policy == "dic+compound" ? curves_json(curves) : nlohmann::json();
         const nlohmann::json old = choices.j.contains(name) ? choices.j[name] : nlohmann::json();
-        if (!made_from.is_null() && !old.is_null() && old.value("curves", nlohmann::json()) != made_from)
-          choices.erase(name);
-        const bool fresh = !choices.j.contains(name);
-        const auto c = choices.get(name, [&]() -> nlohmann::json {
-          nlohmann::json x;
+        nlohmann::json c = old;
+        if (old.is_null() || (!made_from.is_null() && !same_curves(old.value("curves", nlohmann::json()), made_from))) {
           try {
             const Scaling y = shrinker.choose(p.family, budget);
-            x = {{"depth", y.depth}, {"width", y.width}, {"resolution", y.resolution}};
+            c = {{"depth", y.depth}, {"width", y.width}, {"resolution", y.resolution}};
           } catch (const InfeasibleBudget& e) {
-            x = {{"infeasible", e.what()}};
+            c = {{"infeasible", e.what()}};
           }
-          if (!made_from.is_null()) x["curves"] = made_from;
-          return x;
-        });
-        if (fresh && !same_scaling(old, c)) p.forget(name);  // nothing trained for another network stands
+          if (!made_from.is_null()) c["curves"] = made_from;
+          if (!same_network(p, old, c)) p.forget(name);
+          choices.set(name, c);
+        }
         if (c.contains("infeasible")) throw InfeasibleBudget(std::string(c["infeasible"]));
         const Scaling s{double(c["depth"]), double(c["width"]), double(c["resolution"])};
         const int64_t macs = p.macs_of(s) + (dic ? p.box_macs : 0);
@@ -506,7 +529,7 @@ int main(int argc, char** argv) {
   app.add_option("--repeats", a.repeats,
                  "trainings of every network of the budget stage (fit points and rows) from different seeds; "
                  "their mean accuracy is what the model is fitted to and the rows report (a rerun with more "
-                 "repeats reuses the trainings done)")
+                 "repeats reuses the trainings done, except a compound row whose network the new means change)")
       ->capture_default_str();
   app.add_option("--threads", a.threads)->capture_default_str();
   app.add_option("--out-dir", a.out_dir, "models and results; finished stages are reused")->capture_default_str();

@@ -481,15 +481,21 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   const auto jr = last_json_line(repeated.out);
   CHECK(jr["repeats"] == 2);
   REQUIRE(jr["rows"].size() == 6);
+  CHECK(jr["base_dic_accuracies"].size() == 2);
+  for (const auto& [dim, pts] : jr["accuracy_model"]["fit_points"].items())
+    for (const auto& pt : pts) CHECK(pt["accuracies"].size() == 2);
+  int feasible = 0;
   for (size_t i = 0; i < 6; ++i) {
     const auto& r = jr["rows"][i];
     CAPTURE(r.dump());
     if (r.contains("infeasible")) continue;
+    ++feasible;
     REQUIRE(r["test_accuracies"].size() == 2);
     const double x0 = r["test_accuracies"][0], x1 = r["test_accuracies"][1];
     CHECK(r["test_accuracy"].get<double>() == doctest::Approx((x0 + x1) / 2));
     if (r["policy"] != "dic+compound") CHECK(x0 == j["rows"][i]["test_accuracy"].get<double>());
   }
+  CHECK(feasible > 0);
   CHECK(std::filesystem::exists(std::filesystem::path(dir) / "base-dic.r2.ckpt"));
   Run repeated_again = run(twice);
   REQUIRE(repeated_again.status == 0);

@@ -264,7 +264,12 @@ TEST_CASE("every float kernel variant (baseline, AVX2, AVX-512) computes the MLP
   std::mt19937_64 rng(8);
   std::normal_distribution<float> g(0.f, 0.3f);
   d::MlpKernelWeights k;
-  k.sizes = {kLayerFeatureCount, 32, 16, 1};
+  // The fitted shape; hidden widths off the kernel's blocks of four units; no hidden layer.
+  std::vector<int> sizes;
+  SUBCASE("25-32-16-1") { sizes = {kLayerFeatureCount, 32, 16, 1}; }
+  SUBCASE("25-30-7-1") { sizes = {kLayerFeatureCount, 30, 7, 1}; }
+  SUBCASE("25-1") { sizes = {kLayerFeatureCount, 1}; }
+  k.sizes = sizes;
   for (size_t l = 0; l + 1 < k.sizes.size(); ++l) {
     k.w.emplace_back(size_t(k.sizes[l] * k.sizes[l + 1]));
     k.b.emplace_back(size_t(k.sizes[l + 1]));

@@ -96,7 +96,6 @@ using ::hwaware::hw::DenseMlp;
 // ---- the float kernel of the batched path ------------------------------------------------------
 
 inline constexpr int kMlpChunk = 128;  // layers per kernel call
-inline constexpr int kMlpLanes = 32;   // layers computed together in the innermost loops
 
 /// The MLP in float, row-major weights (out × in), the standardisation folded into layer 0.
 struct MlpKernelWeights {
@@ -188,10 +187,10 @@ template <int Bytes, int NV>
   float* bufs[2] = {s1, s2};
   const size_t depth = k.w.size();
   for (size_t l = 0; l < depth; ++l) {
-    const int ni = k.sizes[l], no = k.sizes[l + 1];
+    const bool last = l + 1 == depth;  // the output unit: out = exp(w · h + b) (its first, if several)
+    const int ni = k.sizes[l], no = last ? 1 : k.sizes[l + 1];
     const float* __restrict W = k.w[l].data();
     const float* __restrict bias = k.b[l].data();
-    const bool last = l + 1 == depth;  // the output unit: out = exp(w · h + b)
     float* __restrict o = last ? out : bufs[l & 1];
     for (int cb = 0; cb < C; cb += B) {
       int j = 0;
