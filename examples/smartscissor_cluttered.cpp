@@ -189,11 +189,7 @@ struct Choices {
   /// once the file is written).
   template <class F>
   nlohmann::json get(const std::string& key, F&& make) {
-    if (!j.contains(key)) {
-      nlohmann::json next = j;
-      next[key] = make();
-      write(next);
-    }
+    if (!j.contains(key)) set(key, make());
     return j[key];
   }
   /// Replaces the value of `key` (written first, as get does).
@@ -218,8 +214,12 @@ struct Choices {
 
 /// A network's test accuracy over --repeats trainings from different seeds: their mean, and each.
 struct Accuracy {
-  double mean = 0;
   std::vector<double> each;
+  double mean() const {
+    double m = 0;
+    for (double x : each) m += x / double(each.size());
+    return m;
+  }
 };
 
 /// What the budget stage needs from the stages before it.
@@ -272,23 +272,17 @@ struct Pipeline {
         return train_or_load(a, nm, *net, tr, te, repeat_seed(r));
       }).template get<double>());
     }
-    for (double x : acc.each) acc.mean += x / double(acc.each.size());
     return acc;
   }
 };
 
-/// Whether two recorded choices build the same network (blocks, channels and input side; scalings
-/// that round alike do).
-bool same_network(const Pipeline& p, const nlohmann::json& x, const nlohmann::json& y) {
+/// Whether two recorded choices build the same network (same_network of the toolkit).
+bool same_choice(const Pipeline& p, const nlohmann::json& x, const nlohmann::json& y) {
   if (!x.contains("depth") || !y.contains("depth")) return false;
-  const auto key = [&](const nlohmann::json& c) {
-    const Scaling s{double(c["depth"]), double(c["width"]), double(c["resolution"])};
-    std::vector<int64_t> k{p.side_of(s)};
-    for (const auto& l : p.family.make(s)->describe(p.family.chw_at(s.resolution)))
-      k.insert(k.end(), {int64_t(l.kind), l.in_c, l.out_c, l.in_h, l.out_h, l.kernel, l.stride, l.groups});
-    return k;
+  const auto scaling = [](const nlohmann::json& c) {
+    return Scaling{double(c["depth"]), double(c["width"]), double(c["resolution"])};
   };
-  return key(x) == key(y);
+  return same_network(p.family, scaling(x), scaling(y));
 }
 
 /// Eq. 3 for each dimension from networks shrunk along it alone to 85/60/38/25% of the
@@ -312,8 +306,8 @@ std::array<AccuracyCurve, 3> fit_curves(Pipeline& p, double a0, nlohmann::json& 
       if (!seen.insert(macs).second) continue;
       const std::string name = std::string("fit-") + dimension_name(kDimensions[d]) + "-" + std::to_string(macs);
       const Accuracy acc = p.accuracy(name, s, true);
-      pts.push_back({double(macs), acc.mean});
-      nlohmann::json pt{{"macs", macs}, {"accuracy", acc.mean}};
+      pts.push_back({double(macs), acc.mean()});
+      nlohmann::json pt{{"macs", macs}, {"accuracy", acc.mean()}};
       if (acc.each.size() > 1) pt["accuracies"] = acc.each;
       report["fit_points"][dimension_name(kDimensions[d])].push_back(pt);
     }
@@ -462,7 +456,7 @@ nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curv
             c = {{"infeasible", e.what()}};
           }
           if (!made_from.is_null()) c["curves"] = made_from;
-          if (!same_network(p, old, c)) p.forget(name);
+          if (!same_choice(p, old, c)) p.forget(name);
           choices.set(name, c);
         }
         if (c.contains("infeasible")) throw InfeasibleBudget(std::string(c["infeasible"]));
@@ -470,7 +464,7 @@ nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curv
         const int64_t macs = p.macs_of(s) + (dic ? p.box_macs : 0);
         const Accuracy acc = p.accuracy(name, s, dic);
         r.update({{"depth", s.depth}, {"width", s.width}, {"resolution", p.side_of(s)}, {"macs", macs},
-                  {"macs_fraction", double(macs) / double(p.base_macs)}, {"test_accuracy", acc.mean}});
+                  {"macs_fraction", double(macs) / double(p.base_macs)}, {"test_accuracy", acc.mean()}});
         if (acc.each.size() > 1) r["test_accuracies"] = acc.each;
         if (dic && policy != "dic+compound" && policy != "dic+efficientnet") {
           const size_t d = policy == "dic+depth" ? 0 : policy == "dic+width" ? 1 : 2;
@@ -654,7 +648,7 @@ int main(int argc, char** argv) {
       OnDevice dev(a, p.family, *box_net, test.images);
       j["base_ms"] = dev.base_ms, j["dic_extra_ms"] = dev.dic_extra_ms, j["resize_extra_ms"] = dev.resize_extra_ms;
       const Accuracy base_dic = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops
-      const double a0 = base_dic.mean;
+      const double a0 = base_dic.mean();
       j["base_dic_accuracy"] = a0;
       if (a.repeats > 1) j["base_dic_accuracies"] = base_dic.each, j["repeats"] = a.repeats;
       nlohmann::json fits;

@@ -63,7 +63,7 @@ inline const std::array<std::string_view, kKernelFeatureCount>& kernel_feature_n
 inline int64_t kernel_weights(const runtime::Kernel& k) {
   using runtime::KernelKind;
   if (k.kind == KernelKind::conv || k.kind == KernelKind::conv_add)
-    return k.out_c * (k.groups > 1 ? k.in_c / k.groups : k.in_c) * k.kernel * k.kernel + k.out_c;
+    return k.out_c * (k.in_c / std::max<int64_t>(1, k.groups)) * k.kernel * k.kernel + k.out_c;
   if (k.kind == KernelKind::linear) return k.out_c * k.in_c + k.out_c;
   if (k.kind == KernelKind::batchnorm) return 4 * k.in_c;
   return 0;
@@ -85,10 +85,7 @@ inline void write_raw_kernel_features(const runtime::Kernel& k, int block, doubl
   using runtime::KernelKind;
   namespace f = kernel_feature;
   auto put = [&](int i, double v) { out[i * stride] = static_cast<T>(v); };
-  // (Divisions only where they change something: this runs once per kernel of every prediction.)
-  auto stored = [&](int64_t c, Layout l) {
-    return double(l != Layout::blocked16 ? c : block == 16 ? (c + 15) & ~int64_t(15) : padded_channels(c, block));
-  };
+  auto stored = [&](int64_t c, Layout l) { return double(l == Layout::blocked16 ? padded_channels(c, block) : c); };
   const double ci = double(k.in_c), co = double(k.out_c), si = stored(k.in_c, k.src), so = stored(k.out_c, k.dst);
   const double in_hw = double(k.in_h * k.in_w), out_hw = double(k.out_h * k.out_w), b = double(k.batch);
   const bool conv = k.kind == KernelKind::conv || k.kind == KernelKind::conv_add;
@@ -98,9 +95,9 @@ inline void write_raw_kernel_features(const runtime::Kernel& k, int block, doubl
   put(f::in_hw, in_hw), put(f::in_c, ci), put(f::out_c, co), put(f::in_c_stored, si), put(f::out_c_stored, so);
   put(f::out_hw, out_hw), put(f::kernel, double(k.kernel)), put(f::macs, macs), put(f::weights, weights);
   put(f::bytes, 4.0 * (b * si * in_hw + dst_bytes + weights));
-  put(f::work_per_thread, k.threads > 1 ? double(k.work) / double(k.threads) : double(k.work)), put(f::batch, b);
+  put(f::work_per_thread, double(k.work) / double(std::max(1, k.threads))), put(f::batch, b);
   put(f::net_params, net_params);
-  put(f::in_c_waste, si != ci && ci > 0 ? si / ci - 1.0 : 0.0), put(f::out_c_waste, so != co && co > 0 ? so / co - 1.0 : 0.0);
+  put(f::in_c_waste, ci > 0 ? si / ci - 1.0 : 0.0), put(f::out_c_waste, co > 0 ? so / co - 1.0 : 0.0);
   put(f::stride, double(k.stride)), put(f::threads, double(k.threads)), put(f::relu, k.post_relu ? 1.0 : 0.0);
   put(f::depthwise, conv && k.groups > 1 && k.groups == k.in_c ? 1.0 : 0.0);
   put(f::grouped, conv && k.groups > 1 && k.groups < k.in_c ? 1.0 : 0.0);

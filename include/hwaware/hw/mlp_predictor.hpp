@@ -194,7 +194,7 @@ template <int Bytes, int NV>
     float* __restrict o = last ? out : bufs[l & 1];
     for (int cb = 0; cb < C; cb += B) {
       int j = 0;
-      for (; !last && j + 4 <= no; j += 4) {
+      for (; j + 4 <= no; j += 4) {  // (the output layer has one unit: never here)
         const float* __restrict w = W + j * ni;
         V acc[4][NV];
 #pragma GCC unroll 4

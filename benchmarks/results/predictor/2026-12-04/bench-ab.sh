@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # bench_predictor of this build against one built before the float kernel's 4 × 4 register
-# blocking and the per-kernel features' cheaper divisions (OLD, e.g. from commit dcd8484), on
+# blocking (OLD, e.g. from commit dcd8484), on
 # one thread, five rounds alternating, so a loaded machine slows both alike; the ratio is the figure.
 #   OLD=/path/to/old/bench_predictor BIN=/path/to/build ./bench-ab.sh OUT.txt
 set -euo pipefail

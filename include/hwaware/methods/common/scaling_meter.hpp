@@ -32,6 +32,12 @@ inline double scaling_macs(const ScalableFamily& f, const Scaling& s) {
   return double(nn::total_macs(f.make(s)->describe(f.chw_at(s.resolution))));
 }
 
+/// Whether two scalings build the same network as far as a budget can tell (the same input and
+/// MACs: scalings whose blocks and channels round alike), so it is judged or trained once.
+inline bool same_network(const ScalableFamily& f, const Scaling& x, const Scaling& y) {
+  return f.chw_at(x.resolution) == f.chw_at(y.resolution) && scaling_macs(f, x) == scaling_macs(f, y);
+}
+
 /// ScalingMeter: for `const M& m`, `m.knob(family, budget, at, tolerance, who)` → the smallest
 /// knob whose scaling meets `budget` (InfeasibleBudget when even knob 1 misses; Error, naming
 /// `who`, for a budget unit the meter does not judge); `m.fraction(family, budget)` → the budget
@@ -105,10 +111,7 @@ class DeviceMeter {
                              " ms + " + std::to_string(extra_ms_) + " ms besides the network)");
     c.calibrate(figure(f, at(0.0)), predicted_at(0.0));
     const double proposal = c.bisect(predicted_at);
-    const auto same = [&](double a, double b) {
-      const Scaling x = at(a), y = at(b);
-      return f.chw_at(x.resolution) == f.chw_at(y.resolution) && scaling_macs(f, x) == scaling_macs(f, y);
-    };
+    const auto same = [&](double a, double b) { return same_network(f, at(a), at(b)); };
     // The device accepts hi, not lo; the proposal splits the bracket first.
     const auto ok = [&](double k) { return judge(k, c.target()); };
     double lo = 0.0, hi = 1.0;
