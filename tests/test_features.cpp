@@ -48,6 +48,8 @@ TEST_CASE("layer kinds and the one-hot bits") {
     for (int k = 0; k < kFeatureKindCount; ++k) bits += f[size_t(kOneHotBegin + k)];
     CHECK(bits == (kind == FeatureKind::other ? 0.0 : 1.0));
     if (kind != FeatureKind::other) CHECK(f[size_t(kOneHotBegin + int(kind))] == 1.0);
+    CHECK(f[feature::fused_relu] == (d.fused_relu ? 1.0 : 0.0));
+    d.fused_relu = !d.fused_relu;
   }
   CHECK(layer_feature_names().size() == size_t(kLayerFeatureCount));
 }

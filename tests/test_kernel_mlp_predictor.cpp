@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <set>
 #include <sstream>
 
 #include "hwaware/hw/kernel_mlp_predictor.hpp"
@@ -151,6 +152,28 @@ TEST_CASE("batched prediction equals one-at-a-time prediction; the per-kernel br
     for (const auto& [k, ms] : p.predict_kernels_ms(nets[i])) sum += ms;
     CHECK(batch[i] == doctest::Approx(sum).epsilon(1e-4));  // float kernel vs double path
   }
+}
+
+TEST_CASE("a kernel's 0/1 features are its kind, layouts, ReLU and groups, whatever its category") {
+  namespace f = kernel_feature;
+  std::mt19937_64 rng(13);
+  std::set<int> categories;
+  for (int n = 0; n < 100; ++n)
+    for (const auto& k : runtime::plan_kernels(random_net(rng), runtime_config_of(test_fingerprint()))) {
+      std::array<double, kKernelFeatureCount> x{};
+      write_raw_kernel_features(k, 16, 1e5, x.data());
+      INFO(k.str());
+      const bool conv = k.kind == runtime::KernelKind::conv || k.kind == runtime::KernelKind::conv_add;
+      CHECK(x[f::relu] == double(k.post_relu));
+      CHECK(x[f::depthwise] == double(conv && k.groups > 1 && k.groups == k.in_c));
+      CHECK(x[f::grouped] == double(conv && k.groups > 1 && k.groups < k.in_c));
+      for (int i = 0; i < runtime::kKernelKindCount; ++i) CHECK(x[size_t(f::kind + i)] == double(i == int(k.kind)));
+      for (int i = 0; i < 3; ++i) CHECK(x[size_t(f::src_layout + i)] == double(i == int(k.src)));
+      for (int i = 0; i < 3; ++i) CHECK(x[size_t(f::dst_layout + i)] == double(i == int(k.dst)));
+      categories.insert(kernel_category(k));
+    }
+  MESSAGE(categories.size() << " categories in 100 networks");
+  CHECK(categories.size() >= 10);
 }
 
 TEST_CASE("the planned runtime follows the fingerprint's threads and serial threshold") {

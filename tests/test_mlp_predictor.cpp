@@ -259,65 +259,68 @@ TEST_CASE("an unfitted predictor refuses to predict") {
   CHECK(p.name() == "mlp");
 }
 
-TEST_CASE("every float kernel variant (baseline, AVX2, AVX-512) computes the MLP") {
+TEST_CASE("every float kernel variant (baseline, AVX2, AVX-512) computes the MLP, the 0/1 features folded") {
   namespace d = hwaware::hw::detail;
   std::mt19937_64 rng(8);
-  std::normal_distribution<float> g(0.f, 0.3f);
-  d::MlpKernelWeights k;
+  std::normal_distribution<double> g(0.0, 0.3);
   // The fitted shape; hidden widths off the kernel's blocks of four units; no hidden layer.
   std::vector<int> sizes;
   SUBCASE("25-32-16-1") { sizes = {kLayerFeatureCount, 32, 16, 1}; }
   SUBCASE("25-30-7-1") { sizes = {kLayerFeatureCount, 30, 7, 1}; }
   SUBCASE("25-1") { sizes = {kLayerFeatureCount, 1}; }
-  k.sizes = sizes;
-  for (size_t l = 0; l + 1 < k.sizes.size(); ++l) {
-    k.w.emplace_back(size_t(k.sizes[l] * k.sizes[l + 1]));
-    k.b.emplace_back(size_t(k.sizes[l + 1]));
-    for (auto& v : k.w.back()) v = g(rng);
-    for (auto& v : k.b.back()) v = g(rng);
+  d::DenseMlp mlp;
+  for (size_t l = 0; l + 1 < sizes.size(); ++l) {
+    mlp.w.push_back(Eigen::MatrixXd::NullaryExpr(sizes[l + 1], sizes[l], [&] { return g(rng); }));
+    mlp.b.push_back(Eigen::VectorXd::NullaryExpr(sizes[l + 1], [&] { return g(rng); }));
   }
-  constexpr int C = d::kMlpChunk;
-  std::vector<float> x(size_t(kLayerFeatureCount) * C), s1(32 * C), s2(32 * C), out_a(C), out_b(C);
-  NetDesc layers;
-  while (layers.size() < size_t(C)) {
-    const auto n = random_net(rng);
-    layers.insert(layers.end(), n.begin(), n.end());
-  }
-  for (int c = 0; c < C; ++c) write_raw_layer_features(layers[size_t(c)], 0.5, 16, x.data() + c, C);
-  const std::vector<float> raw = x;
-  d::mlp_chunk_baseline(k, x.data(), s1.data(), s2.data(), out_a.data());
-  // The reference: the same MLP in double, layer by layer.
-  for (int c = 0; c < C; ++c) {
-    std::vector<double> h(static_cast<size_t>(kLayerFeatureCount));
-    for (int f = 0; f < kLayerFeatureCount; ++f)
-      h[size_t(f)] = f < kLogFeatureCount ? std::log1p(double(raw[size_t(f * C + c)])) : double(raw[size_t(f * C + c)]);
-    for (size_t l = 0; l + 1 < k.sizes.size(); ++l) {
-      std::vector<double> next(size_t(k.sizes[l + 1]));
-      for (int j = 0; j < k.sizes[l + 1]; ++j) {
-        double z = k.b[l][size_t(j)];
-        for (int f = 0; f < k.sizes[l]; ++f) z += double(k.w[l][size_t(j * k.sizes[l] + f)]) * h[size_t(f)];
-        next[size_t(j)] = l + 2 == k.sizes.size() ? std::exp(z) : std::max(z, 0.0);
-      }
-      h = next;
-    }
-    CHECK(out_a[size_t(c)] == doctest::Approx(h[0]).epsilon(1e-4));
-  }
-  std::vector<std::pair<const char*, d::MlpChunkFn>> variants = {{"dispatched", d::mlp_chunk_kernel()}};
+  FeatureScaling scaling;
+  scaling.mean = Eigen::VectorXd::NullaryExpr(kLayerFeatureCount, [&] { return g(rng); });
+  scaling.scale = Eigen::VectorXd::NullaryExpr(kLayerFeatureCount, [&] { return 1.0 + std::abs(g(rng)); });
+  const auto k = d::build_kernel_weights(mlp, scaling, kLogFeatureCount, kLayerDenseFeatureCount, layer_category_hot());
+  CHECK(k.dense == kLayerDenseFeatureCount);
+  CHECK(k.category_bias.size() == size_t(kLayerCategoryCount));
+  // Layers by category, from random networks.
+  std::vector<NetDesc> by_category(kLayerCategoryCount);
+  for (int n = 0; n < 200; ++n)
+    for (const auto& layer : random_net(rng)) by_category[size_t(layer_category(layer))].push_back(layer);
+  // The reference: every feature (the one-hot kind too), standardised, through the MLP in double.
+  auto reference = [&](const LayerDesc& layer) {
+    Eigen::VectorXd x(kLayerFeatureCount);
+    layer_features(layer, 0.5, 16, x.data());
+    std::vector<Eigen::MatrixXd> z, a;
+    return std::exp(mlp.forward(scaling.apply(x), z, a)[0]);
+  };
+  std::vector<std::pair<const char*, d::MlpChunkFn>> variants = {{"baseline", &d::mlp_chunk_baseline},
+                                                                 {"dispatched", d::mlp_chunk_kernel()}};
 #if defined(__GNUC__) && defined(__x86_64__)
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) variants.push_back({"avx2", &d::mlp_chunk_avx2});
   if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512bw") &&
       __builtin_cpu_supports("avx512vl"))
     variants.push_back({"avx512", &d::mlp_chunk_avx512});
 #endif
-  for (const auto& [name, fn] : variants) {
-    x = raw;
-    fn(k, x.data(), s1.data(), s2.data(), out_b.data());
-    for (int c = 0; c < C; ++c) {
-      INFO(name << ", layer " << c);
-      CHECK(out_a[size_t(c)] > 0.f);
-      CHECK(out_b[size_t(c)] == doctest::Approx(out_a[size_t(c)]).epsilon(1e-5));
+  constexpr int C = d::kMlpChunk;
+  std::vector<float> x(size_t(kLayerFeatureCount) * C), s1(32 * C), s2(32 * C), out(C), full(C);
+  int checked = 0;
+  for (int cat = 0; cat < kLayerCategoryCount; ++cat) {
+    const NetDesc& layers = by_category[size_t(cat)];
+    if (layers.empty()) continue;
+    for (const auto& [name, fn] : variants) {
+      // A full chunk, then its first rows alone (the tail path): each row the same either way.
+      for (int rows : {C, 5}) {
+        for (int c = 0; c < rows; ++c)
+          write_raw_layer_dense(layers[size_t(c) % layers.size()], 0.5, 16, x.data() + c, C);
+        fn(k, cat, rows, x.data(), s1.data(), s2.data(), out.data());
+        for (int c = 0; c < rows; ++c) {
+          INFO(name << ", category " << cat << ", row " << c << " of " << rows);
+          CHECK(out[size_t(c)] == doctest::Approx(reference(layers[size_t(c) % layers.size()])).epsilon(1e-4));
+          if (rows < C) CHECK(out[size_t(c)] == full[size_t(c)]);
+          ++checked;
+        }
+        if (rows == C) full = out;
+      }
     }
   }
+  CHECK(checked > 7 * C);
   // The vectorisable log1p (absolute error: it computes log(1 + x) in float, fine for the
   // features, which are counts) and exp (relative error) against libm.
   for (float v : {0.f, 1e-3f, 0.5f, 1.f, 15.f, 16.f, 1000.f, 3.3e7f, 2e9f})

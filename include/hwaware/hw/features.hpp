@@ -140,13 +140,12 @@ inline double layer_position(size_t index, size_t count) {
   return count ? double(index) / double(count) : 0.0;
 }
 
-/// Writes a layer's features with features [0, kLogFeatureCount) left as raw quantities (not yet
-/// log1p-transformed), at out[i·stride]. The batched predictor writes a block of layers this way
-/// and applies one vectorised log1p to it; layer_features() is the complete version.
+/// Writes a layer's dense features [0, feature::fused_relu) with [0, kLogFeatureCount) left as
+/// raw quantities (not yet log1p-transformed), at out[i·stride]. The batched predictor writes a
+/// block of layers this way, applies one vectorised log1p to it and folds the 0/1 features into a
+/// per-category bias (layer_category); layer_features() is the complete version.
 template <class T>
-inline void write_raw_layer_features(const LayerDesc& d, double position, int block, T* out,
-                                     std::ptrdiff_t stride = 1) {
-  const FeatureKind kind = feature_kind(d);
+inline void write_raw_layer_dense(const LayerDesc& d, double position, int block, T* out, std::ptrdiff_t stride = 1) {
   const double ci = double(d.in_c), co = double(d.out_c);
   const double pi = double(padded_channels(d.in_c, block)), po = double(padded_channels(d.out_c, block));
   const double in_hw = double(d.in_h * d.in_w), out_hw = double(d.out_h * d.out_w);
@@ -165,8 +164,34 @@ inline void write_raw_layer_features(const LayerDesc& d, double position, int bl
   put(feature::out_c_waste, co > 0 ? po / co - 1.0 : 0.0);
   put(feature::stride, double(d.stride));
   put(feature::position, position);
-  put(feature::fused_relu, d.fused_relu ? 1.0 : 0.0);
-  for (int k = 0; k < kFeatureKindCount; ++k) put(kOneHotBegin + k, int(kind) == k ? 1.0 : 0.0);
+}
+inline constexpr int kLayerDenseFeatureCount = feature::fused_relu;  // then the 0/1 features
+
+/// The category of a layer's 0/1 features: its FeatureKind (`other` sets no one-hot bit) and
+/// whether its ReLU is fused.
+inline constexpr int kLayerCategoryCount = (kFeatureKindCount + 1) * 2;
+inline int layer_category(const LayerDesc& d) { return int(feature_kind(d)) * 2 + int(d.fused_relu); }
+
+/// The features each category sets to 1 (build_kernel_weights folds them into layer 0).
+inline const std::vector<std::vector<int>>& layer_category_hot() {
+  static const std::vector<std::vector<int>> hot = [] {
+    std::vector<std::vector<int>> h(kLayerCategoryCount);
+    for (int c = 0; c < kLayerCategoryCount; ++c) {
+      if (c & 1) h[size_t(c)].push_back(feature::fused_relu);
+      if (c / 2 < kFeatureKindCount) h[size_t(c)].push_back(kOneHotBegin + c / 2);
+    }
+    return h;
+  }();
+  return hot;
+}
+
+/// All of a layer's features, [0, kLogFeatureCount) raw, at out[i·stride].
+template <class T>
+inline void write_raw_layer_features(const LayerDesc& d, double position, int block, T* out,
+                                     std::ptrdiff_t stride = 1) {
+  write_raw_layer_dense(d, position, block, out, stride);
+  for (int i = kLayerDenseFeatureCount; i < kLayerFeatureCount; ++i) out[i * stride] = T(0);
+  for (int i : layer_category_hot()[size_t(layer_category(d))]) out[i * stride] = T(1);
 }
 
 /// The feature vector of one layer (kLayerFeatureCount values at out).

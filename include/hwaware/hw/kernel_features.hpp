@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "hwaware/core/channel_padding.hpp"
 #include "hwaware/core/runtime_plan.hpp"
@@ -45,6 +46,7 @@ enum : int {
 }  // namespace kernel_feature
 static_assert(kernel_feature::dst_layout + 3 == kKernelFeatureCount);
 static_assert(kernel_feature::net_params + 1 == kKernelLogFeatureCount);
+inline constexpr int kKernelDenseFeatureCount = kernel_feature::relu;  // then the 0/1 features
 
 /// Names of the features in order (the predictor file stores and checks them).
 inline const std::array<std::string_view, kKernelFeatureCount>& kernel_feature_names() {
@@ -76,12 +78,13 @@ inline double network_params(const NetDesc& net) {
   return double(p);
 }
 
-/// Writes a kernel's features with [0, kKernelLogFeatureCount) left raw (the batched predictor
-/// applies one vectorised log1p), at out[i·stride]. `block`: the vector block nChw16c pads to;
-/// `net_params`: network_params of the network the kernel belongs to.
+/// Writes a kernel's dense features [0, kKernelDenseFeatureCount) with [0, kKernelLogFeatureCount)
+/// left raw (the batched predictor applies one vectorised log1p, and folds the 0/1 features into
+/// a per-category bias: kernel_category), at out[i·stride]. `block`: the vector block nChw16c pads
+/// to; `net_params`: network_params of the network the kernel belongs to.
 template <class T>
-inline void write_raw_kernel_features(const runtime::Kernel& k, int block, double net_params, T* out,
-                                      std::ptrdiff_t stride = 1) {
+inline void write_raw_kernel_dense(const runtime::Kernel& k, int block, double net_params, T* out,
+                                   std::ptrdiff_t stride = 1) {
   using runtime::KernelKind;
   namespace f = kernel_feature;
   auto put = [&](int i, double v) { out[i * stride] = static_cast<T>(v); };
@@ -98,12 +101,44 @@ inline void write_raw_kernel_features(const runtime::Kernel& k, int block, doubl
   put(f::work_per_thread, double(k.work) / double(std::max(1, k.threads))), put(f::batch, b);
   put(f::net_params, net_params);
   put(f::in_c_waste, ci > 0 ? si / ci - 1.0 : 0.0), put(f::out_c_waste, co > 0 ? so / co - 1.0 : 0.0);
-  put(f::stride, double(k.stride)), put(f::threads, double(k.threads)), put(f::relu, k.post_relu ? 1.0 : 0.0);
-  put(f::depthwise, conv && k.groups > 1 && k.groups == k.in_c ? 1.0 : 0.0);
-  put(f::grouped, conv && k.groups > 1 && k.groups < k.in_c ? 1.0 : 0.0);
-  for (int i = 0; i < runtime::kKernelKindCount; ++i) put(f::kind + i, int(k.kind) == i ? 1.0 : 0.0);
-  for (int i = 0; i < 3; ++i) put(f::src_layout + i, int(k.src) == i ? 1.0 : 0.0);
-  for (int i = 0; i < 3; ++i) put(f::dst_layout + i, int(k.dst) == i ? 1.0 : 0.0);
+  put(f::stride, double(k.stride)), put(f::threads, double(k.threads));
+}
+
+/// The category of a kernel's 0/1 features [kKernelDenseFeatureCount, kKernelFeatureCount): its
+/// kind, source layout, destination layout, ReLU, depthwise and grouped bits.
+inline constexpr int kKernelCategoryCount = runtime::kKernelKindCount * 3 * 3 * 8;
+inline int kernel_category(const runtime::Kernel& k) {
+  const bool conv = k.kind == runtime::KernelKind::conv || k.kind == runtime::KernelKind::conv_add;
+  const int kind = (int(k.kind) * 3 + int(k.src)) * 3 + int(k.dst);
+  const int depthwise = conv && k.groups > 1 && k.groups == k.in_c, grouped = conv && k.groups > 1 && k.groups < k.in_c;
+  return ((kind * 2 + int(k.post_relu)) * 2 + depthwise) * 2 + grouped;
+}
+
+/// The features each category sets to 1 (build_kernel_weights folds them into layer 0).
+inline const std::vector<std::vector<int>>& kernel_category_hot() {
+  static const std::vector<std::vector<int>> hot = [] {
+    namespace f = kernel_feature;
+    std::vector<std::vector<int>> h(kKernelCategoryCount);
+    for (int c = 0; c < kKernelCategoryCount; ++c) {
+      auto& on = h[size_t(c)];
+      if (c & 4) on.push_back(f::relu);
+      if (c & 2) on.push_back(f::depthwise);
+      if (c & 1) on.push_back(f::grouped);
+      const int kind = c / 8;  // (kind · 3 + src) · 3 + dst
+      on.insert(on.end(), {f::kind + kind / 9, f::src_layout + kind / 3 % 3, f::dst_layout + kind % 3});
+    }
+    return h;
+  }();
+  return hot;
+}
+
+/// All of a kernel's features, [0, kKernelLogFeatureCount) raw, at out[i·stride].
+template <class T>
+inline void write_raw_kernel_features(const runtime::Kernel& k, int block, double net_params, T* out,
+                                      std::ptrdiff_t stride = 1) {
+  write_raw_kernel_dense(k, block, net_params, out, stride);
+  for (int i = kKernelDenseFeatureCount; i < kKernelFeatureCount; ++i) out[i * stride] = T(0);
+  for (int i : kernel_category_hot()[size_t(kernel_category(k))]) out[i * stride] = T(1);
 }
 
 /// The runtime rules a device with this fingerprint ran under: its threads and batch, and the

@@ -48,7 +48,7 @@ class KernelMlpPredictor {
         samples, options, [&](const LatencySample& s) { return network_kernel_features(s.layers, config_, block_); },
         "KernelMlpPredictor::fit", m);
     model_ = std::move(m);
-    kernel_ = detail::build_kernel_weights(model_.mlp, model_.scaling, kKernelLogFeatureCount);
+    build_kernel();
     return rep;
   }
 
@@ -89,7 +89,7 @@ class KernelMlpPredictor {
     in.check_fingerprint(fp, expected);
     KernelMlpPredictor p(fp, detail::read_vector_block(in));
     p.model_ = detail::read_mlp_model(in, kernel_feature_names());
-    p.kernel_ = detail::build_kernel_weights(p.model_.mlp, p.model_.scaling, kKernelLogFeatureCount);
+    p.build_kernel();
     return p;
   }
 
@@ -110,6 +110,11 @@ class KernelMlpPredictor {
   void require_fitted(const char* what) const {
     if (!fitted()) throw Error(std::string("KernelMlpPredictor::") + what + ": the predictor is not fitted (call fit or load)");
   }
+  /// The float kernel's weights, the 0/1 features (kind, layouts, ReLU, groups) folded into per-category biases.
+  void build_kernel() {
+    kernel_ = detail::build_kernel_weights(model_.mlp, model_.scaling, kKernelLogFeatureCount, kKernelDenseFeatureCount,
+                                           kernel_category_hot());
+  }
   double one_kernel_ms(const runtime::Kernel& k, double net_params) const {
     Eigen::VectorXd x(kKernelFeatureCount);
     write_raw_kernel_features(k, block_, net_params, x.data());
@@ -124,7 +129,8 @@ class KernelMlpPredictor {
       const NetDesc& net = net_at(k);
       const double params = network_params(net);
       runtime::for_each_planned_kernel(net, config_, [&](const runtime::Kernel& kern) {
-        put([&](float* out, std::ptrdiff_t stride) { write_raw_kernel_features(kern, block_, params, out, stride); });
+        put(kernel_category(kern),
+            [&](float* out, std::ptrdiff_t stride) { write_raw_kernel_dense(kern, block_, params, out, stride); });
       });
     };
     detail::run_mlp_batch(kernel_, model_.net_log_ms, n, rows, result);

@@ -49,6 +49,7 @@
 //   end
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <cmath>
 #include <cstdint>
@@ -95,13 +96,18 @@ using ::hwaware::hw::DenseMlp;
 
 // ---- the float kernel of the batched path ------------------------------------------------------
 
-inline constexpr int kMlpChunk = 128;  // layers per kernel call
+inline constexpr int kMlpChunk = 128;  // rows (layers or kernels) per kernel call, at most
 
-/// The MLP in float, row-major weights (out × in), the standardisation folded into layer 0.
+/// The MLP in float, row-major weights (out × in), the standardisation folded into layer 0 and
+/// the one-hot inputs folded out of it: inputs [dense, sizes[0]) are one-hot groups, so a row
+/// writes only [0, dense) and layer 0 starts from its category's bias (layer 0's bias plus the
+/// columns of the inputs the category sets to 1) — no multiply and no store for the rest.
 struct MlpKernelWeights {
-  std::vector<int> sizes;  // inputs, hidden…, 1
+  std::vector<int> sizes;               // inputs (all of them), hidden…, 1
   int log_features = kLogFeatureCount;  // inputs [0, log_features) arrive raw and get log1p
+  int dense = 0;                        // inputs a row writes; w[0] is sizes[1] × dense
   std::vector<std::vector<float>> w, b;
+  std::vector<std::vector<float>> category_bias;  // layer 0's bias for each category
   int max_width() const { return sizes.empty() ? 0 : *std::max_element(sizes.begin() + 1, sizes.end()); }
 };
 
@@ -169,30 +175,33 @@ template <class V>
   std::memcpy(p, &r, sizeof r);
 }
 
-/// One chunk: x holds kMlpChunk rows' (layers' or kernels') raw features (feature f of layer c at x[f·kMlpChunk + c]);
-/// writes each layer's latency (ms) to out. s1, s2: max_width · kMlpChunk floats each.
+/// Rows [r0, r1) of a chunk (r1 − r0 a multiple of NV·Bytes/4): x holds the rows' raw dense
+/// features (feature f of row c at x[f·kMlpChunk + c]); writes each row's latency (ms) to out[c].
+/// s1, s2: max_width · kMlpChunk floats each; bias0: layer 0's bias of the rows' category.
 /// Rows are the vector dimension: the accumulators of four output units × NV vectors of rows stay
 /// in registers while the input rows stream past (NV = 4 where 32 vector registers hold them, 2
-/// otherwise: each weight then feeds 4 FMAs, so the loads no longer bound the loop).
+/// otherwise: each weight then feeds 4 FMAs, so the loads no longer bound the loop). Every row
+/// goes through the same operations in the same order whatever NV and its place in the chunk, so
+/// a row's latency does not depend on the rows beside it.
 template <int Bytes, int NV>
-[[gnu::always_inline]] inline void mlp_chunk_body(const MlpKernelWeights& k, float* __restrict x,
-                                                  float* __restrict s1, float* __restrict s2,
-                                                  float* __restrict out) {
+[[gnu::always_inline]] inline void mlp_rows_body(const MlpKernelWeights& k, const float* __restrict bias0,
+                                                 float* __restrict x, float* __restrict s1, float* __restrict s2,
+                                                 float* __restrict out, int r0, int r1) {
   using V = MlpVec<Bytes>;
   constexpr int C = kMlpChunk, L = Bytes / 4, B = NV * L;
   static_assert(sizeof(V) == Bytes && C % B == 0);
   for (int f = 0; f < k.log_features; ++f)
-    for (int c = 0; c < C; ++c) x[f * C + c] = mlp_log1p(x[f * C + c]);
+    for (int c = r0; c < r1; ++c) x[f * C + c] = mlp_log1p(x[f * C + c]);
   const float* in = x;
   float* bufs[2] = {s1, s2};
   const size_t depth = k.w.size();
   for (size_t l = 0; l < depth; ++l) {
     const bool last = l + 1 == depth;  // the output unit: out = exp(w · h + b) (its first, if several)
-    const int ni = k.sizes[l], no = last ? 1 : k.sizes[l + 1];
+    const int ni = l == 0 ? k.dense : k.sizes[l], no = last ? 1 : k.sizes[l + 1];
     const float* __restrict W = k.w[l].data();
-    const float* __restrict bias = k.b[l].data();
+    const float* __restrict bias = l == 0 ? bias0 : k.b[l].data();
     float* __restrict o = last ? out : bufs[l & 1];
-    for (int cb = 0; cb < C; cb += B) {
+    for (int cb = r0; cb < r1; cb += B) {
       int j = 0;
       for (; j + 4 <= no; j += 4) {  // (the output layer has one unit: never here)
         const float* __restrict w = W + j * ni;
@@ -241,25 +250,40 @@ template <int Bytes, int NV>
     }
     in = o;
   }
-  for (int c = 0; c < C; ++c) out[c] = mlp_exp(out[c]);
+  for (int c = r0; c < r1; ++c) out[c] = mlp_exp(out[c]);
 }
 
-using MlpChunkFn = void (*)(const MlpKernelWeights&, float*, float*, float*, float*);
+/// Rows [0, rows) of a chunk whose rows all have `category` (rows ≤ kMlpChunk): blocks of NV
+/// vectors, then the tail one vector at a time (a lone network's few rows cost a vector, not a
+/// chunk).
+template <int Bytes, int NV>
+[[gnu::always_inline]] inline void mlp_chunk_rows(const MlpKernelWeights& k, int category, int rows, float* x,
+                                                  float* s1, float* s2, float* out) {
+  constexpr int L = Bytes / 4, B = NV * L;
+  const float* bias0 = k.category_bias[size_t(category)].data();
+  const int full = rows / B * B, end = (rows + L - 1) / L * L;
+  if (full > 0) mlp_rows_body<Bytes, NV>(k, bias0, x, s1, s2, out, 0, full);
+  if (end > full) mlp_rows_body<Bytes, 1>(k, bias0, x, s1, s2, out, full, end);
+}
 
-inline void mlp_chunk_baseline(const MlpKernelWeights& k, float* x, float* s1, float* s2, float* out) {
-  mlp_chunk_body<16, 2>(k, x, s1, s2, out);
+using MlpChunkFn = void (*)(const MlpKernelWeights&, int category, int rows, float* x, float* s1, float* s2,
+                            float* out);
+
+inline void mlp_chunk_baseline(const MlpKernelWeights& k, int category, int rows, float* x, float* s1, float* s2,
+                               float* out) {
+  mlp_chunk_rows<16, 2>(k, category, rows, x, s1, s2, out);
 }
 
 #if defined(__GNUC__) && defined(__x86_64__)
 // The same body compiled for wider vectors; picked at run time, so the speed does not depend on
 // the flags the user compiles with (the default x86-64 target has only SSE2).
 [[gnu::target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma")]] inline void mlp_chunk_avx512(
-    const MlpKernelWeights& k, float* x, float* s1, float* s2, float* out) {
-  mlp_chunk_body<64, 4>(k, x, s1, s2, out);
+    const MlpKernelWeights& k, int category, int rows, float* x, float* s1, float* s2, float* out) {
+  mlp_chunk_rows<64, 4>(k, category, rows, x, s1, s2, out);
 }
-[[gnu::target("avx2,fma")]] inline void mlp_chunk_avx2(const MlpKernelWeights& k, float* x, float* s1, float* s2,
-                                                       float* out) {
-  mlp_chunk_body<32, 2>(k, x, s1, s2, out);
+[[gnu::target("avx2,fma")]] inline void mlp_chunk_avx2(const MlpKernelWeights& k, int category, int rows, float* x,
+                                                       float* s1, float* s2, float* out) {
+  mlp_chunk_rows<32, 2>(k, category, rows, x, s1, s2, out);
 }
 #endif
 
@@ -278,18 +302,42 @@ inline MlpChunkFn mlp_chunk_kernel() {
   return fn;
 }
 
-/// Per-thread buffers of the batched path (allocated once per thread).
+/// One category's pending rows: their dense features and each row's place in the segment.
+struct MlpBucket {
+  std::vector<float> x;        // feature f of row c at x[f·kMlpChunk + c]
+  std::vector<uint32_t> slot;  // row c's place in the segment
+  int filled = 0;
+  bool active = false;  // listed in MlpWorkspace::active
+};
+
+/// Per-thread buffers of the batched path (allocated once per thread, grown on demand).
 struct MlpWorkspace {
-  std::vector<float> x, s1, s2, out;
-  std::vector<uint32_t> owner;  // network index of each row in the chunk
-  void reserve(int features, int max_width) {
-    if (x.size() < size_t(features) * kMlpChunk) x.assign(size_t(features) * kMlpChunk, 0.f);
-    if (out.empty()) {
-      out.assign(kMlpChunk, 0.f);
-      owner.assign(kMlpChunk, 0);
-    }
-    const size_t n = size_t(std::max(max_width, 1)) * kMlpChunk;
+  std::vector<MlpBucket> buckets;   // one per category
+  std::vector<uint32_t> active;     // the categories with rows since the segment began
+  std::vector<float> s1, s2, out;
+  std::vector<float> row_ms;        // the segment's rows' latencies, network after network
+  std::vector<uint32_t> first_row;  // each segment network's first row in row_ms, then the end
+
+  /// Sized for kw; drops whatever a call that threw left pending.
+  void begin(const MlpKernelWeights& kw) {
+    if (buckets.size() < kw.category_bias.size()) buckets.resize(kw.category_bias.size());
+    for (uint32_t c : active) buckets[c].filled = 0, buckets[c].active = false;
+    active.clear();
+    const size_t n = size_t(std::max(kw.max_width(), 1)) * kMlpChunk;
     if (s1.size() < n) s1.assign(n, 0.f), s2.assign(n, 0.f);
+    if (out.empty()) out.assign(kMlpChunk, 0.f);
+    row_ms.clear(), first_row.clear();
+  }
+  /// The bucket of a category, listed as active, its buffers allocated on first use.
+  MlpBucket& bucket(int category, int dense) {
+    MlpBucket& b = buckets[size_t(category)];
+    if (!b.active) {
+      if (b.x.size() < size_t(dense) * kMlpChunk) b.x.assign(size_t(dense) * kMlpChunk, 0.f);
+      if (b.slot.empty()) b.slot.assign(kMlpChunk, 0);
+      b.active = true;
+      active.push_back(uint32_t(category));
+    }
+    return b;
   }
 };
 
@@ -299,54 +347,94 @@ inline MlpWorkspace& mlp_workspace() {
 }
 
 /// Sums exp(net_log_ms) and the MLP's per-row latencies of n networks into result[0..n) (0 for a
-/// network without rows). `rows(k, put)` calls put(write) once per row of network k, where
-/// write(float* out, ptrdiff_t stride) stores the row's raw features.
+/// network without rows). `rows(k, put)` calls put(category, write) once per row of network k,
+/// where write(float* out, ptrdiff_t stride) stores the row's raw dense features. Rows wait in
+/// their category's bucket until it holds a chunk; every few thousand rows the partial buckets
+/// run too and the segment's networks are summed, each in its own row order (so a network's
+/// latency is the same alone or in any batch).
 template <class Rows>
 void run_mlp_batch(const MlpKernelWeights& kw, double net_log_ms, size_t n, Rows&& rows, double* result) {
   constexpr int C = kMlpChunk;
+  constexpr size_t kSegmentRows = size_t(1) << 15;
   const MlpChunkFn kernel = mlp_chunk_kernel();
   MlpWorkspace& ws = mlp_workspace();
-  ws.reserve(kw.sizes[0], kw.max_width());
-  std::fill(result, result + n, 0.0);
+  ws.begin(kw);
   const double net_ms = std::exp(net_log_ms);
-  int filled = 0;
-  auto flush = [&] {
-    kernel(kw, ws.x.data(), ws.s1.data(), ws.s2.data(), ws.out.data());
-    for (int c = 0; c < filled; ++c) result[ws.owner[c]] += double(ws.out[c]);
-    filled = 0;
+  auto flush = [&](size_t category) {
+    MlpBucket& b = ws.buckets[category];
+    kernel(kw, int(category), b.filled, b.x.data(), ws.s1.data(), ws.s2.data(), ws.out.data());
+    for (int c = 0; c < b.filled; ++c) ws.row_ms[b.slot[size_t(c)]] = ws.out[size_t(c)];
+    b.filled = 0;
+  };
+  size_t segment = 0;  // the segment's first network
+  auto finish = [&](size_t end) {
+    for (uint32_t c : ws.active) {
+      if (ws.buckets[c].filled) flush(c);
+      ws.buckets[c].active = false;
+    }
+    ws.active.clear();
+    ws.first_row.push_back(uint32_t(ws.row_ms.size()));
+    for (size_t k = segment; k < end; ++k) {
+      const uint32_t a = ws.first_row[k - segment], e = ws.first_row[k - segment + 1];
+      double sum = a < e ? net_ms : 0.0;  // the constant first, then the rows in order
+      for (uint32_t r = a; r < e; ++r) sum += double(ws.row_ms[r]);
+      result[k] = sum;
+    }
+    ws.row_ms.clear(), ws.first_row.clear();
+    segment = end;
   };
   for (size_t k = 0; k < n; ++k) {
-    bool any = false;
-    rows(k, [&](auto&& write) {
-      if (!any) result[k] = net_ms, any = true;  // first, so one network alone sums in the same order
-      write(ws.x.data() + filled, std::ptrdiff_t(C));
-      ws.owner[filled] = uint32_t(k);
-      if (++filled == C) flush();
+    ws.first_row.push_back(uint32_t(ws.row_ms.size()));
+    rows(k, [&](int category, auto&& write) {
+      MlpBucket& b = ws.bucket(category, kw.dense);
+      write(b.x.data() + b.filled, std::ptrdiff_t(C));
+      b.slot[size_t(b.filled)] = uint32_t(ws.row_ms.size());
+      ws.row_ms.push_back(0.f);
+      if (++b.filled == C) flush(size_t(category));
     });
+    if (ws.row_ms.size() >= kSegmentRows) finish(k + 1);
   }
-  if (filled) flush();
+  finish(n);
 }
 
 /// The float kernel's weights: the standardisation folded into layer 0,
-/// W·((x − mean)/scale) + b = (W / scale)·x + (b − (W / scale)·mean).
-inline MlpKernelWeights build_kernel_weights(const DenseMlp& mlp, const FeatureScaling& scaling, int log_features) {
+/// W·((x − mean)/scale) + b = (W / scale)·x + (b − (W / scale)·mean), and the one-hot inputs
+/// [dense, inputs) folded into one layer-0 bias per category: hot[c] lists the inputs category c
+/// sets to 1 (all others of the range are 0). Without categories every input is dense.
+inline MlpKernelWeights build_kernel_weights(const DenseMlp& mlp, const FeatureScaling& scaling, int log_features,
+                                             int dense = -1, const std::vector<std::vector<int>>& hot = {}) {
   MlpKernelWeights kw;
   kw.log_features = log_features;
-  kw.sizes.push_back(int(mlp.w[0].cols()));
+  const int inputs = int(mlp.w[0].cols());
+  kw.dense = dense < 0 || hot.empty() ? inputs : dense;
+  kw.sizes.push_back(inputs);
+  auto floats = [](const auto& m) {  // row-major
+    std::vector<float> f(size_t(m.size()));
+    for (Eigen::Index r = 0; r < m.rows(); ++r)
+      for (Eigen::Index c = 0; c < m.cols(); ++c) f[size_t(r * m.cols() + c)] = float(m(r, c));
+    return f;
+  };
   for (size_t l = 0; l < mlp.depth(); ++l) {
     Eigen::MatrixXd w = mlp.w[l];
     Eigen::VectorXd b = mlp.b[l];
     if (l == 0) {
       w = w.array().rowwise() / scaling.scale.transpose().array();
       b = b - w * scaling.mean;
+      for (const auto& h : hot.empty() ? std::vector<std::vector<int>>{{}} : hot) {
+        Eigen::VectorXd cb = b;
+        for (int i : h) {
+          if (i < kw.dense || i >= inputs)
+            throw Error("build_kernel_weights: one-hot input " + std::to_string(i) + " outside [" +
+                        std::to_string(kw.dense) + ", " + std::to_string(inputs) + ")");
+          cb += w.col(i);
+        }
+        kw.category_bias.push_back(floats(cb));
+      }
+      w = w.leftCols(kw.dense).eval();
     }
     kw.sizes.push_back(int(w.rows()));
-    std::vector<float> wf(size_t(w.size())), bf(size_t(b.size()));
-    for (Eigen::Index r = 0; r < w.rows(); ++r)
-      for (Eigen::Index c = 0; c < w.cols(); ++c) wf[size_t(r * w.cols() + c)] = float(w(r, c));
-    for (Eigen::Index r = 0; r < b.size(); ++r) bf[size_t(r)] = float(b[r]);
-    kw.w.push_back(std::move(wf));
-    kw.b.push_back(std::move(bf));
+    kw.w.push_back(floats(w));
+    kw.b.push_back(floats(b));
   }
   return kw;
 }
@@ -444,15 +532,15 @@ void MlpLatencyPredictor::run_batch(size_t n, NetAt&& net_at, double* result) co
     const NetDesc& net = net_at(k);
     const size_t count = net.size();
     for (size_t i = 0; i < count; ++i)
-      put([&](float* out, std::ptrdiff_t stride) {
-        write_raw_layer_features(net[i], layer_position(i, count), block_, out, stride);
+      put(layer_category(net[i]), [&](float* out, std::ptrdiff_t stride) {
+        write_raw_layer_dense(net[i], layer_position(i, count), block_, out, stride);
       });
   };
   detail::run_mlp_batch(kernel_, net_log_ms_, n, rows, result);
 }
 
 inline void MlpLatencyPredictor::build_kernel() {
-  kernel_ = detail::build_kernel_weights(mlp_, scaling_, kLogFeatureCount);
+  kernel_ = detail::build_kernel_weights(mlp_, scaling_, kLogFeatureCount, kLayerDenseFeatureCount, layer_category_hot());
 }
 
 inline double MlpLatencyPredictor::predict_continuous_ms(const NetDesc& net, const std::vector<double>& in_c,

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# bench_predictor of this build against one built before the float kernel's 4 × 4 register
-# blocking (OLD, e.g. from commit dcd8484), on
-# one thread, five rounds alternating, so a loaded machine slows both alike; the ratio is the figure.
+# bench_predictor of this build against another build's (OLD: dcd8484's for bench-ab.txt, before
+# the float kernel's 4 × 4 register blocking; 6e3841a's for bench-ab-categories.txt, before the
+# 0/1 features were folded into per-category biases), on one thread, five rounds alternating, so
+# a loaded machine slows both alike; the ratio is the figure.
 #   OLD=/path/to/old/bench_predictor BIN=/path/to/build ./bench-ab.sh OUT.txt
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
