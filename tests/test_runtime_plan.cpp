@@ -4,6 +4,8 @@
 #include <doctest/doctest.h>
 
 #include <hwaware/core/kernel_trace.hpp>
+#include <hwaware/hw/device.hpp>
+#include <hwaware/hw/kernel_features.hpp>
 #include <hwaware/hw/sampling.hpp>
 #include <random>
 
@@ -64,6 +66,26 @@ TEST_CASE("the plan of random-width networks is what runs, under two serial thre
   onednn::set_serial_work_threshold(runtime::kDefaultSerialWork);
 }
 
+TEST_CASE("below AVX-512 every convolution runs nhwc, and the plan (from the fingerprint) says so") {
+  onednn::set_num_threads(2);
+  const bool host = onednn::blocked_convs();
+  onednn::set_blocked_convs(false);  // what a host without AVX-512 gets by itself
+  std::mt19937_64 rng(9);
+  for (const auto& name : models::model_names()) {
+    auto m = models::make_model(name);
+    check_plan(name + " nhwc-only", *m, {1, 28, 28});
+    auto p = hw::random_network(name, rng, 0.0625, 1.5, 0, hw::WidthDraw::log_uniform);
+    check_plan(p.name + " nhwc-only", *p.module, p.chw);
+    for (const auto& k : runtime::plan_kernels(m->describe({1, 28, 28}), onednn::runtime_config(1)))
+      CHECK(k.src != Layout::blocked16);
+  }
+  const hw::Fingerprint fp = hw::onednn_cpu_fingerprint(2, 1);
+  CHECK(fp.runtime.find("nhwc-convs") != std::string::npos);
+  CHECK_FALSE(hw::runtime_config_of(fp).blocked);
+  onednn::set_blocked_convs(host);
+  CHECK(hw::runtime_config_of(hw::onednn_cpu_fingerprint(2, 1)).blocked == host);
+}
+
 TEST_CASE("the plan of the layer probes and of a batch of 4 is what runs") {
   onednn::set_num_threads(2);
   auto probes = hw::layer_probes({"resnet-8", "mobilenetv2-tiny", "vgg-small"}, {0.25, 1.0});
@@ -89,8 +111,12 @@ TEST_CASE("a narrow residual network's plan has the fused tails, reorders and co
 TEST_CASE("the thread and layout rules") {
   CHECK(runtime::threads_for(runtime::kDefaultSerialWork - 1, 2, runtime::kDefaultSerialWork) == 1);
   CHECK(runtime::threads_for(runtime::kDefaultSerialWork, 2, runtime::kDefaultSerialWork) == 2);
-  CHECK(runtime::conv_layouts(1, 16).src == Layout::plain);
-  CHECK(runtime::conv_layouts(4, 16).src == Layout::nhwc);
-  CHECK(runtime::conv_layouts(16, 15).dst == Layout::nhwc);
-  CHECK(runtime::conv_layouts(16, 32).dst == Layout::blocked16);
+  CHECK(runtime::conv_layouts(1, 16, true).src == Layout::plain);
+  CHECK(runtime::conv_layouts(4, 16, true).src == Layout::nhwc);
+  CHECK(runtime::conv_layouts(16, 15, true).dst == Layout::nhwc);
+  CHECK(runtime::conv_layouts(16, 32, true).dst == Layout::blocked16);
+  for (auto [i, o] : {std::pair<int64_t, int64_t>{1, 16}, {4, 16}, {16, 15}, {16, 32}}) {  // below AVX-512
+    CHECK(runtime::conv_layouts(i, o, false).src == Layout::nhwc);
+    CHECK(runtime::conv_layouts(i, o, false).dst == Layout::nhwc);
+  }
 }

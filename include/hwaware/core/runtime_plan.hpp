@@ -48,8 +48,11 @@ struct ConvLayouts {
 /// The source and destination layouts a convolution runs in, from its channel counts: nChw16c
 /// when both sides have a full block, a plain source for a first layer of ≤ kPlainMaxChannels,
 /// else nhwc on both sides (oneDNN 2.6 falls back to reference kernels for convolutions with fewer
-/// than 16 channels in nChw16c or mixed layouts; measured with DNNL_VERBOSE).
-constexpr ConvLayouts conv_layouts(int64_t in_channels, int64_t out_channels) {
+/// than 16 channels in nChw16c or mixed layouts; measured with DNNL_VERBOSE). Without `blocked`
+/// (a host below AVX-512, where oneDNN 2.6 has no nChw16c JIT kernel at all and runs reference code
+/// ~2000× slower) every convolution runs nhwc.
+constexpr ConvLayouts conv_layouts(int64_t in_channels, int64_t out_channels, bool blocked) {
+  if (!blocked) return {Layout::nhwc, Layout::nhwc};
   if (out_channels >= kChannelBlock && in_channels <= kPlainMaxChannels) return {Layout::plain, Layout::blocked16};
   if (out_channels >= kChannelBlock && in_channels >= kChannelBlock) return {Layout::blocked16, Layout::blocked16};
   return {Layout::nhwc, Layout::nhwc};
@@ -123,12 +126,13 @@ struct Kernel {
 
 using KernelPlan = std::vector<Kernel>;
 
-/// What the plan depends on besides the network: the thread count, the batch and the serial-work
-/// threshold the runtime runs with.
+/// What the plan depends on besides the network: the thread count, the batch, the serial-work
+/// threshold the runtime runs with, and whether its convolutions may run nChw16c (conv_layouts).
 struct RuntimeConfig {
   int threads = 2;
   int64_t batch = 1;
   int64_t serial_work = kDefaultSerialWork;
+  bool blocked = true;
 };
 
 /// The kernels a network's folded inference forward executes (eval mode, no gradients, on a plain
@@ -226,7 +230,7 @@ void Planner<Sink>::reorder(const LayerDesc& d, bool out_side, Layout from, Layo
 /// destination first starts as the residual (reordered, or copied when already in place).
 template <class Sink>
 void Planner<Sink>::conv(const LayerDesc& d, bool relu, Layout& cur, bool residual, Layout residual_layout) {
-  const ConvLayouts l = conv_layouts(d.in_c, d.out_c);
+  const ConvLayouts l = conv_layouts(d.in_c, d.out_c, c_.blocked);
   if (residual) reorder(d, true, residual_layout, l.dst, residual_layout == l.dst);
   if (cur != l.src) reorder(d, false, cur, l.src);
   Kernel k = base(residual ? KernelKind::conv_add : KernelKind::conv, d);

@@ -43,9 +43,11 @@ inline std::string onednn_isa_name() {
 }
 
 /// The inference runtime's execution policy, part of the fingerprint: latencies measured under
-/// another policy (another serial-op threshold, no fused residual tails) are not evidence here.
+/// another policy (another serial-op threshold, no fused residual tails, convolutions all nhwc)
+/// are not evidence here. "nhwc-convs" marks a runtime whose convolutions never run nChw16c.
 inline std::string onednn_runtime_name() {
-  return "serial<" + std::to_string(onednn::serial_work_threshold()) + ">,fused-residual";
+  return "serial<" + std::to_string(onednn::serial_work_threshold()) + ">,fused-residual" +
+         (onednn::blocked_convs() ? "" : ",nhwc-convs");
 }
 
 /// Fingerprint of this machine's CPU as the oneDNN device sees it.

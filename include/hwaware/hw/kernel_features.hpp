@@ -141,10 +141,12 @@ inline void write_raw_kernel_features(const runtime::Kernel& k, int block, doubl
   for (int i : kernel_category_hot()[size_t(kernel_category(k))]) out[i * stride] = T(1);
 }
 
-/// The runtime rules a device with this fingerprint ran under: its threads and batch, and the
-/// serial-work threshold its runtime string names ("serial<N>,..."; the default when absent).
+/// The runtime rules a device with this fingerprint ran under: its threads and batch, the
+/// serial-work threshold its runtime string names ("serial<N>,..."; the default when absent), and
+/// whether its convolutions ran nChw16c (not when the string names "nhwc-convs").
 inline runtime::RuntimeConfig runtime_config_of(const Fingerprint& fp) {
-  runtime::RuntimeConfig c{fp.threads, fp.batch, runtime::kDefaultSerialWork};
+  runtime::RuntimeConfig c{fp.threads, fp.batch, runtime::kDefaultSerialWork,
+                           fp.runtime.find("nhwc-convs") == std::string::npos};
   const auto at = fp.runtime.find("serial<");
   if (at != std::string::npos) {
     try {

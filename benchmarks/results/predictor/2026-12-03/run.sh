@@ -2,13 +2,14 @@
 # The latency predictor with the README's two commands (defaults, no tuning flags) on three fresh
 # data sets (seeds 1-3), then the narrow per-layer widths ZeroBN produces, then bench_predictor.
 # Resumable: a seed whose fit is written is skipped.   BIN=/path/to/build ./run.sh DIR [profile flags]
+# (SEEDS="4 5 6" measures other fresh data sets.)
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 BIN=$(realpath "${BIN:-../../../../build}")
 mkdir -p "$1" && cd "$1" && shift
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
 grep -m1 "model name" /proc/cpuinfo > host.txt
-for s in 1 2 3; do
+for s in ${SEEDS:-1 2 3}; do
   if [[ ! -s fit$s.json ]]; then
     "$BIN/examples/profile_device" --out latency$s.jsonl --seed "$s" "$@" --json > profile$s.json 2>> profile$s.log
     "$BIN/examples/fit_predictor" --data latency$s.jsonl --seed "$s" --out-dir predictors$s \

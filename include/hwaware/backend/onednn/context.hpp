@@ -55,8 +55,24 @@ inline void set_serial_work_threshold(int64_t work) { serial_work_threshold() = 
 /// The thread count an op of `work` runs on: 1 below the threshold, else the configured count.
 inline int threads_for(int64_t work) { return runtime::threads_for(work, num_threads(), serial_work_threshold()); }
 
+/// Whether convolutions run nChw16c where their channels allow (runtime::conv_layouts): only where
+/// oneDNN dispatches to AVX-512 (DNNL_MAX_CPU_ISA respected). Below it oneDNN 2.6 has no JIT
+/// kernel for nChw16c and runs its reference code (resnet-8 at batch 1 under
+/// DNNL_MAX_CPU_ISA=AVX2: 294 ms instead of 0.16), while nhwc gets JIT kernels on every ISA.
+inline bool& blocked_convs() {
+  static bool b = [] {
+    const int avx512_core = int(dnnl::cpu_isa::avx512_core);
+    return (int(dnnl::get_effective_cpu_isa()) & avx512_core) == avx512_core;
+  }();
+  return b;
+}
+/// Forces the choice (tests run the nhwc-only runtime on an AVX-512 host).
+inline void set_blocked_convs(bool on) { blocked_convs() = on; }
+
 /// The rules the runtime runs under now, for runtime::plan_kernels.
-inline runtime::RuntimeConfig runtime_config(int64_t batch) { return {num_threads(), batch, serial_work_threshold()}; }
+inline runtime::RuntimeConfig runtime_config(int64_t batch) {
+  return {num_threads(), batch, serial_work_threshold(), blocked_convs()};
+}
 
 /// Runs the enclosed primitive creation and execution on `n` threads, then restores the count.
 /// oneDNN's kernels fix their thread split when the primitive is created, so the thread count is

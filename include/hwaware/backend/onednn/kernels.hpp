@@ -3,7 +3,7 @@
 // oneDNN primitives. Activations live in nChw16c from the first conv to the last; convolutions
 // with fewer than 16 channels on either side run in nhwc instead (oneDNN 2.6 falls back to its
 // reference kernels for such convolutions in nChw16c or mixed layouts; measured with
-// DNNL_VERBOSE). Weights stay plain (the optimizer's view) and are reordered once per optimizer
+// DNNL_VERBOSE), and so does every convolution on a host below AVX-512 (blocked_convs()). Weights stay plain (the optimizer's view) and are reordered once per optimizer
 // step through the storage-attached cache in context.hpp; a weight given in another layout is
 // converted to plain first, and batch-norm parameters must be [C] vectors.
 #include <algorithm>
@@ -15,9 +15,13 @@
 namespace hwaware::onednn {
 
 // The layout and thread rules are the runtime plan's (core/runtime_plan.hpp).
-using runtime::conv_layouts;
 using runtime::ConvLayouts;
 using runtime::kPlainMaxChannels;
+
+/// The layouts a convolution runs in on this host (runtime::conv_layouts under blocked_convs()).
+inline ConvLayouts conv_layouts(int64_t in_channels, int64_t out_channels) {
+  return runtime::conv_layouts(in_channels, out_channels, blocked_convs());
+}
 
 /// The layout a convolution's input gradient comes out in: its source layout, except that no
 /// JIT backward-data kernel of oneDNN 2.6 writes the plain first-layer source (its reference code
