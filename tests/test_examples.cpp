@@ -219,7 +219,7 @@ TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infea
   const auto& dir = tmp.path;
   const std::string common = " --model ref-cnn --epochs 2 --train-limit 1024 --profile-networks 6 --quiet --cache-dir " +
                              (dir / "cache").string() + " --heatmap " + (dir / "heat.svg").string();
-  Run r = run("zerobn_fashion" + common + " --budget-fraction 0.9 --json");
+  Run r = run("zerobn_fashion" + common + " --budget-fraction 0.9 --mlp kernel --json");
   REQUIRE(r.status == 0);
   auto j = last_json_line(r.out);
   for (const char* k : {"model", "budget_ms", "full_latency_ms", "predicted_latency_ms", "measured_latency_ms",
@@ -227,6 +227,11 @@ TEST_CASE("zerobn_fashion: a tiny end-to-end run with its JSON summary; an infea
     CAPTURE(k);
     CHECK(j.contains(k));
   }
+  CHECK(j.value("mlp", "") == "kernel");
+  bool kernel_cached = false;  // the per-kernel MLP was fitted and cached
+  for (const auto& e : std::filesystem::directory_iterator(dir / "cache"))
+    kernel_cached |= e.path().filename().string().starts_with("kernel-mlp-ref-cnn");
+  CHECK(kernel_cached);
   CHECK(std::filesystem::exists(dir / "heat.svg"));
   Run bad = run("zerobn_fashion" + common + " --budget-ms 0.0001");
   CHECK(bad.status != 0);
@@ -256,6 +261,7 @@ TEST_CASE("zerobn_fashion: bad inputs are refused before any work") {
                  {"--min-channels 0", "--min-channels must be in [1, 4096] (got 0)"},
                  {"--round-to 0", "--round-to must be in [1, 1024] (got 0)"},
                  {"--ranking forest", "--ranking: forest not in {global,latency,layerwise}"},
+                 {"--mlp tree", "--mlp: unknown MLP kind 'tree' (choose layer or kernel)"},
                  {"--model alexnet", "--model: unknown model 'alexnet'"},
                  {"--resume --checkpoint ''", "--resume needs --checkpoint PATH"},
                  {"--checkpoint " + blocked + "/z.ckpt", "--checkpoint: cannot create the directory"},
