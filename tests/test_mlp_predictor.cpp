@@ -109,7 +109,7 @@ TEST_CASE("batched prediction equals one-at-a-time prediction; a layer sample is
   const auto& p = fitted();
   std::mt19937_64 rng(5);
   std::vector<NetDesc> nets;
-  for (int i = 0; i < 300; ++i) nets.push_back(random_net(rng));  // > one 128-layer chunk, ragged
+  for (int i = 0; i < 2000; ++i) nets.push_back(random_net(rng));  // ragged chunks, > one 32768-row segment
   nets.push_back({});
   const auto batch = p.predict_batch_ms(nets);
   REQUIRE(batch.size() == nets.size());

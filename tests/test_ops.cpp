@@ -120,8 +120,7 @@ TEST_CASE("scale, add_scalar and the scalar operators: gradients and values") {
 
 TEST_CASE("scalar ops on a blocked oneDNN activation keep the channel padding zero") {
   BackendGuard g(BackendKind::onednn);
-  const bool host = onednn::blocked_convs();
-  onednn::set_blocked_convs(true);  // below AVX-512 convolutions run nhwc; blocked is what is tested
+  const onednn::BlockedConvsScope blocked(true);  // below AVX-512 convs run nhwc; blocked is what is tested
   Conv2dParams p{1, 1, 0, 0, 1, 1, 1};
   check_gradients([&](std::vector<Variable>& v) {
     Variable a = ops::conv2d(v[0], v[1], std::nullopt, p);  // 16 → 20 channels: blocked, padded to 32
@@ -133,7 +132,6 @@ TEST_CASE("scalar ops on a blocked oneDNN activation keep the channel padding ze
         for (int64_t c = 4; c < kChannelBlock; ++c) CHECK(raw[((n * 2 + 1) * 16 + i) * kChannelBlock + c] == 0.f);
     return ops::global_avg_pool(b);
   }, {random_tensor({2, 16, 4, 4}, 21), random_tensor({20, 16, 1, 1}, 22)});
-  onednn::set_blocked_convs(host);
 }
 
 TEST_CASE("slice0: rows of a batch, with the gradient back into those rows only") {

@@ -69,20 +69,22 @@ TEST_CASE("the plan of random-width networks is what runs, under two serial thre
 TEST_CASE("below AVX-512 every convolution runs nhwc, and the plan (from the fingerprint) says so") {
   onednn::set_num_threads(2);
   const bool host = onednn::blocked_convs();
-  onednn::set_blocked_convs(false);  // what a host without AVX-512 gets by itself
-  std::mt19937_64 rng(9);
-  for (const auto& name : models::model_names()) {
-    auto m = models::make_model(name);
-    check_plan(name + " nhwc-only", *m, {1, 28, 28});
-    auto p = hw::random_network(name, rng, 0.0625, 1.5, 0, hw::WidthDraw::log_uniform);
-    check_plan(p.name + " nhwc-only", *p.module, p.chw);
-    for (const auto& k : runtime::plan_kernels(m->describe({1, 28, 28}), onednn::runtime_config(1)))
-      CHECK(k.src != Layout::blocked16);
+  {
+    const onednn::BlockedConvsScope nhwc(false);  // what a host without AVX-512 gets by itself
+    std::mt19937_64 rng(9);
+    for (const auto& name : models::model_names()) {
+      auto m = models::make_model(name);
+      check_plan(name + " nhwc-only", *m, {1, 28, 28});
+      auto p = hw::random_network(name, rng, 0.0625, 1.5, 0, hw::WidthDraw::log_uniform);
+      check_plan(p.name + " nhwc-only", *p.module, p.chw);
+      for (const auto& k : runtime::plan_kernels(m->describe({1, 28, 28}), onednn::runtime_config(1)))
+        CHECK(k.src != Layout::blocked16);
+    }
+    const hw::Fingerprint fp = hw::onednn_cpu_fingerprint(2, 1);
+    CHECK(fp.runtime.find("nhwc-convs") != std::string::npos);
+    CHECK_FALSE(hw::runtime_config_of(fp).blocked);
   }
-  const hw::Fingerprint fp = hw::onednn_cpu_fingerprint(2, 1);
-  CHECK(fp.runtime.find("nhwc-convs") != std::string::npos);
-  CHECK_FALSE(hw::runtime_config_of(fp).blocked);
-  onednn::set_blocked_convs(host);
+  CHECK(onednn::blocked_convs() == host);
   CHECK(hw::runtime_config_of(hw::onednn_cpu_fingerprint(2, 1)).blocked == host);
 }
 

@@ -1,7 +1,7 @@
 #pragma once
 // KernelMlpPredictor: a learned latency model over the kernels the runtime executes. The network's
 // description is first planned (runtime::plan_kernels under the rules of the device's fingerprint:
-// its threads, batch and serial-work threshold), then one MLP maps each planned kernel's
+// its threads, batch, serial-work threshold and conv layouts), then one MLP maps each planned kernel's
 // standardised features (kernel_features.hpp) to that kernel's latency, summed (nn-Meter's
 // per-kernel sum). A per-layer model sees a conv whose BN, residual add, ReLU, layout, reorders
 // and thread count it cannot see; here they are features.
@@ -12,7 +12,8 @@
 //
 // File format (text): MlpLatencyPredictor's layout with its own first line and feature set,
 //   hwaware-kernel-mlp-latency 2
-//   {"device":...}                           the Fingerprint (its runtime names the serial threshold)
+//   {"device":...}                           the Fingerprint (its runtime names the serial threshold
+//                                            and, below AVX-512, nhwc-convs)
 //   vector_block 16
 //   features 37 log1p_in_hw ...              kernel_features.hpp's names, checked on load
 //   activations relu exp / network_log_ms / sizes / scaling_mean / scaling_scale / weights / end
@@ -59,7 +60,8 @@ class KernelMlpPredictor {
     return r;
   }
 
-  /// Latencies (ms) of many networks: their planned kernels run through the float kernel 128 at a time.
+  /// Latencies (ms) of many networks: their planned kernels run through the float kernel in chunks
+  /// of up to 128 of one category (detail::run_mlp_batch).
   std::vector<double> predict_batch_ms(const std::vector<NetDesc>& nets) const {
     std::vector<double> r(nets.size());
     run_batch(nets.size(), [&](size_t i) -> const NetDesc& { return nets[i]; }, r.data());

@@ -320,7 +320,7 @@ struct MlpWorkspace {
 
   /// Sized for kw; drops whatever a call that threw left pending.
   void begin(const MlpKernelWeights& kw) {
-    if (buckets.size() < kw.category_bias.size()) buckets.resize(kw.category_bias.size());
+    buckets.resize(std::max(buckets.size(), kw.category_bias.size()));
     for (uint32_t c : active) buckets[c].filled = 0, buckets[c].active = false;
     active.clear();
     const size_t n = size_t(std::max(kw.max_width(), 1)) * kMlpChunk;
@@ -330,15 +330,19 @@ struct MlpWorkspace {
   }
   /// The bucket of a category, listed as active, its buffers allocated on first use.
   MlpBucket& bucket(int category, int dense) {
+    if (category < 0 || size_t(category) >= buckets.size())
+      throw Error("run_mlp_batch: row category " + std::to_string(category) + " outside the weights' " +
+                  std::to_string(buckets.size()) + " categories");
     MlpBucket& b = buckets[size_t(category)];
     if (!b.active) {
       if (b.x.size() < size_t(dense) * kMlpChunk) b.x.assign(size_t(dense) * kMlpChunk, 0.f);
       if (b.slot.empty()) b.slot.assign(kMlpChunk, 0);
+      active.push_back(uint32_t(category));  // listed before marked: begin() resets what is listed
       b.active = true;
-      active.push_back(uint32_t(category));
     }
     return b;
   }
+  bool busy = false;  // a batch is running on this thread (run_mlp_batch is not re-entrant)
 };
 
 inline MlpWorkspace& mlp_workspace() {
@@ -349,15 +353,22 @@ inline MlpWorkspace& mlp_workspace() {
 /// Sums exp(net_log_ms) and the MLP's per-row latencies of n networks into result[0..n) (0 for a
 /// network without rows). `rows(k, put)` calls put(category, write) once per row of network k,
 /// where write(float* out, ptrdiff_t stride) stores the row's raw dense features. Rows wait in
-/// their category's bucket until it holds a chunk; every few thousand rows the partial buckets
-/// run too and the segment's networks are summed, each in its own row order (so a network's
-/// latency is the same alone or in any batch).
+/// their category's bucket until it holds a chunk; at the first network boundary after 32768
+/// rows (and at the end) the partial buckets run too and the segment's networks are summed, each
+/// in its own row order (so a network's latency is the same alone or in any batch). Not
+/// re-entrant: `rows` must not run another MLP predictor's batch on the same thread (refused).
 template <class Rows>
 void run_mlp_batch(const MlpKernelWeights& kw, double net_log_ms, size_t n, Rows&& rows, double* result) {
   constexpr int C = kMlpChunk;
   constexpr size_t kSegmentRows = size_t(1) << 15;
   const MlpChunkFn kernel = mlp_chunk_kernel();
   MlpWorkspace& ws = mlp_workspace();
+  if (ws.busy) throw Error("run_mlp_batch: an MLP predictor was called from inside another's batch on this thread");
+  ws.busy = true;
+  struct Busy {
+    bool& b;
+    ~Busy() { b = false; }
+  } busy{ws.busy};
   ws.begin(kw);
   const double net_ms = std::exp(net_log_ms);
   auto flush = [&](size_t category) {
@@ -466,8 +477,8 @@ class MlpLatencyPredictor {
     return r;
   }
 
-  /// Latencies (ms) of many networks: all their layers are stacked and run through the float
-  /// kernel 128 layers at a time.
+  /// Latencies (ms) of many networks: their layers run through the float kernel in chunks of up
+  /// to 128 of one category (detail::run_mlp_batch).
   std::vector<double> predict_batch_ms(const std::vector<NetDesc>& nets) const {
     std::vector<double> r(nets.size());
     run_batch(nets.size(), [&](size_t i) -> const NetDesc& { return nets[i]; }, r.data());
