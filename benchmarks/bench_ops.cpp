@@ -70,27 +70,27 @@ void set_rates(benchmark::State& state, double flops_per_iter, double bytes_per_
 
 void conv_forward(benchmark::State& state, ConvShape cs) {
   const Tensor x = random_tensor(cs.x(), 1, Layout::blocked16), w = random_tensor(cs.w(), 2);
-  for (auto _ : state) benchmark::DoNotOptimize(Onednn::conv2d_forward(x, w, nullptr, cs.params()).data());
+  for (auto _ : state) benchmark::DoNotOptimize(Onednn::conv2d_forward(x, w, nullptr, cs.params()).raw_data());
   set_rates(state, cs.flops());
 }
 
 void conv_backward_data(benchmark::State& state, ConvShape cs) {
   const Tensor dy = random_tensor(cs.y(), 3, Layout::blocked16), w = random_tensor(cs.w(), 2);
-  for (auto _ : state) benchmark::DoNotOptimize(Onednn::conv2d_backward_data(dy, w, cs.x(), cs.params()).data());
+  for (auto _ : state) benchmark::DoNotOptimize(Onednn::conv2d_backward_data(dy, w, cs.x(), cs.params()).raw_data());
   set_rates(state, cs.flops());
 }
 
 void conv_backward_weights(benchmark::State& state, ConvShape cs) {
   const Tensor x = random_tensor(cs.x(), 1, Layout::blocked16), dy = random_tensor(cs.y(), 3, Layout::blocked16);
   for (auto _ : state)
-    benchmark::DoNotOptimize(Onednn::conv2d_backward_weights(dy, x, cs.w(), false, cs.params()).dw.data());
+    benchmark::DoNotOptimize(Onednn::conv2d_backward_weights(dy, x, cs.w(), false, cs.params()).dw.raw_data());
   set_rates(state, cs.flops());
 }
 
 void BM_bn_relu_train_forward(benchmark::State& state) {
   const Tensor x = random_tensor(kBnShape, 4, Layout::blocked16);
   const Tensor gamma = Tensor::full({64}, 1.f), beta = Tensor::zeros({64});
-  for (auto _ : state) benchmark::DoNotOptimize(Onednn::batchnorm_forward_train(x, gamma, beta, 1e-5f, true).y.data());
+  for (auto _ : state) benchmark::DoNotOptimize(Onednn::batchnorm_forward_train(x, gamma, beta, 1e-5f, true).y.raw_data());
   set_rates(state, 0, 2.0 * double(x.storage_elems()) * 4);  // reads x, writes y
 }
 
@@ -100,13 +100,13 @@ void BM_bn_relu_train_backward(benchmark::State& state) {
   const BatchNormForward f = Onednn::batchnorm_forward_train(x, gamma, beta, 1e-5f, true);
   for (auto _ : state)
     benchmark::DoNotOptimize(
-        Onednn::batchnorm_backward(dy, x, gamma, f.mean, f.var, f.workspace, 1e-5f, true, false).dx.data());
+        Onednn::batchnorm_backward(dy, x, gamma, f.mean, f.var, f.workspace, 1e-5f, true, false).dx.raw_data());
   set_rates(state, 0, 3.0 * double(x.storage_elems()) * 4);  // reads x and dy, writes dx
 }
 
 void BM_max_pool_forward(benchmark::State& state) {
   const Tensor x = random_tensor(kBnShape, 6, Layout::blocked16);
-  for (auto _ : state) benchmark::DoNotOptimize(Onednn::pool2d_forward(x, kMaxPool, true).y.data());
+  for (auto _ : state) benchmark::DoNotOptimize(Onednn::pool2d_forward(x, kMaxPool, true).y.raw_data());
   set_rates(state, 0, 1.25 * double(x.storage_elems()) * 4);  // reads x, writes y (a quarter)
 }
 
@@ -115,19 +115,19 @@ void BM_max_pool_backward(benchmark::State& state) {
   const PoolForward f = Onednn::pool2d_forward(x, kMaxPool, true);
   const Tensor dy = random_tensor(f.y.shape(), 7, Layout::blocked16);
   for (auto _ : state)
-    benchmark::DoNotOptimize(Onednn::pool2d_backward(dy, x.shape(), Layout::blocked16, f.workspace, kMaxPool).data());
+    benchmark::DoNotOptimize(Onednn::pool2d_backward(dy, x.shape(), Layout::blocked16, f.workspace, kMaxPool).raw_data());
   set_rates(state, 0, 1.25 * double(x.storage_elems()) * 4);  // reads dy, writes dx
 }
 
 void BM_linear_forward(benchmark::State& state) {
   const Tensor x = random_tensor({kBatch, 128}, 8), w = random_tensor({10, 128}, 9), b = random_tensor({10}, 10);
-  for (auto _ : state) benchmark::DoNotOptimize(Onednn::linear_forward(x, w, &b).data());
+  for (auto _ : state) benchmark::DoNotOptimize(Onednn::linear_forward(x, w, &b).raw_data());
   set_rates(state, 2.0 * kBatch * 128 * 10);
 }
 
 void BM_linear_backward(benchmark::State& state) {
   const Tensor x = random_tensor({kBatch, 128}, 8), w = random_tensor({10, 128}, 9), dy = random_tensor({kBatch, 10}, 11);
-  for (auto _ : state) benchmark::DoNotOptimize(Onednn::linear_backward(dy, x, w, true).dw.data());
+  for (auto _ : state) benchmark::DoNotOptimize(Onednn::linear_backward(dy, x, w, true).dw.raw_data());
   set_rates(state, 2 * 2.0 * kBatch * 128 * 10);  // dx and dw
 }
 
