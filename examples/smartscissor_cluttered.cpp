@@ -1,7 +1,8 @@
 // SmartScissor's cropping half on Cluttered Fashion-MNIST: train the base classifier on the full
 // canvas, measure Grad-CAM boxes against the ground truth at each threshold t, train the box
-// predictor on Grad-CAM boxes, then compare dynamic image cropping (DIC) with resizing the whole
-// canvas, both feeding the same classifier at the same lower resolution. Stages are saved in
+// predictor on Grad-CAM boxes, then compare dynamic image cropping (DIC; its classifier trains on
+// the box predictor's crops of the training images, what it sees at inference) with resizing the
+// whole canvas, both feeding the same classifier at the same lower resolution. Stages are saved in
 // --out-dir and skipped when a rerun finds them. Pictures, in --out-dir: gradcam_boxes.png (test
 // images with their Grad-CAM heat and boxes; --pictures-only draws just this from a finished run)
 // and, with --budgets, accuracy_model.svg/.png (the fitted curves, the seed's Fig. 8). Budgets are
@@ -41,6 +42,7 @@ struct Args {
   int repeats = 1;  // trainings of every shrunk network from different seeds, their accuracies averaged (≤ kMaxRepeats)
   double width = 0.5, resolution = 0.5, t = 0.5, margin = 1.2;
   std::string t_arg = "0.5";  // a threshold, or "auto": the Table I sweep's best on training images
+  std::string dic_train = "predicted";  // the boxes DIC classifiers train on: "predicted" or "gradcam"
   uint64_t seed = 1;
   std::string out_dir = "smartscissor-run";
   std::vector<double> budgets;  // fractions of the base network's MACs (box predictor included)
@@ -69,6 +71,8 @@ void validate(Args& a) {
   }
   if (a.box_side < 8 || a.box_side > a.canvas) bad("--box-side must be in [8, canvas]");
   if (!(a.margin >= 1 && a.margin <= 2)) bad("--crop-margin must be in [1, 2]");
+  if (a.dic_train != "predicted" && a.dic_train != "gradcam")
+    bad("--dic-train-boxes must be predicted or gradcam (got '" + a.dic_train + "')");
   if (a.pictures < 0 || a.pictures > a.test) bad("--pictures must be in [0, --test]");
   if (a.pictures_only && a.pictures == 0) bad("--pictures-only needs --pictures > 0");
   for (double b : a.budgets)
@@ -227,7 +231,7 @@ struct Pipeline {
   const Args& a;
   const Dataset& train;
   const Dataset& test;
-  std::vector<Box> train_boxes, test_boxes;  // Grad-CAM boxes (train), predicted boxes (test)
+  std::vector<Box> train_boxes, test_boxes;  // the DIC classifiers' training crops (--dic-train-boxes), predicted boxes (test)
   int64_t box_macs = 0, base_macs = 0;
   ScalableFamily family;
   std::map<std::string, std::pair<Dataset, Dataset>> inputs;  // by "dic-<side>" / "resize-<side>"
@@ -371,11 +375,12 @@ struct OnDevice {
 };
 
 /// Refuses an --out-dir whose networks were trained otherwise — on Grad-CAM boxes at another t,
-/// on crops of another margin, on other data or epochs — since their checkpoints and recorded
+/// on crops of another margin or of other boxes, on other data or epochs — since their checkpoints and recorded
 /// accuracies would stand for this run's. An out-dir from before crop margins cropped without one.
 void check_out_dir(const Args& a) {
   Choices c(a.out_dir);
   const bool before_margins = c.j.contains("t") && !c.j.contains("crop_margin");
+  const bool before_predicted_crops = c.j.contains("t") && !c.j.contains("dic_train_boxes");
   const auto same = [&](const char* key, const nlohmann::json& now, const std::string& what) {
     const nlohmann::json was = c.get(key, [&] { return now; });
     if (was != now)
@@ -385,6 +390,8 @@ void check_out_dir(const Args& a) {
   same("t", a.t, "on Grad-CAM boxes at t =");
   if (before_margins) c.get("crop_margin", [] { return 1.0; });
   same("crop_margin", a.margin, "on crops of margin");
+  if (before_predicted_crops) c.get("dic_train_boxes", [] { return "gradcam"; });
+  same("dic_train_boxes", a.dic_train, "on crops of the boxes");
   same("settings",
        {{"train", a.train}, {"test", a.test}, {"canvas", a.canvas}, {"epochs", a.epochs}, {"box_epochs", a.box_epochs},
         {"box_side", a.box_side}, {"width", a.width}, {"seed", a.seed}},
@@ -519,6 +526,10 @@ int main(int argc, char** argv) {
   app.add_option("--crop-margin", a.margin,
                  "DIC crops each box's square grown by this factor about its centre (a margin round a box that cuts its object)")
       ->capture_default_str();
+  app.add_option("--dic-train-boxes", a.dic_train,
+                 "the boxes a DIC classifier's training crops come from: predicted (the box predictor's, as at "
+                 "inference) or gradcam (the Grad-CAM boxes the box predictor learns)")
+      ->capture_default_str();
   app.add_option("--seed", a.seed, "of the data, and of the first training of every network")->capture_default_str();
   app.add_option("--repeats", a.repeats,
                  "trainings of every network of the budget stage (fit points and rows) from different seeds; "
@@ -610,6 +621,11 @@ int main(int argc, char** argv) {
       train::save_model((dir / "box.ckpt").string(), *box_net);
     }
     const std::vector<Box> test_pred = predict_boxes(*box_net, box_shape, test.images);
+    // What a DIC classifier trains on: by default the crops it will see, the box predictor's
+    // boxes of the training images (the Grad-CAM boxes it learned from are tighter than its own
+    // and cut items in other ways; see decisions.md).
+    const std::vector<Box> train_dic =
+        a.dic_train == "predicted" ? predict_boxes(*box_net, box_shape, train.images) : train_cam;
     if (a.pictures > 0) draw_boxes(a, *base, *box_net, box_shape, data.test);
     const double box_iou = mean_iou(test_pred, data.test.boxes);
     const int64_t box_macs = nn::total_macs(box_net->describe({1, a.box_side, a.box_side}));
@@ -621,7 +637,7 @@ int main(int argc, char** argv) {
                                          with_images(train, resize_batch(train.images, side, side)),
                                          with_images(test, resize_batch(test.images, side, side)), small_resize);
     const double dic_acc = classifier(a, "dic-" + std::to_string(side), base_shape,
-                                      with_images(train, dynamic_crop(train.images, train_cam, side, a.margin)),
+                                      with_images(train, dynamic_crop(train.images, train_dic, side, a.margin)),
                                       with_images(test, dynamic_crop(test.images, test_pred, side, a.margin)), small_dic);
     const int64_t small_macs = nn::total_macs(small_resize->describe({1, side, side}));
 
@@ -637,14 +653,15 @@ int main(int argc, char** argv) {
     std::printf("Grad-CAM mean IoU with the truth by threshold t: %s\n", cam_iou.dump().c_str());
     nlohmann::json j{{"canvas", a.canvas}, {"train", a.train}, {"test", a.test}, {"epochs", a.epochs},
                      {"width", a.width}, {"base_accuracy", base_acc}, {"base_macs", base_macs},
-                     {"gradcam_iou", cam_iou}, {"t", a.t}, {"crop_margin", a.margin}, {"box_iou", box_iou}, {"box_macs", box_macs},
+                     {"gradcam_iou", cam_iou}, {"t", a.t}, {"crop_margin", a.margin},
+                     {"dic_train_boxes", a.dic_train}, {"box_iou", box_iou}, {"box_macs", box_macs},
                      {"box_params", box_net->parameter_count()}, {"resolution", side},
                      {"resize_only_accuracy", resize_acc}, {"dic_accuracy", dic_acc},
                      {"classifier_macs", small_macs}};
     if (!a.budgets.empty() || !a.budget_ms.empty() || !a.latency_fractions.empty()) {
       // 5. the accuracy model on DIC inputs, then every Shrinker policy at each budget, each
       // network measured on this CPU
-      Pipeline p{a, train, test, train_cam, test_pred, box_macs, base_macs, resnet_family(base_shape, a.canvas), {}};
+      Pipeline p{a, train, test, train_dic, test_pred, box_macs, base_macs, resnet_family(base_shape, a.canvas), {}};
       OnDevice dev(a, p.family, *box_net, test.images);
       j["base_ms"] = dev.base_ms, j["dic_extra_ms"] = dev.dic_extra_ms, j["resize_extra_ms"] = dev.resize_extra_ms;
       const Accuracy base_dic = p.accuracy("base-dic", Scaling{}, true);  // the anchor: full size on DIC crops

@@ -411,6 +411,7 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   for (const char* k : {"base_accuracy", "gradcam_iou", "box_iou", "box_macs", "resize_only_accuracy", "dic_accuracy",
                         "estimator_rmse", "rows"})
     CHECK(j.contains(k));
+  CHECK(j["dic_train_boxes"] == "predicted");  // DIC classifiers train on the crops they will see
   // compound, depth, width, resolution, EfficientNet, resize-only; at the MACs and the latency budget
   REQUIRE(j["rows"].size() == 12);
   for (size_t i = 0; i < 12; ++i) {
@@ -513,6 +514,11 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
                    std::to_string(j["t"].get<double>()) + " --out-dir " + dir);
   CHECK(margin.status != 0);
   CHECK(margin.out.find("crops of margin") != std::string::npos);
+  // So are classifiers trained on crops of the Grad-CAM boxes instead of the box predictor's.
+  Run cam_crops = run("smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet "
+                      "--dic-train-boxes gradcam --t " + std::to_string(j["t"].get<double>()) + " --out-dir " + dir);
+  CHECK(cam_crops.status != 0);
+  CHECK(cam_crops.out.find("on crops of the boxes") != std::string::npos);
   Run only = run("smartscissor_cluttered --train 200 --test 100 --quiet --pictures 2 --pictures-only --out-dir " + dir);
   CHECK(only.status == 0);
   CHECK(only.out.find("pictures: ") != std::string::npos);
@@ -533,7 +539,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       {"--out-dir /proc/forbidden", "--out-dir: cannot create the directory"}, {"--train 10", "at least 100 images"},
       {"--pictures -1", "--pictures must be in [0, --test]"}, {"--budget-ms -1", "--budget-ms must be positive"},
       {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"},
-      {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}, {"--repeats 0", "--repeats must be in [1, 10]"}};
+      {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}, {"--repeats 0", "--repeats must be in [1, 10]"},
+      {"--dic-train-boxes truth", "--dic-train-boxes must be predicted or gradcam"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);
