@@ -321,6 +321,22 @@ TEST_CASE("every float kernel variant (baseline, AVX2, AVX-512) computes the MLP
     }
   }
   CHECK(checked > 7 * C);
+  // The batched path refuses a row whose category the weights lack, even after weights with more
+  // categories ran on this thread (their buckets stay), and runs again afterwards.
+  std::vector<std::vector<int>> many(size_t(kLayerCategoryCount) + 8, std::vector<int>{});
+  const auto wider = d::build_kernel_weights(mlp, scaling, kLogFeatureCount, kLayerDenseFeatureCount, many);
+  const LayerDesc some = random_net(rng)[0];
+  const auto batch_of = [&](const d::MlpKernelWeights& kw, int category) {
+    double ms = 0;
+    d::run_mlp_batch(kw, 0.0, 1, [&](size_t, auto&& put) {
+      put(category, [&](float* out, std::ptrdiff_t stride) { write_raw_layer_dense(some, 0.5, 16, out, stride); });
+    }, &ms);
+    return ms;
+  };
+  CHECK(batch_of(wider, kLayerCategoryCount + 3) > 1.0);  // exp(0) + the row
+  CHECK_THROWS_WITH_AS(batch_of(k, kLayerCategoryCount + 3), doctest::Contains("outside the weights' 22 categories"), Error);
+  CHECK_THROWS_AS(batch_of(k, -1), Error);
+  CHECK(batch_of(k, layer_category(some)) == doctest::Approx(1.0 + reference(some)).epsilon(1e-4));
   // The vectorisable log1p (absolute error: it computes log(1 + x) in float, fine for the
   // features, which are counts) and exp (relative error) against libm.
   for (float v : {0.f, 1e-3f, 0.5f, 1.f, 15.f, 16.f, 1000.f, 3.3e7f, 2e9f})

@@ -317,10 +317,12 @@ struct MlpWorkspace {
   std::vector<float> s1, s2, out;
   std::vector<float> row_ms;        // the segment's rows' latencies, network after network
   std::vector<uint32_t> first_row;  // each segment network's first row in row_ms, then the end
+  size_t categories = 0;            // the running weights' (buckets may hold more: other weights')
 
   /// Sized for kw; drops whatever a call that threw left pending.
   void begin(const MlpKernelWeights& kw) {
-    buckets.resize(std::max(buckets.size(), kw.category_bias.size()));
+    categories = kw.category_bias.size();
+    buckets.resize(std::max(buckets.size(), categories));
     for (uint32_t c : active) buckets[c].filled = 0, buckets[c].active = false;
     active.clear();
     const size_t n = size_t(std::max(kw.max_width(), 1)) * kMlpChunk;
@@ -330,9 +332,8 @@ struct MlpWorkspace {
   }
   /// The bucket of a category, listed as active, its buffers allocated on first use.
   MlpBucket& bucket(int category, int dense) {
-    if (category < 0 || size_t(category) >= buckets.size())
-      throw Error("run_mlp_batch: row category " + std::to_string(category) + " outside the weights' " +
-                  std::to_string(buckets.size()) + " categories");
+    if (size_t(category) >= categories) [[unlikely]]  // a negative category wraps round too
+      bad_category(category);
     MlpBucket& b = buckets[size_t(category)];
     if (!b.active) {
       if (b.x.size() < size_t(dense) * kMlpChunk) b.x.assign(size_t(dense) * kMlpChunk, 0.f);
@@ -343,6 +344,12 @@ struct MlpWorkspace {
     return b;
   }
   bool busy = false;  // a batch is running on this thread (run_mlp_batch is not re-entrant)
+
+ private:
+  [[noreturn, gnu::cold, gnu::noinline]] void bad_category(int category) const {
+    throw Error("run_mlp_batch: row category " + std::to_string(category) + " outside the weights' " +
+                std::to_string(categories) + " categories");
+  }
 };
 
 inline MlpWorkspace& mlp_workspace() {
