@@ -675,18 +675,32 @@ int main(int argc, char** argv) {
       for (size_t d = 0; d < 3; ++d) j["estimator_rmse"][dimension_name(kDimensions[d])] = curves[d].rmse;
       j["rows"] = budget_rows(p, curves, dev);
       // The model on the networks it was not fitted to: the single-dimension DIC rows, each network
-      // once, none that is a fit point (depth has only two shallower networks).
-      double se = 0;
-      int n = 0;
+      // once, none that is a fit point (depth has only two shallower networks). Those below their
+      // dimension's lowest fit point are extrapolations, reported apart and flagged in their row.
+      double se = 0, se_out = 0;
+      int n = 0, n_out = 0;
       std::set<std::pair<std::string, int64_t>> seen;
+      std::map<std::string, int64_t> lowest;
       for (const auto& d : fits["fit_points"].items())
-        for (const auto& pt : d.value()) seen.insert({"dic+" + d.key(), pt["macs"].get<int64_t>()});
-      for (const auto& r : j["rows"])
-        if (r.contains("model_accuracy") &&
-            seen.insert({r["policy"].get<std::string>(), r["macs"].get<int64_t>() - box_macs}).second)
-          se += std::pow(double(r["model_accuracy"]) - double(r["test_accuracy"]), 2), ++n;
+        for (const auto& pt : d.value()) {
+          seen.insert({"dic+" + d.key(), pt["macs"].get<int64_t>()});
+          const int64_t m = pt["macs"].get<int64_t>();
+          if (!lowest.count("dic+" + d.key()) || m < lowest["dic+" + d.key()]) lowest["dic+" + d.key()] = m;
+        }
+      for (auto& r : j["rows"]) {
+        if (!r.contains("model_accuracy")) continue;
+        const std::string policy = r["policy"];
+        const int64_t macs = r["macs"].get<int64_t>() - box_macs;
+        const bool outside = !lowest.count(policy) || macs < lowest[policy];
+        if (outside) r["model_extrapolated"] = true;
+        if (!seen.insert({policy, macs}).second) continue;
+        (outside ? se_out : se) += std::pow(double(r["model_accuracy"]) - double(r["test_accuracy"]), 2);
+        ++(outside ? n_out : n);
+      }
       if (n > 0) j["estimator_rmse_held_out"] = std::sqrt(se / n);
       j["estimator_held_out_networks"] = n;
+      if (n_out > 0) j["estimator_rmse_extrapolated"] = std::sqrt(se_out / n_out);
+      j["estimator_extrapolated_networks"] = n_out;
     }
     if (!cam_iou_train.is_null()) j["gradcam_iou_train"] = cam_iou_train;
     if (a.json) std::cout << j.dump() << "\n";

@@ -8,6 +8,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <limits>
 #include <vector>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -431,6 +432,16 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
     if (v.get<double>() > best) best = v.get<double>(), best_t = t;
   CHECK(std::to_string(j["t"].get<double>()).substr(0, 4) == best_t);
   CHECK(j.contains("estimator_held_out_networks"));
+  // A held-out network below its dimension's lowest fit point is flagged as an extrapolation.
+  CHECK(j["estimator_held_out_networks"].get<int>() + j["estimator_extrapolated_networks"].get<int>() > 0);
+  for (const auto& r : j["rows"]) {
+    if (!r.contains("model_accuracy")) continue;
+    const std::string dim = r["policy"].get<std::string>().substr(4);  // "dic+width" → "width"
+    int64_t lowest = std::numeric_limits<int64_t>::max();
+    for (const auto& pt : j["accuracy_model"]["fit_points"][dim]) lowest = std::min(lowest, pt["macs"].get<int64_t>());
+    CAPTURE(r.dump());
+    CHECK(r.value("model_extrapolated", false) == (r["macs"].get<int64_t>() - j["box_macs"].get<int64_t>() < lowest));
+  }
   CHECK(j["box_macs"].get<double>() < 0.03 * j["base_macs"].get<double>());
   // The pictures: the boxes over 12 test images (4 × 3 tiles of 64 px, 3× larger, 6 px gaps), the
   // accuracy curves with their fit points.

@@ -4,7 +4,8 @@
 // width, a 2-layer head with a sigmoid giving (x0, y0, x1, y1) as fractions of the side), trained
 // with the smooth L1 loss on Grad-CAM boxes — never on ground truth. It reads the image resized
 // to a small side, so its MACs stay a few percent of the classifier's; DIC then crops each image
-// to its predicted (square) box and resizes the crop to the classifier's resolution.
+// to its predicted (square) box and resizes the crop to the classifier's resolution. A classifier
+// for DIC trains on the predictor's crops of its training images: the crops it will see.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
