@@ -177,7 +177,8 @@ TEST_CASE("conv2d: oneDNN agrees with the reference forward, backward data and b
 // ---- batch normalisation ------------------------------------------------------------------------
 
 TEST_CASE("batchnorm2d: train and infer, with and without fused relu, forward and backward") {
-  const Shape shapes[] = {{4, 24, 6, 6}, {2, 16, 5, 5}, {1, 3, 7, 7}, {4, 32, 3, 3}, {3, 8, 4, 5}};
+  // 3 and 15 channels run the generic nhwc kernel, whose backward runs on one thread
+  const Shape shapes[] = {{4, 24, 6, 6}, {2, 16, 5, 5}, {1, 3, 7, 7}, {4, 32, 3, 3}, {3, 8, 4, 5}, {8, 15, 6, 6}};
   const float eps = 1e-5f;
   uint64_t seed = 300;
   for (const Shape& xs : shapes) {
