@@ -1,17 +1,20 @@
 // How much of what cropping can give DIC's boxes reach, from a finished smartscissor_cluttered
-// run (its base.ckpt and box.ckpt): the IoU of Grad-CAM and predicted boxes against the truth
-// beside the best a square box can reach, how much of each item the DIC crop keeps, and — with
+// run (its base.ckpt and box.ckpt; its choices.json's t, margin and settings are the defaults):
+// the IoU of Grad-CAM and predicted boxes against the truth beside that of the true boxes'
+// enclosing squares (DIC crops squares), how much of each item the DIC crop keeps, and — with
 // --train — the accuracy of a classifier trained and tested on crops of the true boxes (a
 // ceiling: the truth never trains anything in SmartScissor itself), of the predicted boxes, of the
 // Grad-CAM boxes (test crops predicted, as DIC runs), or on the resized canvas.
 //   ./build/benchmarks/dic_ceiling --models <out-dir> --train-crops truth,predicted --side 32
 #include <CLI/CLI.hpp>
 #include <filesystem>
+#include <fstream>
 #include <hwaware/smartscissor.hpp>
 #include <hwaware/train/checkpoint.hpp>
 #include <hwaware/train/trainer.hpp>
 #include <iostream>
 #include <nlohmann/json.hpp>
+#include <set>
 
 using namespace hwaware;
 using namespace hwaware::smartscissor;
@@ -47,7 +50,7 @@ int main(int argc, char** argv) {
   std::string models;
   int64_t train_n = 10000, test_n = 10000, canvas = 64, side = 32, box_side = 32;
   double t = 0.75, margin = 1.2, width = 0.5;
-  int epochs = 5;
+  int epochs = 5, threads = 2;
   uint64_t seed = 1;
   std::vector<std::string> crops;
   app.add_option("--models", models, "a smartscissor_cluttered --out-dir holding base.ckpt and box.ckpt")->required();
@@ -62,12 +65,34 @@ int main(int argc, char** argv) {
   app.add_option("--side", side, "classifier input side for --train-crops")->capture_default_str();
   app.add_option("--epochs", epochs)->capture_default_str();
   app.add_option("--train-crops", crops, "train a classifier on each: truth, predicted, gradcam, resize")->delimiter(',');
+  app.add_option("--threads", threads)->capture_default_str();
   CLI11_PARSE(app, argc, argv);
   try {
-    for (const auto& c : crops)
+    // The run's own settings, unless given here.
+    if (const auto file = std::filesystem::path(models) / "choices.json"; std::filesystem::exists(file)) {
+      const nlohmann::json c = nlohmann::json::parse(std::ifstream(file));
+      const auto take = [&](const char* flag, const nlohmann::json& j, const char* key, auto& v) {
+        if (!app.count(flag) && j.contains(key)) v = j[key].get<std::decay_t<decltype(v)>>();
+      };
+      take("--t", c, "t", t);
+      take("--crop-margin", c, "crop_margin", margin);
+      if (c.contains("settings")) {
+        const auto& st = c["settings"];
+        take("--train", st, "train", train_n), take("--test", st, "test", test_n), take("--canvas", st, "canvas", canvas);
+        take("--width", st, "width", width), take("--seed", st, "seed", seed), take("--box-side", st, "box_side", box_side);
+      }
+    }
+    const auto bad = [](const std::string& what) { throw Error("dic_ceiling: " + what); };
+    if (train_n < 1 || test_n < 1 || epochs < 1 || threads < 1) bad("--train, --test, --epochs and --threads must be >= 1");
+    if (side < 8 || side > canvas) bad("--side must be in [8, canvas]");
+    if (!(margin >= 1 && margin <= 2)) bad("--crop-margin must be in [1, 2]");
+    std::set<std::string> kinds;
+    for (const auto& c : crops) {
       if (c != "truth" && c != "predicted" && c != "gradcam" && c != "resize")
-        throw Error("dic_ceiling: --train-crops takes truth, predicted, gradcam or resize (got '" + c + "')");
-    onednn::set_num_threads(2);
+        bad("--train-crops takes truth, predicted, gradcam or resize (got '" + c + "')");
+      if (!kinds.insert(c).second) bad("--train-crops names '" + c + "' twice");
+    }
+    onednn::set_num_threads(threads);
     ClutteredOptions co;
     co.canvas = canvas, co.seed = seed;
     const ClutteredFashionMnist data = load_cluttered_fashion_mnist(co, train_n, test_n);
@@ -107,7 +132,7 @@ int main(int argc, char** argv) {
       j["accuracy"][kind] = acc;
       std::cerr << kind << " crops at " << side << " px: test accuracy " << acc << "\n";
     }
-    j["side"] = side, j["crop_margin"] = margin, j["epochs"] = epochs;
+    j["side"] = side, j["crop_margin"] = margin, j["epochs"] = epochs, j["t"] = t;
     std::cout << j.dump() << "\n";
     return 0;
   } catch (const std::exception& e) {

@@ -3,6 +3,8 @@
 // with hwaware::reference::Backend. oneDNN is fed inputs in every layout (plain, nChw16c, nhwc),
 // since inside a network activations arrive in whatever layout the previous op produced; blocked
 // outputs must keep the channel padding of their last block zero (the next primitive reads it).
+#include <omp.h>
+
 #include <cmath>
 #include <sstream>
 #include <string>
@@ -206,8 +208,10 @@ TEST_CASE("batchnorm2d: train and infer, with and without fused relu, forward an
           check_close("bn y", f.y, f_ref.y, M);
           check_close("bn mean", f.mean, f_ref.mean, M);
           check_close("bn var", f.var, f_ref.var, M);
+          const int threads = omp_get_max_threads();
           const BatchNormGrads g = Onednn::batchnorm_backward(dy.to_layout(other_layout(l)), xl, gamma, f.mean, f.var,
                                                               f.workspace, eps, relu, !training);
+          CHECK(omp_get_max_threads() == threads);  // a serial backward restores the thread count
           check_close("bn dx", g.dx, g_ref.dx, M);
           check_close("bn dgamma", g.dgamma, g_ref.dgamma, M);
           check_close("bn dbeta", g.dbeta, g_ref.dbeta, M);

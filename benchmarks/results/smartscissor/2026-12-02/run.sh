@@ -8,8 +8,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 EX=${EX:-../../../../build/examples/smartscissor_cluttered}
 OUT=${OUT:-models}
 export OMP_NUM_THREADS=2
-"$EX" --dic-train-boxes gradcam --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir "$OUT" --quiet --json \
+"$EX" --dic-train-boxes gradcam --crop-margin 1.0 --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir "$OUT" --quiet --json \
   > dic-vs-resize.json 2> dic-vs-resize.log
-"$EX" --dic-train-boxes gradcam --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir "$OUT" --quiet --json \
+"$EX" --dic-train-boxes gradcam --crop-margin 1.0 --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir "$OUT" --quiet --json \
   --budgets 0.7,0.45,0.3 > budgets.json 2> budgets.log
 echo finished

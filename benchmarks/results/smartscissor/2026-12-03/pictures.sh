@@ -10,9 +10,9 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 EX=${EX:-../../../../build/examples/smartscissor_cluttered}
 export OMP_NUM_THREADS=2
-"$EX" --dic-train-boxes gradcam --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir ../2026-12-02/models --quiet \
+"$EX" --dic-train-boxes gradcam --crop-margin 1.0 --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir ../2026-12-02/models --quiet \
   --pictures 12 --pictures-only
 cp ../2026-12-02/models/gradcam_boxes.png .
-"$EX" --dic-train-boxes gradcam --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir ../2026-12-02/models --quiet --json \
+"$EX" --dic-train-boxes gradcam --crop-margin 1.0 --train 10000 --test 2000 --epochs 5 --box-epochs 10 --out-dir ../2026-12-02/models --quiet --json \
   --pictures 0 --budgets 0.7,0.45,0.3 > budgets.json 2> budgets.log
 cp ../2026-12-02/models/accuracy_model.{svg,png} .

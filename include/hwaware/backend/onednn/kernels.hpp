@@ -409,8 +409,8 @@ struct Backend {
         auto d = dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, md_of(x), md_of(x), eps,
                                                            detail::bn_flags(fuse_relu, global_stats));
         dnnl::batch_normalization_backward::primitive_desc pd(d, Context::get().engine(), fwd.pd);
-        // oneDNN 2.6's generic nhwc kernel (channels not a multiple of 8) is ~8x slower on two
-        // threads than on one (21 vs ~2.5 ms per call in a ResNet-20 x0.46 at batch 128).
+        // oneDNN 2.6's generic nhwc kernel (channels not a multiple of 8) is ~4x slower on two
+        // threads than on one (21 vs ~5 ms per call in a ResNet-20 x0.46 at batch 128).
         const bool serial = std::string(pd.impl_info_str()).rfind("nspc_bnorm:any", 0) == 0;
         if (!serial) return detail::BnBwdEntry{pd, dnnl::batch_normalization_backward(pd), false};
         ThreadScope one(1);

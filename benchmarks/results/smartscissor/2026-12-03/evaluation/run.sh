@@ -13,6 +13,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 EX=${EX:-../../../../../build/examples/smartscissor_cluttered}
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
-"$EX" --dic-train-boxes gradcam --train 10000 --test 10000 --epochs 5 --box-epochs 10 --t auto --out-dir models --quiet --json \
+"$EX" --dic-train-boxes gradcam --crop-margin 1.0 --train 10000 --test 10000 --epochs 5 --box-epochs 10 --t auto --out-dir models --quiet --json \
   --budget-macs-fraction 0.7,0.45,0.3 --budget-latency-fraction 0.45 > evaluation.json 2> evaluation.log
 echo finished

@@ -17,6 +17,6 @@ set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 EX=${EX:-../../../../../build/examples/smartscissor_cluttered}
 export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
-"$EX" --train 10000 --test 10000 --epochs 5 --box-epochs 10 --t auto --crop-margin 1.2 --out-dir models --quiet --json --repeats 3 \
+"$EX" --dic-train-boxes predicted --train 10000 --test 10000 --epochs 5 --box-epochs 10 --t auto --crop-margin 1.2 --out-dir models --quiet --json --repeats 3 \
   --budget-macs-fraction 0.7,0.45,0.3 --budget-latency-fraction 0.6 > evaluation.json 2> evaluation.log
 echo finished
