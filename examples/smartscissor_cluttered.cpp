@@ -26,6 +26,7 @@
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 
 using namespace hwaware;
@@ -611,11 +612,16 @@ int main(int argc, char** argv) {
     const BoxPredictorShape box_shape{.side = a.box_side};
     nn::manual_seed(a.seed);
     auto box_net = make_box_predictor(box_shape);
-    const std::vector<Box> train_cam = gradcam_boxes(*base, train, a.t);
+    // Grad-CAM boxes of the training set: needed to train the box predictor, or for crops of them.
+    std::optional<std::vector<Box>> cam;
+    const auto train_cam = [&]() -> const std::vector<Box>& {
+      if (!cam) cam = gradcam_boxes(*base, train, a.t);
+      return *cam;
+    };
     if (fs::exists(dir / "box.ckpt")) {
       train::load_model((dir / "box.ckpt").string(), *box_net);
     } else {
-      const auto loss = train_box_predictor(*box_net, box_shape, train.images, train_cam,
+      const auto loss = train_box_predictor(*box_net, box_shape, train.images, train_cam(),
                                             {.epochs = a.box_epochs, .seed = a.seed});
       std::cerr << "box predictor loss " << loss.front() << " -> " << loss.back() << "\n";
       train::save_model((dir / "box.ckpt").string(), *box_net);
@@ -625,7 +631,7 @@ int main(int argc, char** argv) {
     // boxes of the training images (the Grad-CAM boxes it learned from are tighter than its own
     // and cut items in other ways; see decisions.md).
     const std::vector<Box> train_dic =
-        a.dic_train == "predicted" ? predict_boxes(*box_net, box_shape, train.images) : train_cam;
+        a.dic_train == "predicted" ? predict_boxes(*box_net, box_shape, train.images) : train_cam();
     if (a.pictures > 0) draw_boxes(a, *base, *box_net, box_shape, data.test);
     const double box_iou = mean_iou(test_pred, data.test.boxes);
     const int64_t box_macs = nn::total_macs(box_net->describe({1, a.box_side, a.box_side}));
