@@ -124,14 +124,47 @@ struct ConvBwdWeightsEntry {
   bool needs_reorder = false;
 };
 
+/// The layout a batch norm runs in, when it is not its tensor's: oneDNN 2.6's generic nhwc kernel
+/// (channels not a multiple of 8) took 5-10x the time of its blocked JIT kernel on the same data
+/// (1.6-3.6 ms forward and 4.4-6.7 ms backward at batch 128, 14-58 channels, against 0.24-0.58 and
+/// 0.32-0.71 ms), more than the reorders in and out cost (0.14-0.5 ms each).
+struct BnRunLayout {
+  memory::desc md;                 ///< the primitive's source, destination and gradients
+  bool reorders = false;           ///< md differs from the tensor's layout
+  dnnl::reorder to_run, from_run;  ///< tensor layout → md, md → tensor layout
+
+  /// `x` in the run layout: itself, or a reordered copy held in `buffer`.
+  memory in(const Tensor& x, Tensor& buffer) const {
+    if (!reorders) return mem(x);
+    buffer = tensor_for(md);
+    memory from = mem(x), m = mem(md, buffer.raw_data());
+    to_run.execute(Context::get().stream(), from, m);
+    return m;
+  }
+  /// Where a result for `y` is written: y itself, or `buffer` (copied to y by out()).
+  memory result(const Tensor& y, Tensor& buffer) const {
+    if (!reorders) return mem(y);
+    buffer = tensor_for(md);
+    return mem(md, buffer.raw_data());
+  }
+  void out(memory result, const Tensor& y) const {
+    memory to = mem(y);
+    if (reorders) from_run.execute(Context::get().stream(), result, to);
+  }
+};
+
+inline bool generic_nhwc_bn(const char* impl) { return std::string(impl).rfind("nspc_bnorm:any", 0) == 0; }
+
 struct BnFwdEntry {
   dnnl::batch_normalization_forward::primitive_desc pd;
   dnnl::batch_normalization_forward prim;
+  BnRunLayout run;
 };
 struct BnBwdEntry {
   dnnl::batch_normalization_backward::primitive_desc pd;
   dnnl::batch_normalization_backward prim;
   bool serial = false;  // runs on one thread (see batchnorm_backward)
+  BnRunLayout run;      // the forward's
 };
 
 inline dnnl::normalization_flags bn_flags(bool fuse_relu, bool global_stats) {
@@ -147,10 +180,26 @@ inline BnFwdEntry& bn_fwd_entry(const Tensor& x, float eps, bool fuse_relu, bool
   k.add(static_cast<int64_t>(eps * 1e9));
   return PrimitiveCache::get().find_or_make<BnFwdEntry>(k, [&] {
     return guarded("batchnorm2d forward", x.shape(), {}, [&] {
-      auto d = dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, md_of(x), eps,
-                                                        bn_flags(fuse_relu, global_stats));
-      dnnl::batch_normalization_forward::primitive_desc pd(d, Context::get().engine());
-      return BnFwdEntry{pd, dnnl::batch_normalization_forward(pd)};
+      const auto& eng = Context::get().engine();
+      const auto make = [&](const memory::desc& md) {
+        auto d = dnnl::batch_normalization_forward::desc(dnnl::prop_kind::forward_training, md, eps,
+                                                          bn_flags(fuse_relu, global_stats));
+        return dnnl::batch_normalization_forward::primitive_desc(d, eng);
+      };
+      const memory::desc own = md_of(x);
+      BnFwdEntry e{make(own), {}, {own}};
+      if (generic_nhwc_bn(e.pd.impl_info_str()))
+        for (tag t : {tag::nChw16c, tag::nChw8c}) {
+          const memory::desc blocked(to_dims(x.shape()), dt::f32, t);
+          auto pd = make(blocked);
+          if (std::string(pd.impl_info_str()).rfind("bnorm_jit", 0) != 0) continue;
+          e.pd = pd;
+          e.run = {blocked, true, dnnl::reorder(dnnl::reorder::primitive_desc(eng, own, eng, blocked)),
+                   dnnl::reorder(dnnl::reorder::primitive_desc(eng, blocked, eng, own))};
+          break;
+        }
+      e.prim = dnnl::batch_normalization_forward(e.pd);
+      return e;
     });
   });
 }
@@ -358,14 +407,17 @@ struct Backend {
     const int64_t C = x.dim(1);
     BatchNormForward r{Tensor::empty(x.shape(), x.layout()), Tensor::empty({C}), Tensor::empty({C}), Tensor()};
     auto& s = Context::get().stream();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},       {DNNL_ARG_DST, mem(r.y)},
-                                         {DNNL_ARG_SCALE, mem(gamma)}, {DNNL_ARG_SHIFT, mem(beta)},
-                                         {DNNL_ARG_MEAN, mem(r.mean)}, {DNNL_ARG_VARIANCE, mem(r.var)}};
+    Tensor xb, yb;
+    const memory dst = e.run.result(r.y, yb);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.run.in(x, xb)}, {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCALE, mem(gamma)},   {DNNL_ARG_SHIFT, mem(beta)},
+                                         {DNNL_ARG_MEAN, mem(r.mean)},   {DNNL_ARG_VARIANCE, mem(r.var)}};
     if (fuse_relu) {
       r.workspace = tensor_for(e.pd.workspace_desc());
       args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), r.workspace.raw_data()));
     }
     e.prim.execute(s, args);
+    e.run.out(dst, r.y);
     s.wait();
     return r;
   }
@@ -383,15 +435,18 @@ struct Backend {
                     x.layout(), x.numel(), k);
     }
     auto& s = Context::get().stream();
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, mem(x)},       {DNNL_ARG_DST, mem(y)},
-                                         {DNNL_ARG_SCALE, mem(gamma)}, {DNNL_ARG_SHIFT, mem(beta)},
-                                         {DNNL_ARG_MEAN, mem(mean)},   {DNNL_ARG_VARIANCE, mem(var)}};
+    Tensor xb, yb;
+    const memory dst = e.run.result(y, yb);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, e.run.in(x, xb)}, {DNNL_ARG_DST, dst},
+                                         {DNNL_ARG_SCALE, mem(gamma)},   {DNNL_ARG_SHIFT, mem(beta)},
+                                         {DNNL_ARG_MEAN, mem(mean)},     {DNNL_ARG_VARIANCE, mem(var)}};
     Tensor ws;
     if (fuse_relu) {
       ws = tensor_for(e.pd.workspace_desc());
       args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), ws.raw_data()));
     }
     e.prim.execute(s, args);
+    e.run.out(dst, y);
     s.wait();
     return {y, mean, var, ws};
   }
@@ -406,16 +461,17 @@ struct Backend {
     auto& e = PrimitiveCache::get().find_or_make<detail::BnBwdEntry>(k, [&] {
       auto& fwd = detail::bn_fwd_entry(x, eps, fuse_relu, global_stats);
       return guarded("batchnorm2d backward", x.shape(), {}, [&] {
-        auto d = dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, md_of(x), md_of(x), eps,
+        const memory::desc& md = fwd.run.md;
+        auto d = dnnl::batch_normalization_backward::desc(dnnl::prop_kind::backward, md, md, eps,
                                                            detail::bn_flags(fuse_relu, global_stats));
         dnnl::batch_normalization_backward::primitive_desc pd(d, Context::get().engine(), fwd.pd);
-        // oneDNN 2.6's generic nhwc kernel (channels not a multiple of 8) is ~4x slower on two
-        // threads than on one (21 vs ~5 ms per call in a ResNet-20 x0.46 at batch 128).
-        const bool serial = std::string(pd.impl_info_str()).rfind("nspc_bnorm:any", 0) == 0;
-        if (!serial) return detail::BnBwdEntry{pd, dnnl::batch_normalization_backward(pd), false};
+        // Where no blocked kernel replaced it (BnRunLayout), oneDNN 2.6's generic nhwc kernel is
+        // ~4x slower on two threads than on one (21 vs ~5 ms per call in a ResNet-20 x0.46 at batch 128).
+        const bool serial = detail::generic_nhwc_bn(pd.impl_info_str());
+        if (!serial) return detail::BnBwdEntry{pd, dnnl::batch_normalization_backward(pd), false, fwd.run};
         ThreadScope one(1);
         dnnl::batch_normalization_backward::primitive_desc pd1(d, Context::get().engine(), fwd.pd);
-        return detail::BnBwdEntry{pd1, dnnl::batch_normalization_backward(pd1), true};
+        return detail::BnBwdEntry{pd1, dnnl::batch_normalization_backward(pd1), true, fwd.run};
       });
     });
     ThreadScope threads(e.serial ? 1 : omp_get_max_threads());
@@ -424,13 +480,17 @@ struct Backend {
     check_shapes(!fuse_relu || workspace.defined(), "batchnorm2d backward",
                  "a fused ReLU needs the forward's workspace", x.shape());
     auto& s = Context::get().stream();
+    const detail::BnRunLayout& run = e.run;
+    Tensor xb, dyb, dxb;
+    const memory dx = run.result(r.dx, dxb);
     std::unordered_map<int, memory> args{
-        {DNNL_ARG_SRC, mem(x)},           {DNNL_ARG_DIFF_DST, mem(dy)},        {DNNL_ARG_MEAN, mem(mean)},
-        {DNNL_ARG_VARIANCE, mem(var)},    {DNNL_ARG_SCALE, mem(gamma)},        {DNNL_ARG_DIFF_SRC, mem(r.dx)},
+        {DNNL_ARG_SRC, run.in(x, xb)},    {DNNL_ARG_DIFF_DST, run.in(dy, dyb)}, {DNNL_ARG_MEAN, mem(mean)},
+        {DNNL_ARG_VARIANCE, mem(var)},    {DNNL_ARG_SCALE, mem(gamma)},         {DNNL_ARG_DIFF_SRC, dx},
         {DNNL_ARG_SHIFT, mem(gamma)},  // oneDNN 2.6 checks its presence when use_shift is set; backward never reads it
         {DNNL_ARG_DIFF_SCALE, mem(r.dgamma)}, {DNNL_ARG_DIFF_SHIFT, mem(r.dbeta)}};
     if (fuse_relu) args.emplace(DNNL_ARG_WORKSPACE, mem(e.pd.workspace_desc(), workspace.raw_data()));
     e.prim.execute(s, args);
+    run.out(dx, r.dx);
     s.wait();
     return r;
   }
