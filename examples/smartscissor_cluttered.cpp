@@ -37,6 +37,12 @@ namespace {
 
 constexpr int kMaxRepeats = 10;
 
+/// The rows each budget compares DIC + compound shrinking with: DIC and another shrinking rule,
+/// or the whole canvas (no crop) resized to the network's resolution and shrunk by a rule
+/// ("resize-only" shrinks resolution alone; the canvas+ rows keep it and shrink another way).
+const std::vector<std::string> kBaselines{"dic+depth",   "dic+width",    "dic+resolution", "dic+efficientnet",
+                                          "resize-only", "canvas+depth", "canvas+width",   "canvas+efficientnet"};
+
 struct Args {
   int64_t train = 20000, test = 5000, canvas = 64, box_side = 32;
   int epochs = 6, box_epochs = 10, threads = 2;
@@ -48,6 +54,7 @@ struct Args {
   std::string out_dir = "smartscissor-run";
   std::vector<double> budgets;  // fractions of the base network's MACs (box predictor included)
   std::vector<double> budget_ms, latency_fractions;  // latency budgets: ms, or of the base network's measured ms
+  std::vector<std::string> baselines{kBaselines.begin(), kBaselines.begin() + 5};  // rows besides dic+compound
   int64_t pictures = 12;        // test images drawn with their heat and boxes
   bool json = false, quiet = false, pictures_only = false;
 };
@@ -83,6 +90,11 @@ void validate(Args& a) {
   for (double b : a.latency_fractions)
     if (!(b > 0 && b < 1))
       bad("--budget-latency-fraction is a fraction of the base network's latency in (0, 1) (got " + std::to_string(b) + ")");
+  if (a.baselines == std::vector<std::string>{"none"}) a.baselines.clear();
+  for (const std::string& b : a.baselines)
+    if (std::find(kBaselines.begin(), kBaselines.end(), b) == kBaselines.end())
+      bad("--baselines: unknown row '" + b + "' (none, or any of dic+depth, dic+width, dic+resolution, "
+          "dic+efficientnet, resize-only, canvas+depth, canvas+width, canvas+efficientnet)");
   ensure_writable_dir(a.out_dir, "smartscissor_cluttered: --out-dir");
 }
 
@@ -489,11 +501,17 @@ nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curv
     const auto policies = [&](auto meter_of, const Budget& with_box, const Budget& alone) {
       using M = decltype(meter_of(true));
       row("dic+compound", CompoundShrinking<M>{.curves = curves, .meter = meter_of(true)}, true, with_box);
-      row("dic+depth", SingleDimension<M>{.dimension = Dimension::depth, .meter = meter_of(true)}, true, with_box);
-      row("dic+width", SingleDimension<M>{.dimension = Dimension::width, .meter = meter_of(true)}, true, with_box);
-      row("dic+resolution", SingleDimension<M>{.dimension = Dimension::resolution, .meter = meter_of(true)}, true, with_box);
-      row("dic+efficientnet", EfficientNetRule<M>{.meter = meter_of(true)}, true, with_box);
-      row("resize-only", SingleDimension<M>{.dimension = Dimension::resolution, .meter = meter_of(false)}, false, alone);
+      for (const std::string& b : p.a.baselines) {
+        const bool dic = b.rfind("dic+", 0) == 0;
+        const Budget& budget = dic ? with_box : alone;
+        const std::string rule = b == "resize-only" ? "resolution" : b.substr(b.find('+') + 1);
+        if (rule == "efficientnet") {
+          row(b, EfficientNetRule<M>{.meter = meter_of(dic)}, dic, budget);
+          continue;
+        }
+        const Dimension d = rule == "depth" ? Dimension::depth : rule == "width" ? Dimension::width : Dimension::resolution;
+        row(b, SingleDimension<M>{.dimension = d, .meter = meter_of(dic)}, dic, budget);
+      }
     };
     if (spec.latency) {
       // The meters take what the pipeline adds off the budget themselves.
@@ -547,6 +565,12 @@ int main(int argc, char** argv) {
   app.add_option("--budget-latency-fraction", a.latency_fractions,
                  "latency budgets as fractions of the base network's latency measured here, e.g. 0.45")
       ->delimiter(',');
+  app.add_option("--baselines", a.baselines,
+                 "rows each budget compares DIC + compound shrinking with (none, or a list of dic+depth, "
+                 "dic+width, dic+resolution, dic+efficientnet, resize-only, canvas+depth, canvas+width, "
+                 "canvas+efficientnet; canvas+ rows read the whole canvas, no crop)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--pictures", a.pictures, "test images drawn with their Grad-CAM heat and boxes (0: none)")
       ->capture_default_str();
   app.add_flag("--pictures-only", a.pictures_only,

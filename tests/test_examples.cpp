@@ -520,6 +520,25 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   CHECK(repeated_again.out.find("trained") == std::string::npos);
   const auto rows_twice = last_json_line(repeated_again.out)["rows"];
   for (size_t i = 0; i < 6; ++i) CHECK(rows_twice[i].value("test_accuracies", nlohmann::json()) == jr["rows"][i].value("test_accuracies", nlohmann::json()));
+  // --baselines picks the rows beside dic+compound: the canvas+ rows shrink a network that reads
+  // the whole canvas (no crop), their budget without the box predictor's MACs.
+  Run canvas = run("smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --json --t auto "
+                   "--budgets 0.5 --repeats 2 --baselines canvas+width,canvas+efficientnet --out-dir " + dir);
+  REQUIRE(canvas.status == 0);
+  const auto jc = last_json_line(canvas.out)["rows"];
+  REQUIRE(jc.size() == 3);
+  CHECK(jc[0]["policy"] == "dic+compound");
+  CHECK(jc[0]["test_accuracies"] == jr["rows"][0]["test_accuracies"]);  // reused, not trained again
+  for (size_t i = 1; i < 3; ++i) {
+    const auto& r = jc[i];
+    CAPTURE(r.dump());
+    CHECK(r["policy"] == (i == 1 ? "canvas+width" : "canvas+efficientnet"));
+    CHECK(!r.contains("model_accuracy"));
+    CHECK(r["macs"].get<double>() <= 0.5 * j["base_macs"].get<double>());
+    CHECK(r["test_accuracies"].size() == 2);
+  }
+  CHECK(jc[1]["resolution"] == 64);  // width alone: the whole canvas at its side
+  CHECK(jc[1]["width"].get<double>() < 1.0);
   // Crops of another margin in the same directory are refused.
   Run margin = run("smartscissor_cluttered --train 200 --test 100 --epochs 1 --box-epochs 1 --quiet --crop-margin 1.5 --t " +
                    std::to_string(j["t"].get<double>()) + " --out-dir " + dir);
@@ -551,7 +570,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       {"--pictures -1", "--pictures must be in [0, --test]"}, {"--budget-ms -1", "--budget-ms must be positive"},
       {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"},
       {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}, {"--repeats 0", "--repeats must be in [1, 10]"},
-      {"--dic-train-boxes truth", "--dic-train-boxes must be predicted or gradcam"}};
+      {"--dic-train-boxes truth", "--dic-train-boxes must be predicted or gradcam"},
+      {"--baselines dic+depth,crop", "--baselines: unknown row 'crop'"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);
