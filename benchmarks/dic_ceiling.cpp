@@ -21,12 +21,6 @@ using namespace hwaware::smartscissor;
 
 namespace {
 
-double mean_iou(const std::vector<Box>& a, const std::vector<Box>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += iou(a[i], b[i]);
-  return s / double(a.size());
-}
-
 /// Of the crops (boxes widened by `margin`): the share holding the whole item, the mean share of
 /// the item's box they keep, and the mean crop side over the item's longer side.
 nlohmann::json coverage(const std::vector<Box>& boxes, const std::vector<Box>& truth, double margin, int64_t side) {

@@ -128,12 +128,6 @@ double classifier(const Args& a, const std::string& name, models::ResNetShape sh
 
 Dataset with_images(const Dataset& d, Tensor images) { return Dataset{std::move(images), d.labels}; }
 
-double mean_iou(const std::vector<Box>& a, const std::vector<Box>& b) {
-  double s = 0;
-  for (size_t i = 0; i < a.size(); ++i) s += iou(a[i], b[i]);
-  return s / double(a.size());
-}
-
 /// The first a.pictures test images, 3× larger, four per row, each with its Grad-CAM heat, the
 /// Grad-CAM box at a.t (cyan), the box predictor's (red) and the true box (green):
 /// <out-dir>/gradcam_boxes.png.

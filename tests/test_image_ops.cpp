@@ -16,6 +16,14 @@ TEST_CASE("iou of boxes with known overlaps") {
   CHECK(iou(Box{1, 1, 3, 3}, Box{0, 0, 4, 4}) == doctest::Approx(4.0 / 16.0));
 }
 
+TEST_CASE("mean_iou averages the pairs and refuses lists of different lengths") {
+  const std::vector<Box> boxes{{0, 0, 4, 4}, {0, 0, 4, 4}, {0, 0, 2, 2}};
+  const std::vector<Box> truth{{0, 0, 4, 4}, {2, 0, 6, 4}, {2, 2, 4, 4}};
+  CHECK(mean_iou(boxes, truth) == doctest::Approx((1.0 + 8.0 / 24.0 + 0.0) / 3.0));
+  CHECK_THROWS_WITH_AS(mean_iou(boxes, {truth[0]}), doctest::Contains("got 3 and 1"), Error);
+  CHECK_THROWS_AS(mean_iou({}, {}), Error);
+}
+
 TEST_CASE("square_inside centres a square on the box and keeps it inside the image") {
   CHECK(square_inside(Box{10, 10, 20, 14}, 64, 64) == Box{10, 7, 20, 17});
   CHECK(square_inside(Box{0, 0, 3, 9}, 64, 64) == Box{0, 0, 9, 9});          // shifted right of the edge

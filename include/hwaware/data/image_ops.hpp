@@ -32,6 +32,9 @@ struct Box {
 /// Intersection over union of two boxes (0 when both are empty).
 double iou(const Box& a, const Box& b);
 
+/// Mean IoU of boxes[i] with truth[i]. Throws Error when the lists differ in length or are empty.
+double mean_iou(const std::vector<Box>& boxes, const std::vector<Box>& truth);
+
 /// The square box of side max(width, height) (capped at the image's smaller side) centred on `b`,
 /// shifted to lie inside a height×width image: the crop DIC takes, so the crop keeps the aspect
 /// ratio of the network's square input.
@@ -65,6 +68,15 @@ inline double iou(const Box& a, const Box& b) {
   const int64_t inter = in.empty() ? 0 : in.area();
   const int64_t uni = a.area() + b.area() - inter;
   return uni > 0 ? double(inter) / double(uni) : 0.0;
+}
+
+inline double mean_iou(const std::vector<Box>& boxes, const std::vector<Box>& truth) {
+  if (boxes.empty() || boxes.size() != truth.size())
+    throw Error("mean_iou: needs as many boxes as true boxes, at least one (got " + std::to_string(boxes.size()) +
+                " and " + std::to_string(truth.size()) + ")");
+  double s = 0;
+  for (size_t i = 0; i < boxes.size(); ++i) s += iou(boxes[i], truth[i]);
+  return s / double(boxes.size());
 }
 
 inline Box square_inside(const Box& b, int64_t height, int64_t width) {

@@ -1,22 +1,26 @@
 #!/usr/bin/env python3
-"""The evaluation's tables from evaluation.json (or the rows in evaluation.log while it runs):
-every row with its three trainings, then compound minus each alternative as the mean of the
-paired differences (training r of one network against training r of the other: same seed) and
-its standard error, in points."""
+"""An evaluation's tables from its JSON line (the argument, default evaluation.json beside this
+script), or from the rows in the .log of the same name while it runs: every row with its
+trainings, then compound minus each other row as the mean of the paired differences (training r
+of one network against training r of the other: same seed) and its standard error, in points."""
 import json, math, sys, pathlib
 
-here = pathlib.Path(__file__).parent
-src = here / "evaluation.json"
+src = pathlib.Path(sys.argv[1]) if len(sys.argv) > 1 else pathlib.Path(__file__).parent / "evaluation.json"
 done = [l for l in src.read_text().splitlines() if l.startswith("{")] if src.exists() else []
 if done:
     rows = json.loads(done[-1])["rows"]
 else:
-    rows = [json.loads(l) for l in (here / "evaluation.log").read_text().splitlines() if l.startswith("{")]
+    rows = [json.loads(l) for l in src.with_suffix(".log").read_text().splitlines() if l.startswith("{")]
+
+if not rows:
+    sys.exit(f"{src}: no rows yet")
 
 def budget_name(r):
     return f"{r['budget'] * 100:.0f}% MACs" if r["unit"] == "macs_fraction" else f"{r['budget']:.3f} ms"
 
-print("| budget | policy | depth | width | input px | of base MACs | measured ms | mean test accuracy | the three trainings |")
+n = max(len(r.get("test_accuracies", [0])) for r in rows)
+trainings = {1: "the training", 2: "the two trainings", 3: "the three trainings"}.get(n, f"the {n} trainings")
+print(f"| budget | policy | depth | width | input px | of base MACs | measured ms | mean test accuracy | {trainings} |")
 print("|---|---|---|---|---|---|---|---|---|")
 for r in rows:
     if "infeasible" in r:
@@ -26,8 +30,9 @@ for r in rows:
     print(f"| {budget_name(r)} | {r['policy']} | {r['depth']:.2f} | {r['width']:.2f} | {r['resolution']} | "
           f"{100 * r['macs_fraction']:.1f}% | {r['measured_ms']:.3f} | {r['test_accuracy']:.4f} | {each} |")
 
-print("\n| budget | depth | width | resolution | EfficientNet | resize-only |\n|---|---|---|---|---|---|")
-others = ["dic+depth", "dic+width", "dic+resolution", "dic+efficientnet", "resize-only"]
+others = [p for p in dict.fromkeys(r["policy"] for r in rows) if p != "dic+compound"]
+names = {"dic+depth": "depth", "dic+width": "width", "dic+resolution": "resolution", "dic+efficientnet": "EfficientNet"}
+print("\n| budget | " + " | ".join(names.get(p, p) for p in others) + " |\n|---|" + "---|" * len(others))
 for b in dict.fromkeys(budget_name(r) for r in rows):
     at = {r["policy"]: r for r in rows if budget_name(r) == b}
     c = at.get("dic+compound")
