@@ -37,11 +37,13 @@ namespace {
 
 constexpr int kMaxRepeats = 10;
 
-/// The rows each budget compares DIC + compound shrinking with: DIC and another shrinking rule,
-/// or the whole canvas (no crop) resized to the network's resolution and shrunk by a rule
-/// ("resize-only" shrinks resolution alone; the canvas+ rows keep it and shrink another way).
+/// The rows each budget can compare DIC + compound shrinking with: DIC and another shrinking
+/// rule, or the whole canvas (no crop) resized to the network's resolution with a rule
+/// ("resize-only": resolution alone; canvas+depth and canvas+width keep the canvas's side).
 const std::vector<std::string> kBaselines{"dic+depth",   "dic+width",    "dic+resolution", "dic+efficientnet",
                                           "resize-only", "canvas+depth", "canvas+width",   "canvas+efficientnet"};
+/// The rows without --baselines: every DIC rule and resize-only.
+const std::vector<std::string> kDefaultBaselines{kBaselines.begin(), kBaselines.begin() + 5};
 
 struct Args {
   int64_t train = 20000, test = 5000, canvas = 64, box_side = 32;
@@ -54,7 +56,7 @@ struct Args {
   std::string out_dir = "smartscissor-run";
   std::vector<double> budgets;  // fractions of the base network's MACs (box predictor included)
   std::vector<double> budget_ms, latency_fractions;  // latency budgets: ms, or of the base network's measured ms
-  std::vector<std::string> baselines{kBaselines.begin(), kBaselines.begin() + 5};  // rows besides dic+compound
+  std::vector<std::string> baselines = kDefaultBaselines;  // rows besides dic+compound
   int64_t pictures = 12;        // test images drawn with their heat and boxes
   bool json = false, quiet = false, pictures_only = false;
 };
@@ -91,10 +93,15 @@ void validate(Args& a) {
     if (!(b > 0 && b < 1))
       bad("--budget-latency-fraction is a fraction of the base network's latency in (0, 1) (got " + std::to_string(b) + ")");
   if (a.baselines == std::vector<std::string>{"none"}) a.baselines.clear();
-  for (const std::string& b : a.baselines)
+  std::string known;
+  for (const std::string& b : kBaselines) known += (known.empty() ? "" : ", ") + b;
+  std::set<std::string> seen;
+  for (const std::string& b : a.baselines) {
+    if (b == "none") bad("--baselines: none stands alone (got it among other rows)");
     if (std::find(kBaselines.begin(), kBaselines.end(), b) == kBaselines.end())
-      bad("--baselines: unknown row '" + b + "' (none, or any of dic+depth, dic+width, dic+resolution, "
-          "dic+efficientnet, resize-only, canvas+depth, canvas+width, canvas+efficientnet)");
+      bad("--baselines: unknown row '" + b + "' (none, or a list of " + known + ")");
+    if (!seen.insert(b).second) bad("--baselines: '" + b + "' given twice");
+  }
   ensure_writable_dir(a.out_dir, "smartscissor_cluttered: --out-dir");
 }
 
@@ -443,16 +450,17 @@ std::vector<BudgetSpec> budget_specs(const Args& a, const OnDevice& dev, Choices
   return b;
 }
 
-/// One row per (budget, policy): DIC + compound shrinking, DIC + each single dimension, DIC +
-/// EfficientNet's rule, and resize-only (no DIC: the whole canvas at the resolution that fits).
-/// MACs budgets count the box predictor's MACs in DIC rows; latency budgets its measured time
-/// and the crop's. Every row's network is measured on the device.
+/// One row per (budget, policy): DIC + compound shrinking, then each of --baselines (by default
+/// DIC + each single dimension, DIC + EfficientNet's rule, and resize-only: the whole canvas at the
+/// resolution that fits). MACs budgets count the box predictor's MACs in DIC rows; latency budgets
+/// its measured time and the crop's. Every row's network is measured on the device.
 nlohmann::json budget_rows(Pipeline& p, const std::array<AccuracyCurve, 3>& curves, OnDevice& dev) {
   nlohmann::json rows = nlohmann::json::array();
   Choices choices(p.a.out_dir);
   for (const BudgetSpec& spec : budget_specs(p.a, dev, choices)) {
     auto row = [&](const std::string& policy, const auto& shrinker, bool dic, const Budget& budget) {
       nlohmann::json r{{"budget", spec.value}, {"unit", spec.latency ? "ms" : "macs_fraction"}, {"policy", policy}};
+      if (budget.unit == Budget::Unit::macs) r["budget_macs"] = budget.value;  // what the classifier may spend
       const std::string name = policy + "-" + spec.name;
       try {
         // Compound shrinking chooses from the fitted curves: curves fitted anew (e.g. to the means

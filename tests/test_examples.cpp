@@ -415,10 +415,16 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
   CHECK(j["dic_train_boxes"] == "predicted");  // DIC classifiers train on the crops they will see
   // compound, depth, width, resolution, EfficientNet, resize-only; at the MACs and the latency budget
   REQUIRE(j["rows"].size() == 12);
+  const char* policies[] = {"dic+compound", "dic+depth", "dic+width", "dic+resolution", "dic+efficientnet", "resize-only"};
   for (size_t i = 0; i < 12; ++i) {
     const auto& r = j["rows"][i];
     CAPTURE(r.dump());
+    CHECK(r["policy"] == policies[i % 6]);
     CHECK(r["unit"] == (i < 6 ? "macs_fraction" : "ms"));
+    if (i < 6) {  // DIC rows leave the box predictor its MACs
+      const double budget = 0.5 * j["base_macs"].get<double>() - (i < 5 ? j["box_macs"].get<double>() : 0.0);
+      CHECK(r["budget_macs"].get<double>() == doctest::Approx(budget));
+    }
     if (r.contains("infeasible")) continue;
     CHECK(r["measured_ms"].get<double>() > 0);  // every network measured on the device
     CHECK(r.contains("met") == (i >= 6));
@@ -534,7 +540,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
     CAPTURE(r.dump());
     CHECK(r["policy"] == (i == 1 ? "canvas+width" : "canvas+efficientnet"));
     CHECK(!r.contains("model_accuracy"));
-    CHECK(r["macs"].get<double>() <= 0.5 * j["base_macs"].get<double>());
+    CHECK(r["budget_macs"].get<double>() == doctest::Approx(0.5 * j["base_macs"].get<double>()));  // no box predictor
+    CHECK(r["macs"].get<double>() <= r["budget_macs"].get<double>());
     CHECK(r["test_accuracies"].size() == 2);
   }
   CHECK(jc[1]["resolution"] == 64);  // width alone: the whole canvas at its side
@@ -571,7 +578,8 @@ TEST_CASE("smartscissor_cluttered: a tiny run with every stage and a budget, reu
       {"--budget-latency-fraction 1.2", "--budget-latency-fraction is a fraction"},
       {"--crop-margin 0.5", "--crop-margin must be in [1, 2]"}, {"--repeats 0", "--repeats must be in [1, 10]"},
       {"--dic-train-boxes truth", "--dic-train-boxes must be predicted or gradcam"},
-      {"--baselines dic+depth,crop", "--baselines: unknown row 'crop'"}};
+      {"--baselines dic+depth,crop", "--baselines: unknown row 'crop'"},
+      {"--baselines dic+width,dic+width", "'dic+width' given twice"}, {"--baselines none,dic+width", "none stands alone"}};
   for (const auto& [flag, message] : bad) {
     CAPTURE(flag);
     Run r = run(std::string("smartscissor_cluttered --quiet ") + flag);

@@ -3,7 +3,9 @@
 // oneDNN primitives. Activations live in nChw16c from the first conv to the last; convolutions
 // with fewer than 16 channels on either side run in nhwc instead (oneDNN 2.6 falls back to its
 // reference kernels for such convolutions in nChw16c or mixed layouts; measured with
-// DNNL_VERBOSE), and so does every convolution on a host below AVX-512 (blocked_convs()). Weights stay plain (the optimizer's view) and are reordered once per optimizer
+// DNNL_VERBOSE), and so does every convolution on a host below AVX-512 (blocked_convs()). Batch
+// norm over nhwc with channels not a multiple of 8 reorders to a blocked layout and back around
+// its primitive (BnRunLayout). Weights stay plain (the optimizer's view) and are reordered once per optimizer
 // step through the storage-attached cache in context.hpp; a weight given in another layout is
 // converted to plain first, and batch-norm parameters must be [C] vectors.
 #include <algorithm>
@@ -124,10 +126,10 @@ struct ConvBwdWeightsEntry {
   bool needs_reorder = false;
 };
 
-/// The layout a batch norm runs in, when it is not its tensor's: oneDNN 2.6's generic nhwc kernel
-/// (channels not a multiple of 8) took 5-10x the time of its blocked JIT kernel on the same data
-/// (1.6-3.6 ms forward and 4.4-6.7 ms backward at batch 128, 14-58 channels, against 0.24-0.58 and
-/// 0.32-0.71 ms), more than the reorders in and out cost (0.14-0.5 ms each).
+/// The layout a batch norm's primitive runs in: its tensor's, or a blocked one between reorders
+/// where oneDNN 2.6 would pick its generic nhwc kernel (channels not a multiple of 8), which took
+/// 6-14x the blocked JIT kernel's time on the same data, each reorder about one JIT call's
+/// (docs/decisions.md, batch normalisation over odd nhwc widths).
 struct BnRunLayout {
   memory::desc md;                 ///< the primitive's source, destination and gradients
   bool reorders = false;           ///< md differs from the tensor's layout
@@ -147,13 +149,18 @@ struct BnRunLayout {
     buffer = tensor_for(md);
     return mem(md, buffer.raw_data());
   }
+  /// Copies a result written where result() said into `y` (nothing to do without reorders).
   void out(memory result, const Tensor& y) const {
+    if (!reorders) return;
     memory to = mem(y);
-    if (reorders) from_run.execute(Context::get().stream(), result, to);
+    from_run.execute(Context::get().stream(), result, to);
   }
 };
 
+/// Whether oneDNN chose its generic nhwc batch norm (the implementation name it reports).
 inline bool generic_nhwc_bn(const char* impl) { return std::string(impl).rfind("nspc_bnorm:any", 0) == 0; }
+/// Whether a batch-norm implementation is one of oneDNN's JIT kernels (bnorm_jit, bnorm_tbb_jit).
+inline bool jit_bn(const char* impl) { return std::string(impl).find("jit") != std::string::npos; }
 
 struct BnFwdEntry {
   dnnl::batch_normalization_forward::primitive_desc pd;
@@ -192,7 +199,7 @@ inline BnFwdEntry& bn_fwd_entry(const Tensor& x, float eps, bool fuse_relu, bool
         for (tag t : {tag::nChw16c, tag::nChw8c}) {
           const memory::desc blocked(to_dims(x.shape()), dt::f32, t);
           auto pd = make(blocked);
-          if (std::string(pd.impl_info_str()).rfind("bnorm_jit", 0) != 0) continue;
+          if (!jit_bn(pd.impl_info_str())) continue;
           e.pd = pd;
           e.run = {blocked, true, dnnl::reorder(dnnl::reorder::primitive_desc(eng, own, eng, blocked)),
                    dnnl::reorder(dnnl::reorder::primitive_desc(eng, blocked, eng, own))};

@@ -31,6 +31,9 @@ for r in rows:
           f"{100 * r['macs_fraction']:.1f}% | {r['measured_ms']:.3f} | {r['test_accuracy']:.4f} | {each} |")
 
 others = [p for p in dict.fromkeys(r["policy"] for r in rows) if p != "dic+compound"]
+if not others:
+    sys.exit(0)
+accuracies = lambda r: r.get("test_accuracies", [r["test_accuracy"]])
 names = {"dic+depth": "depth", "dic+width": "width", "dic+resolution": "resolution", "dic+efficientnet": "EfficientNet"}
 print("\n| budget | " + " | ".join(names.get(p, p) for p in others) + " |\n|---|" + "---|" * len(others))
 for b in dict.fromkeys(budget_name(r) for r in rows):
@@ -42,7 +45,7 @@ for b in dict.fromkeys(budget_name(r) for r in rows):
         if not c or "infeasible" in c or not o or "infeasible" in o:
             cells.append("infeasible")
             continue
-        d = [100 * (x - y) for x, y in zip(c["test_accuracies"], o["test_accuracies"])]
+        d = [100 * (x - y) for x, y in zip(accuracies(c), accuracies(o))]
         m = sum(d) / len(d)
         se = math.sqrt(sum((x - m) ** 2 for x in d) / (len(d) - 1) / len(d)) if len(d) > 1 else float("nan")
         cells.append(f"{m:+.2f} ({se:.2f})")
