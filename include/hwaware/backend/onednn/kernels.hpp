@@ -128,7 +128,7 @@ struct ConvBwdWeightsEntry {
 
 /// The layout a batch norm's primitive runs in: its tensor's, or a blocked one between reorders
 /// where oneDNN 2.6 would pick its generic nhwc kernel (channels not a multiple of 8), which took
-/// 6-14x the blocked JIT kernel's time on the same data, each reorder about one JIT call's
+/// 5-7x the blocked JIT kernel's time forward and 8-20x backward, each reorder about one JIT call's
 /// (docs/decisions.md, batch normalisation over odd nhwc widths).
 struct BnRunLayout {
   memory::desc md;                 ///< the primitive's source, destination and gradients
